@@ -1,0 +1,1 @@
+"""Ads in: read ad-library records of every shape and normalise them to one typed record."""

@@ -1,0 +1,1 @@
+"""Benchmarks: each is one module with its loader, prompt template (as data) and metrics."""

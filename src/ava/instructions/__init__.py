@@ -1,0 +1,1 @@
+"""Ads to AVA instruction pairs: signals, templates, pair mining, splits, sharded output."""

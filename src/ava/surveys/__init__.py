@@ -1,0 +1,1 @@
+"""Survey benchmarks built from raw Pew ATP files: questions, groups, weighted distributions."""

@@ -1,0 +1,1 @@
+"""Fine-tuning a causal LM on the instruction data (TRL SFT, PEFT LoRA)."""
