@@ -10,10 +10,7 @@ from pathlib import Path
 def cache_dir() -> Path:
     """The user's ava cache (``$AVA_CACHE``, else ``$XDG_CACHE_HOME/ava``, else ``~/.cache/ava``)."""
     root = os.environ.get("AVA_CACHE")
-    if root:
-        path = Path(root)
-    else:
-        path = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ava"
+    path = Path(root) if root else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ava"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

