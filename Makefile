@@ -23,6 +23,7 @@ lint: setup
 	$(BIN)/ruff check src tests benchmarks
 
 test: setup lint
+	bash scripts/system-deps.sh
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest -q
 
 demo: setup

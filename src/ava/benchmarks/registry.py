@@ -14,6 +14,10 @@ from typing import Any
 BENCHMARKS: dict[str, str] = {
     # filled in by each benchmark module's owner, e.g.
     # "opinionqa": "ava.benchmarks.opinionqa:make_tasks",
+    "globalopinionqa": "ava.benchmarks.globalopinionqa:make_tasks",
+    "culturenli": "ava.benchmarks.culturenli:make_tasks",
+    "culturebank": "ava.benchmarks.culturebank:make_tasks",
+    "opinionqa": "ava.benchmarks.opinionqa:make_tasks", "opinionqa-xl": "ava.benchmarks.opinionqa_xl:make_tasks",
 }
 
 

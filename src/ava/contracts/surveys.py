@@ -18,6 +18,9 @@ class GroupDistribution:
     ``distribution`` is over the question's substantive options (sums to 1; empty when the
     group has no respondents); ``refusal_rate`` is the weighted share of non-substantive
     answers; ``n`` respondents with an answer; ``weighted_n`` the sum of their weights.
+    ``counts`` are the unweighted respondent counts per option, substantive options first then
+    the refusal options (the question's ``options + refusal_options`` order); kept so a build
+    can be checked exactly against published unweighted counts.
     """
 
     attribute: str
@@ -26,6 +29,7 @@ class GroupDistribution:
     refusal_rate: float
     n: int
     weighted_n: float
+    counts: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,8 @@ class SurveyQuestion:
     topic: str | None = None
     date: str | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
+    column: str = ""
+    """The raw SPSS column the answers came from (equals ``key`` for Pew questions)."""
 
     def group(self, attribute: str, group: str) -> GroupDistribution | None:
         for g in self.groups:

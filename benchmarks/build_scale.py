@@ -1,0 +1,198 @@
+"""Scale benchmark of ``ava build``: the real US ads scaled up by perturbed copies, local vs Ray.
+
+    .venv/bin/python benchmarks/build_scale.py --sizes 2000,10000          # a few minutes
+    .venv/bin/python benchmarks/build_scale.py --sizes 10000,100000 --engines local,ray
+
+Copy ``c`` of the real ads is a new brand per real page (``<page_id>-c<c>``), its dates shifted by
+``c`` days, every body tagged with the copy number: within a copy the real duplication (155
+distinct bodies per 500 ads) and the real within-brand pair structure are kept, across copies no
+text repeats, so embedding work grows with the data as it would with real new ads.
+
+Printed per size and engine: ads/s, samples/s, peak memory (RSS of the process tree), seconds per
+stage; then the projection to 1.5 M ads (linear fit over the measured sizes, per stage), and, in
+the same run, the naive method's cost on the same data: every ad embedded (no de-duplication) and
+all pairs compared within a brand (quadratic), as ratios to what the build did.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import psutil
+
+from ava.instructions.build import build
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL = ROOT.parent / "shared" / "data" / "ads" / "us-political-2020-sample.jsonl"
+TARGET = 1_500_000
+PARALLEL = ("ingest", "samples", "pairs", "write")
+
+
+def _shift(day: str | None, days: int) -> str | None:
+    return None if not day else (date.fromisoformat(day) + timedelta(days=days)).isoformat()
+
+
+def make_input(n: int, path: Path) -> None:
+    """``n`` ads: perturbed copies of the real US ads (see the module docstring)."""
+    real = [json.loads(line) for line in REAL.read_text(encoding="utf-8").splitlines() if line.strip()]
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(n):
+            copy, ad = divmod(i, len(real))
+            rec = dict(real[ad])
+            rec["id"] = f"{rec['id']}{copy:05d}"
+            rec["page_id"] = f"{rec['page_id']}-c{copy}"
+            rec["page_name"] = f"{rec['page_name']} {copy}"
+            rec["ad_creative_bodies"] = [f"{b} #{copy}" for b in rec.get("ad_creative_bodies") or []]
+            for key in ("ad_delivery_start_time", "ad_delivery_stop_time"):
+                rec[key] = _shift(rec.get(key), copy % 365)
+            fh.write(json.dumps(rec) + "\n")
+
+
+class PeakRSS:
+    """Peak resident memory and CPU seconds of this process and all its children (workers, Ray),
+    sampled. CPU seconds do not depend on how busy the shared machine is; wall seconds do."""
+
+    def __init__(self, every: float = 0.25) -> None:
+        self.every, self.peak, self._stop = every, 0, threading.Event()
+        self._cpu: dict[int, float] = {}
+        self._cpu0 = self._own_cpu()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _own_cpu() -> float:
+        # Not children_*: joined pool workers would be counted twice (they are sampled by pid).
+        t = psutil.Process().cpu_times()
+        return t.user + t.system
+
+    @property
+    def cpu_s(self) -> float:
+        me = psutil.Process().pid
+        others = sum(v for pid, v in self._cpu.items() if pid != me)
+        return self._own_cpu() - self._cpu0 + others
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for proc in [me, *me.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    total += proc.memory_info().rss
+                    if proc.pid != me.pid:
+                        t = proc.cpu_times()
+                        self._cpu[proc.pid] = t.user + t.system
+            self.peak = max(self.peak, total)
+            time.sleep(self.every)
+
+    def __enter__(self) -> PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run_one(inp: Path, out: Path, engine: str, workers: int, shards: int) -> dict:
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.perf_counter()
+    with PeakRSS() as mem:
+        result = build([inp], out, engine=engine, workers=workers, shards=shards, log=lambda _m: None)
+    if engine == "ray":
+        import ray
+
+        ray.shutdown()
+    wall = time.perf_counter() - start
+    m = result.manifest
+    return {
+        "wall": wall, "cpu": mem.cpu_s,
+        "worker_cpu": {s: result.timing.get(f"{s}_cpu_s", 0.0) for s in PARALLEL},
+        "stages": result.stage_seconds, "peak_gb": mem.peak / 1e9,
+        "ads": sum(m["ads"].values()), "read": m["steps"]["read"]["seen"], "samples": sum(m["totals"].values()),
+        "texts": m["pair_mining"].get("distinct_texts", 0), "embed_s": result.timing.get("embed_s", 0.0),
+        "compared": m["pair_mining"].get("body_pairs_compared", 0), "mining": m["pair_mining"],
+        "manifest": m,
+    }
+
+
+def naive_costs(r: dict) -> tuple[float, float]:
+    """(ads embedded / texts embedded, all ad pairs within brands / block comparisons) on this data."""
+    return r["ads"] / max(1, r["texts"]), r["mining"].get("naive_ad_pairs", 0) / max(1, r["compared"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="2000,10000", help="comma-separated ad counts")
+    ap.add_argument("--engines", default="local,ray")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--shards", type=int, default=8)
+    ap.add_argument("--tmp", default=None, help="scratch folder (default: a temporary one)")
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    engines = args.engines.split(",")
+    tmp = Path(args.tmp or tempfile.mkdtemp(prefix="ava-build-scale-"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    rows: dict[tuple[int, str], dict] = {}
+    for n in sizes:
+        inp = tmp / f"ads-{n}.jsonl"
+        make_input(n, inp)
+        for engine in engines:
+            print(f"building {n} ads with {engine} ...", file=sys.stderr, flush=True)
+            rows[(n, engine)] = r = run_one(inp, tmp / f"out-{n}-{engine}", engine, args.workers, args.shards)
+            print(f"  {r['wall']:.1f}s", file=sys.stderr, flush=True)
+        if len(engines) > 1:
+            a, b = (tmp / f"out-{n}-{e}" for e in engines[:2])
+            same = all((a / p).read_bytes() == (b / p).read_bytes() for p in ("manifest.json", "jsonl/train.jsonl"))
+            print(f"  {engines[0]} and {engines[1]} outputs identical: {same}", file=sys.stderr)
+        inp.unlink()
+
+    stage_names = ["ingest", "plan", "samples", "pairs", "write", "export"]
+    print(f"\n## ava build scale ({args.workers} workers, {args.shards} shards, "
+          f"{psutil.cpu_count()} CPUs, load avg {psutil.getloadavg()[0]:.1f})\n")
+    print("| ads | engine | wall s | tree CPU s | ads/s | samples | samples/s | peak GB | distinct texts | "
+          "embed texts/s | "
+          + " | ".join(f"{s} s" for s in stage_names) + " |")
+    print("|" + "---|" * (10 + len(stage_names)))
+    for (n, engine), r in rows.items():
+        embed_rate = r["texts"] / r["embed_s"] if r["embed_s"] else float("nan")
+        print(f"| {n:,} | {engine} | {r['wall']:.1f} | {r['cpu']:.0f} | {r['read'] / r['wall']:.0f} | "
+              f"{r['samples']:,} | {r['samples'] / r['wall']:.0f} | {r['peak_gb']:.2f} | {r['texts']:,} | "
+              f"{embed_rate:.0f} | "
+              + " | ".join(f"{r['stages'].get(s, 0):.1f}" for s in stage_names) + " |")
+
+    print(f"\n### Projection to {TARGET:,} ads (PROJECTED, not run: linear per stage over the measured sizes)\n")
+    print("*wall*: extrapolated wall seconds as measured on this shared machine. *dedicated*: the shard "
+          f"workers' CPU seconds (contention-free cost) / {args.workers} workers, plus the serial stages.\n")
+    print("| engine | wall h | dedicated h | per-ad ms (dedicated) | pairs stage share | "
+          "naive: ads embedded × | naive: pair comparisons × |")
+    print("|---|---|---|---|---|---|---|")
+    for engine in engines:
+        (n0, r0), (n1, r1) = (sizes[0], rows[(sizes[0], engine)]), (sizes[-1], rows[(sizes[-1], engine)])
+
+        def project(v0: float, v1: float, n0: int = n0, n1: int = n1) -> float:
+            slope = (v1 - v0) / (n1 - n0) if n1 != n0 else v1 / n1
+            return max(v1, v1 + slope * (TARGET - n1))
+
+        wall = sum(project(r0["stages"].get(s, 0.0), r1["stages"].get(s, 0.0)) for s in stage_names)
+        work = {s: project(r0["worker_cpu"][s], r1["worker_cpu"][s]) / args.workers for s in PARALLEL}
+        serial = sum(project(r0["stages"].get(s, 0.0), r1["stages"].get(s, 0.0)) for s in ("plan", "export"))
+        dedicated = sum(work.values()) + serial
+        emb_ratio, pair_ratio = naive_costs(r1)
+        print(f"| {engine} | {wall / 3600:.2f} | {dedicated / 3600:.2f} | {1000 * dedicated / TARGET:.2f} | "
+              f"{work['pairs'] / dedicated:.0%} | {emb_ratio:.1f} | {pair_ratio:.1f} |")
+    print("\nworker CPU s per stage: " + "; ".join(
+        f"{n:,} {e}: " + ", ".join(f"{s} {r['worker_cpu'][s]:.0f}" for s in PARALLEL) for (n, e), r in rows.items()))
+    if not args.tmp:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,401 @@
+"""``ava build``: ad files -> the sharded AVA instruction dataset, resumable, on either engine.
+
+Stages (each shard leaves a marker under ``OUT/_work/<stage>/``; a re-run skips finished shards):
+
+1. ``ingest``  (per shard): read -> normalise/validate -> clean -> signals; keys for the plan.
+2. ``plan``    (global, cheap): de-duplicate identical ads, assign advertisers to splits.
+3. ``samples`` (per shard): TAP/TAG samples; route ads to brand shards for pair mining.
+4. ``pairs``   (per brand shard): embed distinct bodies once, mine TS/TC pairs within brands.
+5. ``write``   (per shard): ``data/<split>/part-NNNNN.parquet`` + JSONL parts; then the JSONL
+   exports and ``manifest.json`` (written last: a build without a manifest is unfinished).
+
+The shard count fixes the output layout, so it is part of the build's identity: resuming with a
+different ``--shards`` (or other inputs/options) is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import shutil
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ava.ads.readers import InputFile, discover, file_sha256
+from ava.contracts.ads import Ad
+from ava.contracts.instructions import SPLITS, InstructionSample
+from ava.instructions.output import read_parquet, sample_line, write_parquet
+from ava.instructions.pairs import MiniLMEmbedder, PairConfig, mine_brand, unique_texts
+from ava.instructions.pipeline import Executor, make_executor, merge_counts, run_stage, run_steps
+from ava.instructions.samples import ad_samples
+from ava.instructions.steps import Clean, Normalise, ReadAds, Signals
+from ava.instructions.templates import ALL_TASKS, load_templates
+from ava.io import atomic_write, write_json
+
+WORK = "_work"
+
+
+class BuildConfigChanged(RuntimeError):
+    """OUT holds a (partial) build made with other inputs or options."""
+
+
+@dataclass(frozen=True)
+class BuildJob:
+    """Everything a shard function needs; picklable, so it ships to processes and Ray tasks."""
+
+    inputs: tuple[InputFile, ...]
+    out: Path
+    shards: int
+    seed: int = 0
+    heldout_fraction: float = 0.1
+    temporal_fraction: float = 0.1
+    cutoff: str | None = None
+    pair: PairConfig = field(default_factory=PairConfig)
+    templates: str | None = None
+
+    @property
+    def work(self) -> Path:
+        return self.out / WORK
+
+
+@dataclass
+class BuildResult:
+    manifest: dict[str, Any]
+    stage_seconds: dict[str, float]
+    timing: dict[str, float]
+
+
+def _h(text: str) -> int:
+    return int(hashlib.sha1(text.encode()).hexdigest()[:15], 16)
+
+
+def _dump(path: Path, obj: Any) -> None:
+    # Internal intermediate files between stages of one build (never an output): pickle is the
+    # cheapest faithful round trip of the typed records, and only this build ever reads them.
+    with atomic_write(path, "wb") as fh:
+        pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _load(path: Path) -> Any:
+    with path.open("rb") as fh:
+        return pickle.load(fh)
+
+
+# ---------------------------------------------------------------- stage 1: ingest
+
+
+def ingest_shard(job: BuildJob, rank: int) -> dict[str, Any]:
+    normalise = Normalise()
+    steps = [ReadAds(list(job.inputs)), normalise, Clean(), Signals()]
+    stream, stats = run_steps(steps, [], rank, job.shards)
+    ads: list[Ad] = list(stream)
+    file_index = {inp.name: i for i, inp in enumerate(job.inputs)}
+    keys = [[a.signals.content_key, a.record.advertiser, a.record.start_date,
+             file_index[a.record.source.file], a.record.source.line] for a in ads]
+    _dump(job.work / "ads" / f"shard-{rank:05d}.pkl", ads)
+    _dump(job.work / "ads" / f"keys-{rank:05d}.pkl", keys)
+    files: dict[str, dict[str, Any]] = {}
+    for step in steps:
+        for name, counter in stats[step.name].by_file.items():
+            entry = files.setdefault(name, {"read": 0, "kept": 0, "skipped": {}, "dropped": {}})
+            for reason, n in counter.items():
+                if reason == "read":
+                    entry["read"] += n
+                else:
+                    bucket = entry["skipped" if step.name == "normalise" else "dropped"]
+                    bucket[reason] = bucket.get(reason, 0) + n
+    for ad in ads:
+        files.setdefault(ad.record.source.file, {"read": 0, "kept": 0, "skipped": {}, "dropped": {}})["kept"] += 1
+    return {"steps": {k: v.to_dict() for k, v in stats.items()}, "files": files, "errors": normalise.errors}
+
+
+# ---------------------------------------------------------------- stage 2: plan
+
+
+def make_plan(job: BuildJob) -> dict[str, Any]:
+    """De-duplicate (the first copy in input order wins) and assign every advertiser one split.
+
+    Held-out advertisers: a seeded hash of the page id below ``heldout_fraction``. Temporal
+    hold-out: advertisers whose first ad starts on/after the cut-off (by default the date above
+    which ``temporal_fraction`` of the ads start). Ads of train advertisers on/after the cut-off
+    are dropped, so no advertiser is in two splits and train never sees post-cut-off ads.
+    """
+    keys = [_load(job.work / "ads" / f"keys-{r:05d}.pkl") for r in range(job.shards)]
+    winner: dict[str, tuple[int, int]] = {}
+    for shard in keys:
+        for ck, _adv, _date, fi, line in shard:
+            if ck not in winner or (fi, line) < winner[ck]:
+                winner[ck] = (fi, line)
+    first: dict[str, str] = {}
+    dates: list[str] = []
+    for shard in keys:
+        for ck, adv, date, fi, line in shard:
+            if winner[ck] == (fi, line):
+                dates.append(date)
+                first[adv] = min(first.get(adv, date), date)
+    dates.sort()
+    cutoff = job.cutoff
+    if cutoff is None and job.temporal_fraction > 0 and dates:
+        cutoff = dates[min(len(dates) - 1, int(len(dates) * (1 - job.temporal_fraction)))]
+    splits: dict[str, str] = {}
+    for adv in sorted(first):
+        if _h(f"{job.seed}|advertiser|{adv}") / 16**15 < job.heldout_fraction:
+            splits[adv] = "test_advertiser"
+        elif cutoff is not None and first[adv] >= cutoff:
+            splits[adv] = "test_temporal"
+        else:
+            splits[adv] = "train"
+    drops: Counter[str] = Counter()
+    for rank, shard in enumerate(keys):
+        reasons: list[str | None] = []
+        for ck, adv, date, fi, line in shard:
+            reason = None
+            if winner[ck] != (fi, line):
+                reason = "duplicate"
+            elif splits[adv] == "train" and cutoff is not None and date >= cutoff:
+                reason = "after_temporal_cutoff"
+            reasons.append(reason)
+            if reason:
+                drops[reason] += 1
+        _dump(job.work / "plan" / f"shard-{rank:05d}.pkl", reasons)
+    _dump(job.work / "plan" / "splits.pkl", splits)
+    advertisers = Counter(splits.values())
+    return {"cutoff": cutoff, "dropped": dict(sorted(drops.items())),
+            "advertisers": {s: advertisers.get(s, 0) for s in SPLITS}}
+
+
+# ---------------------------------------------------------------- stage 3: per-ad samples
+
+
+def samples_shard(job: BuildJob, rank: int) -> dict[str, Any]:
+    t = load_templates(job.templates)
+    ads: list[Ad] = _load(job.work / "ads" / f"shard-{rank:05d}.pkl")
+    reasons = _load(job.work / "plan" / f"shard-{rank:05d}.pkl")
+    splits = _load(job.work / "plan" / "splits.pkl")
+    not_made: Counter[str] = Counter()
+    samples: list[InstructionSample] = []
+    routes: list[list[tuple[str, Ad]]] = [[] for _ in range(job.shards)]
+    ads_per_split: Counter[str] = Counter()
+    for ad, reason in zip(ads, reasons, strict=True):
+        if reason:
+            continue
+        split = splits[ad.record.advertiser]
+        ads_per_split[split] += 1
+        samples.extend(ad_samples(t, ad, split, not_made))
+        routes[_h(f"{job.seed}|brand|{ad.record.advertiser}") % job.shards].append((split, ad))
+    write_parquet(job.work / "samples" / f"shard-{rank:05d}.parquet", samples)
+    for target, routed in enumerate(routes):
+        _dump(job.work / "route" / f"to-{target:05d}" / f"from-{rank:05d}.pkl", routed)
+    return {"ads": dict(ads_per_split), "samples": _count(samples), "not_made": _nested(not_made)}
+
+
+def _count(samples: list[InstructionSample]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    for (split, task), n in Counter((s.split, s.task) for s in samples).items():
+        out[split][task] = n
+    return dict(out)
+
+
+def _nested(counter: Counter[str]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    for key, n in counter.items():
+        task, reason = key.split(":", 1)
+        out[task][reason] = n
+    return dict(out)
+
+
+# ---------------------------------------------------------------- stage 4: pairs
+
+
+def _embeddings(job: BuildJob, rank: int, texts: dict[str, str], timing: dict[str, float]) -> dict[str, np.ndarray]:
+    """Vectors of this shard's distinct bodies, cached per shard (a resumed build reuses them)."""
+    cache = job.work / "embed" / f"shard-{rank:05d}.npz"
+    keys = sorted(texts)
+    if cache.exists():
+        with np.load(cache) as npz:
+            if list(npz["keys"]) == keys:
+                return dict(zip(keys, npz["vectors"], strict=True))
+    start = time.perf_counter()
+    vectors = MiniLMEmbedder(max_tokens=job.pair.embed_max_tokens)([texts[k] for k in keys])
+    timing["embed_s"] = time.perf_counter() - start
+    timing["embedded_texts"] = len(keys)
+    with atomic_write(cache, "wb") as fh:
+        np.savez(fh, keys=np.array(keys), vectors=vectors)
+    return dict(zip(keys, vectors, strict=True))
+
+
+def pairs_shard(job: BuildJob, rank: int) -> dict[str, Any]:
+    t = load_templates(job.templates)
+    by_brand: dict[str, list[Ad]] = defaultdict(list)
+    brand_split: dict[str, str] = {}
+    for source in range(job.shards):
+        for split, ad in _load(job.work / "route" / f"to-{rank:05d}" / f"from-{source:05d}.pkl"):
+            by_brand[ad.record.advertiser].append(ad)
+            brand_split[ad.record.advertiser] = split
+    timing: dict[str, float] = {"embed_s": 0.0, "embedded_texts": 0}
+    counts: Counter[str] = Counter()
+    texts = unique_texts(ad for ads in by_brand.values() for ad in ads)
+    counts["ads"] = sum(len(v) for v in by_brand.values())
+    counts["distinct_texts"] = len(texts)
+    vectors = _embeddings(job, rank, texts, timing) if texts else {}
+    start = time.perf_counter()
+    samples: list[InstructionSample] = []
+    for brand in sorted(by_brand):
+        counts["brands"] += 1
+        samples.extend(mine_brand(t, by_brand[brand], brand_split[brand], vectors, job.pair, counts))
+    timing["mine_s"] = time.perf_counter() - start
+    write_parquet(job.work / "pairs" / f"shard-{rank:05d}.parquet", samples)
+    return {"pair_mining": dict(sorted(counts.items())), "samples": _count(samples), "timing": timing}
+
+
+# ---------------------------------------------------------------- stage 5: write
+
+
+def write_shard(job: BuildJob, rank: int) -> dict[str, Any]:
+    samples = read_parquet(job.work / "samples" / f"shard-{rank:05d}.parquet")
+    samples += read_parquet(job.work / "pairs" / f"shard-{rank:05d}.parquet")
+    rows = 0
+    for split in SPLITS:
+        part = sorted((s for s in samples if s.split == split), key=lambda s: (s.task, s.id))
+        write_parquet(job.out / "data" / split / f"part-{rank:05d}.parquet", part)
+        with atomic_write(job.work / "jsonl" / split / f"part-{rank:05d}.jsonl") as fh:
+            for s in part:
+                fh.write(sample_line(s) + "\n")
+        rows += len(part)
+    return {"rows": rows}
+
+
+# ---------------------------------------------------------------- driver
+
+
+def _config(job: BuildJob, hashes: list[dict[str, Any]]) -> dict[str, Any]:
+    t = load_templates(job.templates)
+    return {
+        "shards": job.shards, "inputs": hashes, "seed": job.seed, "heldout_fraction": job.heldout_fraction,
+        "temporal_fraction": job.temporal_fraction, "cutoff": job.cutoff, "pair": asdict(job.pair),
+        "template_version": t.version, "templates_sha256": hashlib.sha256(
+            json.dumps(t.tasks, sort_keys=True).encode() + json.dumps(t.context, sort_keys=True).encode()
+            + json.dumps(t.audience, sort_keys=True).encode()).hexdigest(),
+    }
+
+
+def _check_resume(job: BuildJob, config: dict[str, Any]) -> None:
+    path = job.work / "config.json"
+    if not path.exists():
+        write_json(path, config)
+        return
+    old = json.loads(path.read_text(encoding="utf-8"))
+    if old == config:
+        return
+    if old.get("shards") != config["shards"]:
+        raise BuildConfigChanged(
+            f"{job.out} was started with --shards {old.get('shards')}, not {config['shards']}: the shard count "
+            f"fixes the output layout. Re-run with --shards {old.get('shards')}, or use a new --out."
+        )
+    changed = sorted(k for k in config if old.get(k) != config[k])
+    raise BuildConfigChanged(
+        f"{job.out} holds a build with other {', '.join(changed)}; use a new --out or delete {job.out} to rebuild."
+    )
+
+
+def build(
+    ads: list[str | Path], out: str | Path, *, engine: str = "local", workers: int = 2, shards: int = 8,
+    seed: int = 0, heldout_fraction: float = 0.1, temporal_fraction: float = 0.1, cutoff: str | None = None,
+    pair: PairConfig | None = None, templates: str | None = None,
+    log: Callable[[str], None] | None = None,
+) -> BuildResult:
+    """Build the dataset (or finish a crashed build) and return its manifest and stage timings."""
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    if shards < 1:
+        raise ValueError("--shards must be at least 1")
+    inputs = discover(list(ads))
+    job = BuildJob(tuple(inputs), Path(out), shards, seed, heldout_fraction, temporal_fraction, cutoff,
+                   pair or PairConfig(seed=seed), templates)
+    hashes = [{"name": i.name, "sha256": file_sha256(i.path), "bytes": i.path.stat().st_size} for i in inputs]
+    config = _config(job, hashes)
+    _check_resume(job, config)
+    (job.out / "manifest.json").unlink(missing_ok=True)  # from here on the build is unfinished
+    executor = make_executor(engine, workers)
+    try:
+        return _run(job, config, executor, log)
+    finally:
+        executor.close()
+
+
+def _run(job: BuildJob, config: dict[str, Any], executor: Executor, log: Callable[[str], None]) -> BuildResult:
+    shards = job.shards
+    seconds: dict[str, float] = {}
+
+    ingest, seconds["ingest"] = run_stage(executor, job.work / "ingest", partial(ingest_shard, job), shards, "ingest")
+    steps = merge_counts(r["steps"] for r in ingest)
+    log(f"ingest: {steps['read']['seen']} records read, {steps['signals']['kept']} usable "
+        f"({seconds['ingest']:.1f}s)")
+    start = time.perf_counter()
+    plan = make_plan(job)
+    seconds["plan"] = time.perf_counter() - start
+    log(f"plan: cutoff {plan['cutoff']}, advertisers {plan['advertisers']}, dropped {plan['dropped']}")
+    made, seconds["samples"] = run_stage(executor, job.work / "samples", partial(samples_shard, job), shards, "samples")
+    pairs, seconds["pairs"] = run_stage(executor, job.work / "pairs", partial(pairs_shard, job), shards, "pairs")
+    mining = merge_counts(r["pair_mining"] for r in pairs)
+    log(f"pairs: {mining.get('brands', 0)} brands, {mining.get('distinct_texts', 0)} distinct bodies embedded, "
+        f"{mining.get('body_pairs_kept', 0)} body pairs ({seconds['pairs']:.1f}s)")
+    written, seconds["write"] = run_stage(executor, job.work / "write", partial(write_shard, job), shards, "write")
+    start = time.perf_counter()
+    for split in SPLITS:
+        with atomic_write(job.out / "jsonl" / f"{split}.jsonl") as dst:
+            for rank in range(shards):
+                with (job.work / "jsonl" / split / f"part-{rank:05d}.jsonl").open(encoding="utf-8") as src:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+    manifest = _manifest(job, config, ingest, plan, made, pairs, steps, mining)
+    write_json(job.out / "skipped.json", sorted((e for r in ingest for e in r["errors"]),
+                                                key=lambda e: (e["file"], e["line"])))
+    write_json(job.out / "manifest.json", manifest)
+    seconds["export"] = time.perf_counter() - start
+    timing = merge_counts(r.get("timing", {}) for r in pairs)
+    for stage, results in (("ingest", ingest), ("samples", made), ("pairs", pairs), ("write", written)):
+        timing[f"{stage}_cpu_s"] = sum(r.get("_cpu_s", 0.0) for r in results)
+    log(f"done: {manifest['totals']} samples -> {job.out}")
+    return BuildResult(manifest, seconds, timing)
+
+
+def _manifest(
+    job: BuildJob, config: dict[str, Any], ingest: list[dict[str, Any]], plan: dict[str, Any],
+    made: list[dict[str, Any]], pairs: list[dict[str, Any]], steps: dict[str, Any], mining: dict[str, Any],
+) -> dict[str, Any]:
+    per_ad = merge_counts(r["samples"] for r in made)
+    per_pair = merge_counts(r["samples"] for r in pairs)
+    counts = {s: {t: per_ad.get(s, {}).get(t, 0) + per_pair.get(s, {}).get(t, 0) for t in ALL_TASKS} for s in SPLITS}
+    files = merge_counts(r["files"] for r in ingest)
+    for entry in files.values():
+        entry["skipped_total"] = sum(entry["skipped"].values())
+        entry["dropped_total"] = sum(entry["dropped"].values())
+    errors = sorted((e for r in ingest for e in r["errors"]), key=lambda e: (e["file"], e["line"]))
+    ads = merge_counts(r["ads"] for r in made)
+    return {
+        "format": "ava-instructions/1",
+        "template_version": config["template_version"],
+        "seed": job.seed,
+        "config": config,
+        "inputs": config["inputs"],
+        "files": files,
+        "skipped_examples": errors[:20],
+        "steps": {**steps, "plan": {"dropped": plan["dropped"]}},
+        "cutoff": plan["cutoff"],
+        "advertisers": plan["advertisers"],
+        "ads": {s: ads.get(s, 0) for s in SPLITS},
+        "counts": counts,
+        "totals": {s: sum(counts[s].values()) for s in SPLITS},
+        "not_made": merge_counts(r["not_made"] for r in made),
+        "pair_mining": mining,
+        "layout": {"parquet": "data/<split>/part-NNNNN.parquet", "jsonl": "jsonl/<split>.jsonl",
+                   "skipped": "skipped.json", "parts": job.shards},
+    }

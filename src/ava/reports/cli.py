@@ -1,0 +1,22 @@
+"""``ava report RUN_DIR [RUN_DIR ...]``: one self-contained HTML page comparing runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def report_command(
+    run_dirs: list[Path] = typer.Argument(..., help="run directories written by `ava eval --out`"),
+    out: Path = typer.Option(Path("report.html"), "--out", "-o", help="the HTML file to write"),
+) -> None:
+    """Compare evaluation runs: headline table, per-group heatmap, plots (images embedded)."""
+    from ava.reports.html import ReportError, write_report
+
+    try:
+        path = write_report(run_dirs, out)
+    except ReportError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"wrote {path} ({len(run_dirs)} run(s))")

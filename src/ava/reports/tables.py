@@ -1,0 +1,67 @@
+"""Headline tables from results dicts: rows for the terminal (rich) and for HTML."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+
+def fmt_number(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.{digits}f}"
+
+
+def fmt_interval(ci: Mapping[str, Any] | None, digits: int = 3) -> str:
+    if not ci or ci.get("low") is None or not math.isfinite(ci.get("low", math.nan)):
+        return ""
+    return f"[{fmt_number(ci['low'], digits)}, {fmt_number(ci['high'], digits)}]"
+
+
+def headline_rows(results: Mapping[str, Any]) -> list[dict[str, str]]:
+    """One row per (task, headline number): value, 95% CI, questions, prompts."""
+    rows = []
+    for task, metrics in results.get("tasks", {}).items():
+        intervals = metrics.get("intervals", {})
+        info = metrics.get("task_info", {})
+        for name, value in metrics.get("headline", {}).items():
+            rows.append(
+                {
+                    "task": task,
+                    "metric": name,
+                    "value": fmt_number(value),
+                    "ci95": fmt_interval(intervals.get(name)),
+                    "n": str(metrics.get("counts", {}).get("questions", info.get("n_items", ""))),
+                }
+            )
+    return rows
+
+
+def print_headline(results: Mapping[str, Any], title: str = "") -> None:
+    """The headline numbers as a rich table, with each task's letter-mass diagnostic."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title or None)
+    for col, justify in (("task", "left"), ("metric", "left"), ("value", "right"), ("95% CI", "right"),
+                         ("questions", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for row in headline_rows(results):
+        table.add_row(row["task"], row["metric"], row["value"], row["ci95"], row["n"])
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=120)  # logs and pipes: never truncate metric names
+    console.print(table)
+    for task, metrics in results.get("tasks", {}).items():
+        info, diag = metrics.get("task_info", {}), metrics.get("diagnostics", {})
+        rate = info.get("prompts_per_s")
+        console.print(
+            f"{task}: {info.get('n_items', '?')} prompts ({info.get('n_cached', 0)} cached"
+            + (f", {rate} prompts/s" if rate else "")
+            + f"), letter mass {fmt_number(diag.get('letter_mass_mean'))}"
+        )

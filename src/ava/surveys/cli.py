@@ -1,0 +1,68 @@
+"""``ava data build-surveys``: raw Pew ATP files -> OpinionQA / OpinionQA-XL benchmark artifacts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+data_app = typer.Typer(help="Build benchmark data", no_args_is_help=True)
+
+
+def print_summary(manifest: dict, echo=typer.echo) -> None:
+    """The numbers a build should be judged by: counts, gaps, baselines, the reference check."""
+    echo(f"questions: {', '.join(f'{k} {v}' for k, v in manifest['counts'].items())}")
+    waves = manifest["waves"]
+    echo(f"waves: {sum('error' not in r for r in waves.values())} built, "
+         f"{sum('error' in r for r in waves.values())} failed, {len(manifest['skipped_files'])} files skipped")
+    for s in manifest["skipped_files"]:
+        echo(f"  skipped {s['file']}: {s['reason']}")
+    if manifest["unweighted_waves"]:
+        echo(f"unweighted (flagged): {', '.join(manifest['unweighted_waves'])}")
+    oqa = manifest.get("opinionqa")
+    if oqa:
+        hb = oqa["human_baselines"]
+        echo(f"OpinionQA: {oqa['built']} questions of {oqa['info_rows']} info.csv rows "
+             f"(steer500 {oqa['steer500']}, degenerate ordinals {oqa['degenerate_ordinals']})")
+        echo(f"OpinionQA human baselines over {hb['n_questions']} questions x {hb['n_groups']} groups: "
+             f"humans average {hb['humans_average']:.4f}, humans worst {hb['humans_worst']:.4f} "
+             f"({hb['worst_group']})")
+        ref = oqa.get("reference_counts")
+        if ref:
+            echo(f"OpinionQA released unweighted counts reproduced: {ref['pairs_matched']}/"
+                 f"{ref['question_attribute_pairs']} (question, attribute) pairs = {ref['match_rate']:.4f}; "
+                 f"{ref['cells_matched']}/{ref['group_cells']} group cells")
+    for err in manifest["errors"]:
+        echo(f"error: {err}", err=True)
+
+
+@data_app.command("build-surveys")
+def build_surveys_cmd(
+    pew_dir: Path = typer.Option(..., "--pew-dir", help="Folder with the Pew ATP .sav files (searched recursively)."),
+    out: Path = typer.Option(..., "--out", help="Output folder for the Parquet benchmarks, manifest and data card."),
+    opinionqa_dir: Path | None = typer.Option(
+        None, help="OpinionQA's data folder (human_resp/, topic_mapping.json, reference_counts/); "
+        "default <pew-dir>/../opinionqa."),
+    questions_dir: Path | None = typer.Option(
+        None, help="Folder with opinionqa-xl.json and survey-details.json; default <pew-dir>/questions."),
+    workers: int = typer.Option(0, help="Parallel processes (0: one per CPU, at most 8)."),
+    wave: list[str] = typer.Option([], help="Build only these waves (repeatable), e.g. --wave W26."),
+    compact: bool = typer.Option(False, help="Store reals as float32 (the bundled copy's format)."),
+    resume: bool = typer.Option(True, help="Reuse per-wave results cached in <out>/.cache."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Build the opinionqa and opinionqa-xl benchmarks from raw Pew ATP .sav files."""
+    from ava.surveys.build import build_surveys
+
+    try:
+        result = build_surveys(pew_dir, out, opinionqa_dir=opinionqa_dir, questions_dir=questions_dir,
+                               workers=workers or None, waves=wave or None, compact=compact, resume=resume,
+                               progress=progress, log=lambda s: typer.echo(s, err=True))
+    except FileNotFoundError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    print_summary(result.manifest)
+    typer.echo(f"wrote {out}/ (manifest.json, DATACARD.md, opinionqa/, opinionqa-xl/)")
+    failed = [r for r in result.manifest["waves"].values() if "error" in r]
+    if failed or not result.manifest["waves"]:
+        raise typer.Exit(1)

@@ -1,0 +1,90 @@
+"""ava-tasks: batched generation, label scoring, outputs, resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ava.benchmarks import ava_tasks
+from test_training import write_instruction_fixture
+
+
+def _rec(i: int, task: str, label: str | None, prediction: str, split: str = "test_advertiser") -> dict:
+    return {"id": f"{task}{i}", "split": split, "task": task, "family": task.split("-")[0], "label": label,
+            "prediction": prediction, "reference": "", "ppl_source": None, "ppl_target": None}
+
+
+def test_predictive_scoring_hand_computed():
+    records = [
+        _rec(0, "TAP-G", "female", "Best target audience for this ad is Female."),
+        _rec(1, "TAP-G", "female", "Best target audience for this ad is Male."),
+        _rec(2, "TAP-G", "male", "Best target audience for this ad is Male."),
+        _rec(3, "TAP-G", "male", "I cannot tell."),
+        _rec(4, "TAP-G", "male", "male"),
+        _rec(5, "TAP-G", "unknown", "male"),  # unreadable gold: counted, not scored
+    ]
+    got = ava_tasks.score_predictive("TAP-G", records)
+    # female 1/2, male 2/3 -> balanced (50 + 66.67) / 2; plain 3/5.
+    assert got["accuracy_balanced"] == pytest.approx((50 + 200 / 3) / 2)
+    assert got["accuracy"] == pytest.approx(60.0)
+    assert (got["n"], got["n_unparsed"], got["n_bad_gold"], got["baseline"]) == (5, 1, 1, 50.0)
+    assert ava_tasks.score_predictive("TAP-A", [_rec(0, "TAP-A", "55-64", "aged 55-64")])["baseline"] == (
+        pytest.approx(100 / 7)
+    )
+
+
+def test_state_scoring_top1_top3():
+    records = [
+        _rec(0, "TAP-R", "Ohio|Iowa|Maine", "Top 3 states where the ad will perform best are Ohio, Texas, Utah."),
+        _rec(1, "TAP-R", "Ohio|Iowa|Maine", "Top 3 states where the ad will perform best are Iowa, Ohio, Utah."),
+        _rec(2, "TAP-R", "Texas|Utah|Nevada", "Nevada, Utah, Iowa"),
+        _rec(3, "TAP-R", "Washington, District of Columbia|Utah|Iowa", "District of Columbia first"),
+    ]
+    got = ava_tasks.score_predictive("TAP-R", records)
+    assert got["top1"] == pytest.approx(50.0) and got["top3"] == pytest.approx(75.0)
+    # classes Ohio 1/2, Texas 0/1, DC 1/1 -> (50 + 0 + 100) / 3
+    assert got["top1_balanced"] == pytest.approx(50.0)
+    assert got["baseline_top1"] == pytest.approx(2.0) and got["baseline_top3"] == pytest.approx(6.0)
+
+
+def test_batched_generation_equals_one_by_one():
+    from ava.models import load_model
+
+    model, tok = load_model("tiny")
+    tok.pad_token = tok.eos_token
+    prompts = ["Short prompt. Answer:", "A much longer prompt about an advertisement for boots in Ohio. Answer:",
+               "Mid-length prompt for tractors. Answer:"]
+    batched = ava_tasks.generate(model, tok, prompts, max_new_tokens=8, batch_size=3)
+    single = [ava_tasks.generate(model, tok, [p], max_new_tokens=8, batch_size=1)[0] for p in prompts]
+    assert batched == single and all(batched)
+
+
+def test_evaluate_writes_outputs_and_resumes(tmp_path, monkeypatch):
+    data = write_instruction_fixture(tmp_path / "data", n_train=2, n_test=3)
+    out = tmp_path / "eval"
+    doc = ava_tasks.evaluate("tiny", None, data, out, limit=2, seed=0)
+    assert doc["n_items"] == 16  # 4 tasks x 2 items x 2 splits
+    res = doc["results"]
+    assert set(res) == {"all", "test_advertiser", "test_temporal"}
+    assert res["all"]["TAP-G"]["n"] == 4 and res["all"]["TAP-G"]["baseline"] == 50.0
+    assert 0.0 <= res["all"]["TAP-G"]["accuracy_balanced"] <= 100.0
+    ts = res["all"]["TS-E"]
+    assert {"bleu1", "bleu4", "rouge_lsum", "bertscore_f1", "delta_ppl"} <= set(ts)
+    assert ts["delta_ppl"] == pytest.approx(ts["ppl_source"] - ts["ppl_target"])
+    items = [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
+    assert len(items) == 16 and all(i["ppl_source"] > 1 for i in items if i["task"] == "TS-E")
+    assert (out / "results.csv").read_text().startswith("split,task,metric,value\n")
+    assert not (out / "items.partial.jsonl").exists()
+
+    # Resume: nothing left to generate, so the model must not even be loaded; same bytes out.
+    before = (out / "results.json").read_bytes()
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("model loaded although every item was done")
+
+    monkeypatch.setattr("ava.models.load_model", no_model)
+    ava_tasks.evaluate("tiny", None, data, out, limit=2, seed=0)
+    assert (out / "results.json").read_bytes() == before
+    with pytest.raises(ValueError, match="other settings"):
+        ava_tasks.evaluate("tiny", None, data, out, limit=3, seed=0)

@@ -1,0 +1,186 @@
+"""End-to-end ``ava build`` on the real ads: layout, splits, determinism, resume, Ray."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections import defaultdict
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from ava.contracts.instructions import SPLITS, InstructionSample
+from ava.instructions import load_samples
+from ava.instructions.build import BuildConfigChanged, build
+from conftest import shared_path
+
+build_mod = importlib.import_module("ava.instructions.build")
+TOKEN = "EAAG" + "q9" * 30
+BAD_LINES = [
+    '{"id": "1", "page_id": "9", "page_name": "Bad", "ad_creative_bodies": ["x"], '
+    '"ad_delivery_start_time": "2020-13-45"}',
+    "{not json",
+    '{"id": "2", "page_id": "9", "page_name": "Bad", "ad_creative_bodies": ["x"], '
+    '"ad_delivery_start_time": "2020-10-05", "spend": {"lower_bound": "500", "upper_bound": "100"}}',
+    '{"ad_snapshot_url": "https://www.facebook.com/ads/archive/render_ad/?id=3&access_token=' + TOKEN + '", '
+    '"page_id": "9", "page_name": "Bad", "ad_creative_bodies": ["x"], "ad_delivery_start_time": "2020-10-05", '
+    '"demographic_distribution": [{"percentage": "0.3", "age": "18-24", "gender": "male"}]}',
+    "",
+    '{"id": "4", "page_id": "9", "page_name": "Bad", "ad_creative_bodies": [""], '
+    '"ad_delivery_start_time": "2020-10-05"}',
+]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> list[Path]:
+    bad = tmp_path_factory.mktemp("bad") / "bad.jsonl"
+    first_us = json.loads(shared_path("ads", "us-political-2020-sample.jsonl").open(encoding="utf-8").readline())
+    duplicate = json.dumps({**first_us, "id": "999"})  # the same ad under another id
+    bad.write_text("\n".join([*BAD_LINES, duplicate]) + "\n", encoding="utf-8")
+    return [shared_path("ads"), bad]
+
+
+OPTIONS = {"shards": 3, "workers": 1, "seed": 0, "heldout_fraction": 0.1}
+
+
+@pytest.fixture(scope="module")
+def built(inputs, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("build") / "out"
+    build(inputs, out, **OPTIONS)
+    return out
+
+
+def _files(out: Path) -> dict[str, bytes]:
+    paths = [p for p in out.rglob("*") if p.is_file() and "_work" not in p.parts]
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(paths)}
+
+
+@pytest.mark.slow
+def test_layout_manifest_and_load_dataset(built):
+    import datasets
+
+    m = json.loads((built / "manifest.json").read_text())
+    assert m["template_version"] == "1.0" and m["seed"] == 0
+    for split in SPLITS:
+        assert sorted(p.name for p in (built / "data" / split).iterdir()) == [f"part-0000{i}.parquet" for i in range(3)]
+        samples = load_samples(built, split)
+        assert len(samples) == m["totals"][split]
+        lines = (built / "jsonl" / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
+        assert [json.loads(line)["id"] for line in lines] == [s.id for s in samples]
+    ds = datasets.load_dataset("parquet", data_dir=str(built / "data" / "train"), split="train")
+    assert ds.column_names == [f.name for f in fields(InstructionSample)]
+    assert len(ds) == m["totals"]["train"]
+    assert set(ds["task"]) == {t for t, n in m["counts"]["train"].items() if n}
+    # the real US file: 500 read, the 12 removed-content GOP ads dropped, none skipped
+    us = m["files"]["us-political-2020-sample.jsonl"]
+    assert (us["read"], us["kept"], us["dropped"], us["skipped"]) == (500, 488, {"removed_content": 12}, {})
+    assert m["files"]["au-2023-referendum.csv"]["dropped"] == {"empty_body": 19, "removed_content": 1}
+    # every TAP task on this data has samples; TAP-R only from US ads
+    assert all(m["counts"]["train"][t] > 0 for t in ("TAP-G", "TAP-A", "TAP-R", "TAP-B", "TAP-I"))
+    assert sum(m["counts"][s][t] for s in SPLITS for t in m["counts"][s] if t.startswith(("TS", "TC"))) > 0
+
+
+@pytest.mark.slow
+def test_bad_records_are_reported_with_file_and_line_and_no_token(built):
+    m = json.loads((built / "manifest.json").read_text())
+    bad = m["files"]["bad.jsonl"]
+    assert bad["read"] == 6 and bad["kept"] == 1  # the duplicate is valid; the plan drops it
+    assert m["steps"]["plan"]["dropped"]["duplicate"] == 1
+    ids = {i for split in SPLITS for s in load_samples(built, split) for i in s.ad_ids}
+    assert "999" not in ids and "3048275685432598" in ids  # the first copy in input order wins
+    assert bad["skipped"] == {"bad_date": 1, "invalid_json": 1, "bounds_unordered": 1, "shares_do_not_sum": 1}
+    assert bad["dropped"] == {"empty_body": 1}
+    skipped = json.loads((built / "skipped.json").read_text())
+    assert [(e["file"], e["line"], e["reason"]) for e in skipped] == [
+        ("bad.jsonl", 1, "bad_date"), ("bad.jsonl", 2, "invalid_json"),
+        ("bad.jsonl", 3, "bounds_unordered"), ("bad.jsonl", 4, "shares_do_not_sum"),
+    ]
+    for path in built.rglob("*"):
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.slow
+def test_no_advertiser_or_pair_crosses_splits(built):
+    m = json.loads((built / "manifest.json").read_text())
+    advertisers: dict[str, set[str]] = defaultdict(set)
+    ad_split: dict[str, str] = {}
+    for split in SPLITS:
+        for s in load_samples(built, split):
+            advertisers[s.advertiser].add(split)
+            for ad_id in s.ad_ids:
+                assert ad_split.setdefault(ad_id, split) == split, f"ad {ad_id} in two splits"
+    assert all(len(v) == 1 for v in advertisers.values())
+    assert all(m["totals"][s] > 0 for s in SPLITS)  # the real folder fills all three splits
+    cutoff = m["cutoff"]
+    train_ads = {a for a, s in ad_split.items() if s == "train"}
+    assert train_ads and m["steps"]["plan"]["dropped"]["after_temporal_cutoff"] > 0
+    assert cutoff is not None
+
+
+@pytest.mark.slow
+def test_rebuild_is_byte_identical_and_resume_after_crash(built, inputs, tmp_path, monkeypatch):
+    real_pairs = build_mod.pairs_shard
+
+    def crash_on_last_rank(job, rank):
+        if rank == 2:
+            raise RuntimeError("simulated crash")
+        return real_pairs(job, rank)
+
+    out = tmp_path / "again"
+    monkeypatch.setattr(build_mod, "pairs_shard", crash_on_last_rank)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        build(inputs, out, **OPTIONS)
+    assert not (out / "manifest.json").exists()  # a crashed build never looks complete
+    assert (out / "_work" / "pairs" / "shard-00000.done").exists()
+    monkeypatch.setattr(build_mod, "pairs_shard", real_pairs)
+    done_before = (out / "_work" / "ingest" / "shard-00000.done").stat().st_mtime_ns
+    build(inputs, out, **OPTIONS)
+    assert (out / "_work" / "ingest" / "shard-00000.done").stat().st_mtime_ns == done_before  # skipped
+    assert _files(out) == _files(built)
+
+
+def test_relaunch_with_other_shard_count_or_inputs_is_refused(tmp_path):
+    lines = shared_path("ads", "us-political-2020-sample.jsonl").read_text(encoding="utf-8").splitlines()
+    small = tmp_path / "small.jsonl"
+    small.write_text("\n".join(lines[:5]) + "\n", encoding="utf-8")
+    out = tmp_path / "o"
+    build([small], out, shards=2, workers=1)
+    with pytest.raises(BuildConfigChanged, match="--shards 2"):
+        build([small], out, shards=3, workers=1)
+    small.write_text("\n".join(lines[:6]) + "\n", encoding="utf-8")
+    with pytest.raises(BuildConfigChanged, match="inputs"):
+        build([small], out, shards=2, workers=1)
+
+
+@pytest.mark.slow
+def test_ray_engine_writes_the_same_bytes_as_local_on_the_us_ads(tmp_path):
+    """The 500 real US ads, local vs Ray Data on a local 2-CPU Ray instance."""
+    ray = pytest.importorskip("ray")
+    us = shared_path("ads", "us-political-2020-sample.jsonl")
+    build([us], tmp_path / "local", shards=2, workers=1)
+    try:
+        build([us], tmp_path / "ray", engine="ray", shards=2, workers=2)
+    finally:
+        ray.shutdown()
+    local = _files(tmp_path / "local")
+    assert local == _files(tmp_path / "ray")
+    assert json.loads(local["manifest.json"])["totals"]["train"] > 0
+
+
+def test_cli_builds_and_reports_a_shard_mismatch_in_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from ava.cli import app
+
+    lines = shared_path("ads", "us-political-2020-sample.jsonl").read_text(encoding="utf-8").splitlines()
+    small = tmp_path / "small.jsonl"
+    small.write_text("\n".join(lines[:8]) + "\n", encoding="utf-8")
+    out = tmp_path / "o"
+    runner = CliRunner()
+    ok = runner.invoke(app, ["build", "--ads", str(small), "--out", str(out), "--shards", "2", "--workers", "1"])
+    assert ok.exit_code == 0, ok.output
+    assert "train: " in ok.output and (out / "manifest.json").exists()
+    bad = runner.invoke(app, ["build", "--ads", str(small), "--out", str(out), "--shards", "4", "--workers", "1"])
+    assert bad.exit_code == 2 and "--shards 2" in bad.output

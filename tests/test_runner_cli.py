@@ -1,0 +1,86 @@
+"""``ava eval``: bad input gives one clear line; a full run on fixture questions; resuming."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from ava.cli import app
+from test_opinionqa import fixtures
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, ["eval", *args])
+
+
+def test_unknown_benchmark_suggests_the_closest():
+    result = invoke("--model", "uniform", "--benchmark", "opinonqa")
+    assert result.exit_code == 2
+    assert "unknown benchmark 'opinonqa'" in result.output and "did you mean opinionqa" in result.output
+
+
+def test_needs_exactly_one_of_benchmark_or_suite():
+    assert "exactly one of" in invoke("--model", "uniform").output
+    assert "exactly one of" in invoke("--model", "uniform", "--benchmark", "opinionqa", "--suite", "quick").output
+
+
+def test_bad_setting_is_reported():
+    result = invoke("--model", "uniform", "--benchmark", "opinionqa", "--set", "n_resamples")
+    assert result.exit_code == 2 and "expected key=value" in result.output
+
+
+@pytest.fixture
+def fixture_questions(monkeypatch):
+    """The fixture questions, with a distribution for each of OpinionQA's 22 persona groups."""
+    from dataclasses import replace
+
+    from ava.benchmarks.personas import opinionqa_personas
+    from ava.contracts.surveys import GroupDistribution
+
+    groups = list(dict.fromkeys((p.attribute, p.group) for p in opinionqa_personas()))
+    qs = []
+    for q in fixtures():
+        have = {(g.attribute, g.group) for g in q.groups}
+        k = len(q.options)
+        extra = [
+            GroupDistribution(a, g, tuple((i + j + 1) / (k * (k + 1) / 2 + k * j) for i in range(k)), 0.0, 10, 10.0)
+            for j, (a, g) in enumerate(groups)
+            if (a, g) not in have
+        ]
+        qs.append(replace(q, groups=(*q.groups, *extra)) if q.overall.distribution else q)
+    monkeypatch.setattr("ava.benchmarks.opinionqa.load_questions", lambda name, data: qs)
+    return qs
+
+
+def test_eval_end_to_end_then_another_model_is_refused(fixture_questions, tmp_path):
+    out = tmp_path / "run"
+    result = invoke("--model", "uniform", "--benchmark", "opinionqa", "--steer", "--out", str(out),
+                    "--set", "n_resamples=20", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "representativeness" in result.output and "steerability" in result.output
+    res = json.loads((out / "results.json").read_text())
+    assert set(res["tasks"]) == {"opinionqa", "opinionqa-steer"}
+    assert res["run"]["config"]["settings"] == {"n_resamples": "20"}
+    assert res["tasks"]["opinionqa-steer"]["counts"]["groups"] == 22
+    # the same command again: everything cached
+    again = invoke("--model", "uniform", "--benchmark", "opinionqa", "--steer", "--out", str(out),
+                   "--set", "n_resamples=20", "--no-progress")
+    assert again.exit_code == 0
+    info = json.loads((out / "results.json").read_text())["tasks"]["opinionqa-steer"]["task_info"]
+    assert info["n_scored"] == 0 and info["n_cached"] == info["n_items"]
+    other = invoke("--model", "tiny", "--benchmark", "opinionqa", "--out", str(out), "--no-progress")
+    assert other.exit_code == 2
+    assert "holds a run of model 'uniform'" in other.output and "new --out" in other.output
+
+
+def test_missing_survey_data_is_a_clear_error(tmp_path, monkeypatch):
+    from ava.benchmarks import opinionqa
+
+    def missing(name, data):
+        raise opinionqa.BenchmarkDataMissing(f"{name}: no survey data at {data} (pass --data PATH)")
+
+    monkeypatch.setattr("ava.benchmarks.opinionqa.load_questions", missing)
+    result = invoke("--model", "uniform", "--benchmark", "opinionqa", "--data", str(tmp_path / "nowhere"))
+    assert result.exit_code == 2 and "no survey data" in result.output

@@ -1,0 +1,208 @@
+"""Survey builder on small synthetic waves: rules, weighting, bad input, determinism."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyreadstat
+import pytest
+
+from ava.surveys import load_benchmark
+from ava.surveys.baselines import human_baselines, wd
+from ava.surveys.build import build_surveys
+from ava.surveys.curated import _iso_end_date, date_from_folder
+from ava.surveys.discovery import discover
+from ava.surveys.questions import clean_label
+from ava.surveys.rules import demographic_rules, normalise_label
+from ava.surveys.weights import choose_weight
+
+SAFE = {1.0: "Very safe", 2.0: "Not safe", 99.0: "Refused"}
+
+
+def _write_wave(path: Path, wave: str, *, weights: bool = True, demographics: bool = True) -> pd.DataFrame:
+    """Six respondents; answers, weights and groups chosen so the expected numbers are easy by hand."""
+    df = pd.DataFrame({
+        "QKEY": [1.0, 2, 3, 4, 5, 6],
+        "FORM_" + wave: [1.0, 2, 1, 2, 1, 2],
+        "SAFE_" + wave: [1.0, 1, 2, 99, 2, np.nan],
+        "AGE_NUM_" + wave: [23.0, 45, 67, 31, 52, 70],
+        "SAFE_W1": [1.0, 2, 2, 2, 1, 1],  # merged in from an earlier wave: not this wave's question
+    })
+    labels = {"FORM_" + wave: {1.0: "FORM 1", 2.0: "FORM 2"}, "SAFE_" + wave: SAFE,
+              "AGE_NUM_" + wave: {99.0: "Refused"}, "SAFE_W1": SAFE}
+    col_labels = ["QKEY", "Form", "SAFE. How safe is your community?", "AGE. Your age", "SAFE. Earlier wave"]
+    if demographics:
+        df["F_SEX"] = [1.0, 2, 1, 2, 2, 1]
+        df["F_CREGION"] = [1.0, 1, 2, 3, 4, 4]
+        labels["F_SEX"] = {1.0: "Male", 2.0: "Female", 99.0: "Refused"}
+        labels["F_CREGION"] = {1.0: "Northeast", 2.0: "Midwest", 3.0: "South", 4.0: "West"}
+        col_labels += ["Sex", "Region"]
+    if weights:
+        df["WEIGHT_" + wave] = [1.0, 3, 2, 1, 1, 5]
+        df[f"WEIGHT_W1{wave}"] = [9.0] * 6  # a longitudinal weight that must not be used
+        col_labels += ["Wave weight", "Longitudinal weight"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pyreadstat.write_sav(df, str(path), column_labels=col_labels, variable_value_labels=labels)
+    return df
+
+
+@pytest.fixture
+def pew_tree(tmp_path: Path) -> Path:
+    root = tmp_path / "pew"
+    _write_wave(root / "W7_Sep14" / "W7_Sep14" / "ATP W7.sav", "W7")
+    _write_wave(root / "W8_Oct14" / "ATP W8.sav", "W8", weights=False)
+    _write_wave(root / "W9_Nov14" / "W9_Nov14" / "ATP W9.sav", "W9", demographics=False)
+    (root / "W7_Sep14" / "__MACOSX" / "W7_Sep14").mkdir(parents=True)
+    (root / "W7_Sep14" / "__MACOSX" / "W7_Sep14" / "._ATP W7.sav").write_bytes(b"\x00\x05\x16\x07junk")
+    (root / "W9_Nov14" / "W9_Nov14" / "._ATP W9.sav").write_bytes(b"\x00\x05\x16\x07junk")
+    _write_wave(root / "W10_Mar15" / "Special" / "special study.sav", "W10")
+    _write_wave(root / "W11.5_Diary" / "ATP W11.5_instance level.sav", "W11.5")
+    good = (root / "W7_Sep14" / "W7_Sep14" / "ATP W7.sav").read_bytes()
+    (root / "W12_Aug15").mkdir()
+    (root / "W12_Aug15" / "ATP W12.sav").write_bytes(good[: len(good) // 3])  # truncated download
+    return root
+
+
+def test_normalise_and_clean_labels():
+    assert normalise_label("Associate\u2019s degree") == "associate's degree"
+    assert normalise_label("(VOL) Don't know/Refused") == "don't know/refused"
+    assert normalise_label("\u201cWhite non-Hispanic\u201d") == "white non-hispanic"
+    assert clean_label("SAFECRIME. How safe, if at all?", "SAFECRIME_W26") == "How safe, if at all?"
+    assert clean_label("Compared to 50 years ago", "X_W26") == "Compared to 50 years ago"
+
+
+def test_weight_rule():
+    assert choose_weight(["WEIGHT_W26", "WEIGHT_W25W26"], "W26").column == "WEIGHT_W26"
+    assert choose_weight(["WEIGHT_FORM_W16"], "W16").column == "WEIGHT_FORM_W16"
+    assert choose_weight(["WEIGHT_W53_W54"], "W54").column is None  # longitudinal: other sample
+    none = choose_weight(["DIARYWEIGHT"], "W8.5")
+    assert none.column is None and "UNWEIGHTED" in none.rule and "DIARYWEIGHT" in none.rule
+
+
+def test_dates():
+    assert _iso_end_date("Aug. 11", "Sept. 3, 2014") == "2014-09-03"
+    assert _iso_end_date("Apr. 11", "17, 2022") == "2022-04-17"
+    assert date_from_folder("W54_Sep19") == "2019-09"
+    assert date_from_folder("W36_Jun-18") == "2018-06"
+
+
+def test_group_table_is_opinionqas():
+    keys = demographic_rules().group_keys()
+    assert keys[0] == ("Overall", "Overall") and len(keys) == 61
+    atts = [a for a, _ in keys[1:]]
+    assert list(dict.fromkeys(atts)) == ["CREGION", "AGE", "SEX", "EDUCATION", "CITIZEN", "MARITAL", "RELIG",
+                                         "RELIGATTEND", "POLPARTY", "INCOME", "POLIDEOLOGY", "RACE"]
+
+
+def test_discovery(pew_tree: Path):
+    waves, skipped = discover(pew_tree)
+    assert [w.wave for w in waves] == ["W7", "W8", "W9", "W12"]
+    reasons = {s.path.name: s.reason for s in skipped}
+    assert "special study" in reasons["special study.sav"]
+    assert "instance-level" in reasons["ATP W11.5_instance level.sav"]
+    assert not any("._" in name for name in reasons)  # AppleDouble clutter is not data
+
+
+def test_build_by_hand(pew_tree: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    res = build_surveys(pew_tree, out, workers=1, progress=False, log=lambda s: None)
+    m = res.manifest
+    assert m["complete"] is True and m["ok"] is False
+    # the truncated file is reported with its path, the others are built
+    assert "error" in m["waves"]["W12"] and "ATP W12.sav" in m["waves"]["W12"]["error"]
+    assert any("ATP W12.sav" in e for e in m["errors"])
+    assert {w for w, r in m["waves"].items() if "error" not in r} == {"W7", "W8", "W9"}
+    w7 = m["waves"]["W7"]
+    assert w7["weight"]["column"] == "WEIGHT_W7"
+    assert w7["skipped_columns"]["QKEY"].startswith("identifier")
+    assert w7["skipped_columns"]["FORM_W7"].startswith("administrative")
+    assert w7["skipped_columns"]["AGE_NUM_W7"].startswith("fewer than 2")
+    assert w7["skipped_columns"]["SAFE_W1"].startswith("column from another wave (W1)")
+    assert "SEX" not in w7["unmapped_attributes"] and "AGE" in w7["unmapped_attributes"]
+    assert set(m["waves"]["W9"]["unmapped_attributes"]) == {a for a, _ in demographic_rules().group_keys()[1:]}
+    assert m["unweighted_waves"] == ["W8"]
+
+    qs = {q.key: q for q in load_benchmark("opinionqa-xl", out)}
+    assert set(qs) == {"SAFE_W7", "SAFE_W8", "SAFE_W9"}
+    q = qs["SAFE_W7"]
+    assert q.options == ("Very safe", "Not safe") and q.refusal_options == ("Refused",)
+    assert q.ordinals == (1.0, 2.0) and q.ordinal_source == "codes" and q.text_source == "spss-label"
+    assert q.text == "How safe is your community?" and q.weighted
+    # answers 1,1,2,99,2,nan with weights 1,3,2,1,1,5: very safe 4, not safe 3, refused 1
+    ov = q.overall
+    assert ov.distribution == pytest.approx((4 / 7, 3 / 7))
+    assert ov.refusal_rate == pytest.approx(1 / 8)
+    assert (ov.n, ov.weighted_n, ov.counts) == (5, pytest.approx(8.0), (2, 2, 1))
+    # Female = respondents 2,4,5: answers 1 (w3), 99 (w1), 2 (w1)
+    fem = q.group("SEX", "Female")
+    assert fem.distribution == pytest.approx((3 / 4, 1 / 4)) and fem.refusal_rate == pytest.approx(1 / 5)
+    assert q.group("CREGION", "West").distribution == pytest.approx((0.0, 1.0))  # resp 6 did not answer
+    assert q.group("AGE", "18-29").distribution == () and q.group("AGE", "18-29").n == 0
+    unw = qs["SAFE_W8"]
+    assert not unw.weighted and "unweighted" in unw.tags
+    assert unw.overall.distribution == pytest.approx((2 / 4, 2 / 4))
+
+
+def test_outputs_are_byte_identical(pew_tree: Path, tmp_path: Path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    build_surveys(pew_tree, a, workers=1, progress=False, log=lambda s: None)
+    build_surveys(pew_tree, b, workers=2, progress=False, resume=False, log=lambda s: None)
+    for name in ["manifest.json", "DATACARD.md", "opinionqa-xl/questions.parquet",
+                 "opinionqa-xl/distributions.parquet"]:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    frame = pd.read_parquet(a / "opinionqa-xl" / "distributions.parquet")
+    assert len(frame) == 3 * 61
+
+
+def test_resume_uses_cache(pew_tree: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    build_surveys(pew_tree, out, workers=1, progress=False, log=lambda s: None)
+    cached = sorted(p.name for p in (out / ".cache").iterdir())
+    assert len(cached) == 3  # the failed wave is not cached
+    first = (out / "opinionqa-xl" / "distributions.parquet").read_bytes()
+    build_surveys(pew_tree, out, workers=1, progress=False, log=lambda s: None)
+    assert (out / "opinionqa-xl" / "distributions.parquet").read_bytes() == first
+
+
+def test_empty_directory(tmp_path: Path):
+    (tmp_path / "empty").mkdir()
+    res = build_surveys(tmp_path / "empty", tmp_path / "out", workers=1, progress=False, log=lambda s: None)
+    assert res.manifest["counts"]["opinionqa-xl"] == 0
+    assert any("no Pew ATP wave files" in e for e in res.manifest["errors"])
+    with pytest.raises(FileNotFoundError):
+        build_surveys(tmp_path / "missing", tmp_path / "out2", progress=False, log=lambda s: None)
+
+
+def test_wd_and_baselines():
+    assert wd([1, 2, 3], [1, 0, 0], [0, 0, 1]) == pytest.approx(1.0)
+    assert wd([1, 2, 1.5], [1, 0, 0], [0, 0, 1]) == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        wd([1, 1], [1, 0], [0, 1])
+
+
+def test_load_benchmark_errors(tmp_path: Path):
+    with pytest.raises(ValueError):
+        load_benchmark("nope")
+    with pytest.raises(FileNotFoundError, match="manifest"):
+        load_benchmark("opinionqa", tmp_path)
+
+
+def test_human_baselines_by_hand():
+    from ava.contracts.surveys import GroupDistribution, SurveyQuestion
+
+    def q(key, ordinals, overall, g):
+        groups = (GroupDistribution("Overall", "Overall", overall, 0.0, 10, 10.0),
+                  GroupDistribution("SEX", "Male", g, 0.0, 5, 5.0),
+                  GroupDistribution("SEX", "Female", overall, 0.0, 5, 5.0))
+        return SurveyQuestion(key, "W1", "t", ("a", "b", "c")[: len(ordinals)], ordinals, (), "x", "x", True, groups)
+
+    qs = [q("a", (1.0, 2.0, 3.0), (0.5, 0.0, 0.5), (1.0, 0.0, 0.0)),  # WD 0.5
+          q("b", (1.0, 2.0), (1.0, 0.0), (0.0, 1.0)),  # WD 1
+          q("c", (1.0, 1.0), (1.0, 0.0), (0.0, 1.0))]  # degenerate: excluded
+    hb = human_baselines(qs)
+    assert hb["n_questions"] == 2
+    assert hb["per_group"]["SEX/Male"] == pytest.approx(1 - 0.75)
+    assert hb["per_group"]["SEX/Female"] == pytest.approx(1.0)
+    assert hb["humans_average"] == pytest.approx((0.25 + 1.0) / 2) and hb["humans_worst"] == pytest.approx(0.25)
