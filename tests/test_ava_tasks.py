@@ -32,6 +32,10 @@ def test_predictive_scoring_hand_computed():
     assert ava_tasks.score_predictive("TAP-A", [_rec(0, "TAP-A", "55-64", "aged 55-64")])["baseline"] == (
         pytest.approx(100 / 7)
     )
+    # Bucket tasks: the label set comes from the whole dataset, not from the few items scored.
+    spend = [_rec(0, "TAP-B", "100-199", "The ad spent between 100 to 199 USD.")]
+    got = ava_tasks.score_predictive("TAP-B", spend, {"TAP-B": ["0-99", "100-199", "200-299", "300-399"]})
+    assert (got["accuracy"], got["baseline"], got["n_classes"]) == (100.0, 25.0, 4)
 
 
 def test_state_scoring_top1_top3():

@@ -184,3 +184,13 @@ def test_cli_builds_and_reports_a_shard_mismatch_in_one_line(tmp_path):
     assert "train: " in ok.output and (out / "manifest.json").exists()
     bad = runner.invoke(app, ["build", "--ads", str(small), "--out", str(out), "--shards", "4", "--workers", "1"])
     assert bad.exit_code == 2 and "--shards 2" in bad.output
+
+
+def test_default_shard_count_follows_input_size(shared_data, monkeypatch):
+    from ava.ads.readers import discover
+
+    inputs = discover([shared_data / "ads"])
+    total = sum(i.path.stat().st_size for i in inputs)
+    assert build_mod.auto_shards(inputs) == 8  # 1.5 MB of real ads: the minimum
+    monkeypatch.setattr(build_mod, "AUTO_SHARD_BYTES", 100_000)
+    assert build_mod.auto_shards(inputs) == -(-total // 100_000) > 8

@@ -125,3 +125,11 @@ def test_bootstrap_weights_and_intervals():
     assert ci["low"] < ci["value"] < ci["high"] and ci["n_resamples"] == 200
     constant = om.interval(om.representativeness(w, np.full((50, 1), 0.25))[:, 0])
     assert constant["low"] == pytest.approx(0.75) and constant["high"] == pytest.approx(0.75)
+
+
+def test_consistency_best_overall_group_counts_questions_without_a_topic():
+    distances = np.array([[0.1, 0.3], [0.3, 0.2]])  # q0 has no topic, q1 is topic t0
+    topics = np.array([[0], [1]], dtype=float)
+    cons = om.consistency(np.ones((1, 2)), distances, topics, ["A", "A"])
+    # overall g0 (mean WD 0.2 vs 0.25) but on t0 g1: not consistent
+    assert cons["overall"][0] == pytest.approx(0.0)

@@ -53,10 +53,10 @@ def test_smollm2_limited_steered_run_end_to_end(opinionqa_questions, smollm2_sco
     from ava.benchmarks.runner import run_tasks
 
     tasks = make_tasks(steer=True, questions=opinionqa_questions, n_resamples=100, formats="portray")
-    res = run_tasks(tasks, smollm2_scorer, tmp_path, limit=2, config={"model": "smollm2"}, progress=False)
+    res = run_tasks(tasks, smollm2_scorer, tmp_path, limit=1, config={"model": "smollm2"}, progress=False)
     default, steer = res["tasks"]["opinionqa"], res["tasks"]["opinionqa-steer"]
-    assert default["counts"]["questions"] == 2 and default["task_info"]["n_items"] == 2
-    assert steer["counts"]["groups"] == 22 and steer["task_info"]["n_items"] == 2 + 22 * 2
+    assert default["counts"]["questions"] == 1 and default["task_info"]["n_items"] == 1
+    assert steer["counts"]["groups"] == 22 and steer["task_info"]["n_items"] == 1 + 22
     assert 0 < default["headline"]["letter_mass"] <= 1
     assert 0 < default["headline"]["representativeness"] <= 1
     assert 0 < steer["headline"]["steerability"] <= 1

@@ -103,7 +103,8 @@ def test_plain_format_for_models_without_chat_template():
 
 def test_config_overrides_and_sft_passthrough(tmp_path):
     cfg = load_config("tiny", tmp_path, tmp_path / "o", overrides={"seed": 7, "limit": None},
-                      sft_overrides={"max_steps": 3, "learning_rate": None, **parse_assignments(["optim=sgd", "save_strategy=no", "bf16=false"])})
+                      sft_overrides={"max_steps": 3, "learning_rate": None,
+                                     **parse_assignments(["optim=sgd", "save_strategy=no", "bf16=false"])})
     assert cfg.seed == 7 and cfg.sft["max_steps"] == 3 and cfg.sft["optim"] == "sgd"
     assert cfg.sft["save_strategy"] == "no" and cfg.sft["bf16"] is False
     assert cfg.sft["learning_rate"] == 2.0e-4  # None means "not given": the YAML value stays

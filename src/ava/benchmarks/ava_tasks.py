@@ -127,15 +127,32 @@ def _generate_items(
                 bar.update(len(part))
 
 
-def _vocabulary(task: str, records: list[dict[str, Any]]) -> list[str]:
+def data_vocabularies(data: Path) -> dict[str, list[str]]:
+    """Label sets of the tasks whose labels come from the data (budget, impression buckets).
+
+    Taken over every split, not only the scored items: a sample of a few items would otherwise
+    shrink the label set, inflate the random baseline and hide predictions of unseen buckets.
+    """
+    tasks = {t for t, v in tm.task_spec()["predictive"].items() if v.get("labels") == "data"}
+    labels: dict[str, set[str]] = defaultdict(set)
+    for split in ("train", *TEST_SPLITS):
+        for s in read_split(data, split):
+            if s.task in tasks and s.label:
+                labels[s.task].add(s.label)
+    return {t: sorted(v) for t, v in labels.items()}
+
+
+def _vocabulary(task: str, records: list[dict[str, Any]], known: dict[str, list[str]] | None) -> list[str]:
     spec = tm.task_spec()
     name = spec["predictive"][task]["labels"]
     if name == "data":
-        return sorted({r["label"] for r in records if r["label"]})
+        return list((known or {}).get(task) or sorted({r["label"] for r in records if r["label"]}))
     return list(spec["vocabularies"][name])
 
 
-def score_predictive(task: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+def score_predictive(
+    task: str, records: list[dict[str, Any]], vocabularies: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
     """Accuracy of normalised labels; items whose gold label cannot be read are counted, not scored."""
     kind = tm.task_spec()["predictive"][task]["kind"]
     gold_ok, correct, top3, unparsed, bad_gold = [], [], [], 0, []
@@ -156,7 +173,7 @@ def score_predictive(task: str, records: list[dict[str, Any]]) -> dict[str, Any]
             "top3": tm.accuracy(top3), "baseline_top1": 100.0 / n_states, "baseline_top3": 300.0 / n_states,
         }
     else:
-        vocab = _vocabulary(task, records)
+        vocab = _vocabulary(task, records, vocabularies)
         for r in records:
             gold = tm.find_labels(r["label"] or "", vocab)
             if len(gold) != 1:
@@ -168,7 +185,7 @@ def score_predictive(task: str, records: list[dict[str, Any]]) -> dict[str, Any]
             correct.append(bool(pred) and pred[0] == gold[0])
         metrics = {
             "accuracy_balanced": tm.balanced_accuracy(gold_ok, correct), "accuracy": tm.accuracy(correct),
-            "baseline": 100.0 / len(vocab) if vocab else math.nan,
+            "baseline": 100.0 / len(vocab) if vocab else math.nan, "n_classes": len(vocab),
         }
     return {"n": len(gold_ok), "n_unparsed": unparsed, "n_bad_gold": len(bad_gold),
             "bad_gold_ids": bad_gold[:20], **metrics}
@@ -192,7 +209,9 @@ def score_generative(records: list[dict[str, Any]], bertscore: dict[str, float])
     return metrics
 
 
-def score(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+def score(
+    records: list[dict[str, Any]], vocabularies: dict[str, list[str]] | None = None
+) -> dict[str, dict[str, dict[str, Any]]]:
     """Metrics per split (and pooled "all") per task."""
     generative = [r for r in records if r["family"] != "TAP"]
     f1 = tm.bertscore_f1([r["prediction"] for r in generative], [r["reference"] for r in generative])
@@ -205,7 +224,7 @@ def score(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]
     for (split, task), rows in sorted(groups.items()):
         if rows[0]["family"] == "TAP":
             if task in tm.task_spec()["predictive"]:
-                results[split][task] = score_predictive(task, rows)
+                results[split][task] = score_predictive(task, rows, vocabularies)
         else:
             results[split][task] = score_generative(rows, bertscore)
     for r in generative:
@@ -286,7 +305,7 @@ def evaluate(
         done = _read_done(out)
     wanted = {s.id for s in samples}
     records = sorted((r for r in done.values() if r["id"] in wanted), key=lambda r: (r["split"], r["task"], r["id"]))
-    results = score(records)
+    results = score(records, data_vocabularies(Path(data)))
     document = {"benchmark": NAME, "config": config, "n_items": len(records), "results": results}
     with atomic_write(out / "items.jsonl") as fh:
         for r in records:

@@ -167,8 +167,10 @@ def consistency(
     attrs = list(dict.fromkeys(attributes))
     cols = [np.array([i for i, a in enumerate(attributes) if a == attr]) for attr in attrs]
     overall_rep = representativeness(weights, distances)  # [B, G]
+    on = topics.any(axis=1)  # questions without a topic add nothing to any topic's sums: skip them
+    w_on, d_on = weights[:, on], distances[on]
     topic_rep = np.stack(
-        [representativeness(weights * topics[:, t][None, :], distances) for t in range(topics.shape[1])], axis=1
+        [representativeness(w_on * topics[on, t][None, :], d_on) for t in range(topics.shape[1])], axis=1
     )  # [B, T, G]
     per_attr = []
     best_overall_all, best_topic_all = [], []

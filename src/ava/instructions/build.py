@@ -307,17 +307,29 @@ def _check_resume(job: BuildJob, config: dict[str, Any]) -> None:
     )
 
 
+AUTO_SHARD_BYTES = 16 << 20
+"""``shards=None``: one shard per 16 MiB of input (~8 K API-shaped ads), at least 8. A worker holds
+one shard's ads and samples in memory, so this bounds memory whatever the input size; it depends
+only on the inputs, so the layout stays deterministic."""
+
+
+def auto_shards(inputs: list[InputFile]) -> int:
+    total = sum(i.path.stat().st_size for i in inputs)
+    return max(8, -(-total // AUTO_SHARD_BYTES))
+
+
 def build(
-    ads: list[str | Path], out: str | Path, *, engine: str = "local", workers: int = 2, shards: int = 8,
+    ads: list[str | Path], out: str | Path, *, engine: str = "local", workers: int = 2, shards: int | None = None,
     seed: int = 0, heldout_fraction: float = 0.1, temporal_fraction: float = 0.1, cutoff: str | None = None,
     pair: PairConfig | None = None, templates: str | None = None,
     log: Callable[[str], None] | None = None,
 ) -> BuildResult:
     """Build the dataset (or finish a crashed build) and return its manifest and stage timings."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
+    inputs = discover(list(ads))
+    shards = auto_shards(inputs) if shards is None else shards
     if shards < 1:
         raise ValueError("--shards must be at least 1")
-    inputs = discover(list(ads))
     job = BuildJob(tuple(inputs), Path(out), shards, seed, heldout_fraction, temporal_fraction, cutoff,
                    pair or PairConfig(seed=seed), templates)
     hashes = [{"name": i.name, "sha256": file_sha256(i.path), "bytes": i.path.stat().st_size} for i in inputs]

@@ -15,7 +15,9 @@ def build(
     out: Path = typer.Option(..., "--out", help="Output folder (resumable: re-run to finish a crashed build)."),
     engine: str = typer.Option("local", "--engine", help="local (multiprocessing) or ray (Ray Data)."),
     workers: int = typer.Option(min(2, os.cpu_count() or 1), "--workers", help="Parallel shard workers."),
-    shards: int = typer.Option(8, "--shards", help="Shard count; fixes the part layout (not the content)."),
+    shards: int = typer.Option(
+        None, "--shards", help="Shard count; fixes the part layout, not the content (default: 1 per 16 MiB, min 8)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of every hashed choice (held-out advertisers, caps)."),
     heldout_fraction: float = typer.Option(0.1, help="Share of advertisers held out (test_advertiser)."),
     temporal_fraction: float = typer.Option(0.1, help="Share of ads after the default temporal cut-off."),
