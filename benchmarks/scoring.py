@@ -1,8 +1,8 @@
 """Scoring speed and exactness: naive per-option scoring vs lm-evaluation-harness vs ava's engine.
 
-Builds persona x question prompts from the real OpinionQA inputs (BIO personas of the
-steering set x questions of the 500-question set) and scores them with ``smollm2`` three
-ways in one run:
+Scores OpinionQA's real steering workload (questions of the 500-question set, unsteered and
+under each of the 22 groups' QA / BIO / PORTRAY personas, built by the product's own
+``opinionqa`` benchmark from the bundled survey build) with ``smollm2`` three ways in one run:
 
 * naive   -- one forward pass per option, batch 1 (how the published scripts do it);
 * lm-eval -- lm-evaluation-harness 0.4.13's Hugging Face backend (HFLM) on the equivalent
@@ -13,40 +13,27 @@ ways in one run:
 Prints prompts/s, ratios against naive and lm-eval, and the largest probability
 difference against the naive reference. Usage:
 
-    python benchmarks/scoring.py [--personas 22] [--questions 30] [--naive-sample 40]
+    python benchmarks/scoring.py [--questions 10] [--formats qa,bio,portray] [--naive-sample 40]
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import math
-import os
-import sys
 import time
-from pathlib import Path
-
-import pandas as pd
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("AVA_SHARED_DATA", ROOT.parent / "shared" / "data")) / "opinionqa" / "model_input"
 
 
-def opinionqa_requests(n_personas: int, n_questions: int):
-    """Persona x question requests from OpinionQA's real BIO personas and 500-question set."""
-    from ava.contracts.scoring import ScoreRequest
-    from ava.models.letters import option_letters
+def opinionqa_requests(n_questions: int, formats: str = "qa,bio,portray"):
+    """OpinionQA's real steering workload, as ``ava eval --benchmark opinionqa --steer`` builds it.
 
-    personas = pd.read_csv(DATA / "steer-bio.csv", sep="\t").head(n_personas)
-    questions = pd.read_csv(DATA / "Pew_American_Trends_Panel_disagreement_500.csv", sep="\t").head(n_questions)
-    requests = []
-    for p, persona in enumerate(personas["question"]):
-        for key, question, options in zip(questions["key"], questions["question"], questions["options"], strict=True):
-            opts = ast.literal_eval(options)
-            letters = option_letters(len(opts))
-            block = f"Question: {question}\n" + "".join(f"{a}. {o}\n" for a, o in zip(letters, opts, strict=True))
-            requests.append(ScoreRequest(f"p{p}:{key}", (persona.strip() + "\n\n", block, "Answer:"), letters))
-    return requests
+    The first ``n_questions`` of the 500-question steering set, each asked unsteered and under
+    every persona (22 groups x the chosen formats), in the product's own prompt format.
+    """
+    from ava.benchmarks.opinionqa import make_tasks
+
+    (steer,) = [t for t in make_tasks(steer=True, formats=formats) if t.name == "opinionqa-steer"]
+    keep = set(steer.ids[:n_questions])
+    return [item.request for item in steer.items() if item.meta["unit"] in keep]
 
 
 def lm_eval_score(engine, requests, batch_size: int, tokens: bool):
@@ -108,14 +95,12 @@ def timed(fn, repeats: int = 1):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2")
-    parser.add_argument("--personas", type=int, default=22)
-    parser.add_argument("--questions", type=int, default=30)
+    parser.add_argument("--questions", type=int, default=10, help="steering questions (x 67 prompts each)")
+    parser.add_argument("--formats", default="qa,bio,portray", help="persona formats")
     parser.add_argument("--naive-sample", type=int, default=40, help="prompts scored by the naive method")
     parser.add_argument("--lm-eval-batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3, help="best of N timings per method")
     args = parser.parse_args()
-    if not DATA.exists():
-        sys.exit(f"real OpinionQA inputs not found at {DATA} (set AVA_SHARED_DATA)")
 
     from rich.console import Console
     from rich.table import Table
@@ -126,7 +111,7 @@ def main() -> None:
 
     scorer = load_scorer(args.model)
     engine = scorer.engine
-    requests = opinionqa_requests(args.personas, args.questions)
+    requests = opinionqa_requests(args.questions, args.formats)
     step = max(1, len(requests) // args.naive_sample)
     sample = requests[::step][: args.naive_sample]
     engine.score(requests[:4])  # warm-up (allocator, tokenizer caches)
@@ -153,8 +138,8 @@ def main() -> None:
         "ava": (len(requests) / t_ours, max_prob_diff(ref, [by_id[n.id].logprobs for n in naive])),
     }
     table = Table(
-        title=f"{args.model}: {len(requests)} OpinionQA persona x question prompts "
-        f"({args.personas} personas x {args.questions} questions; naive on {len(sample)})"
+        title=f"{args.model}: {len(requests)} OpinionQA steering prompts "
+        f"({args.questions} questions x (unsteered + 22 groups x {args.formats})); naive on {len(sample)}"
     )
     for col in ("method", "prompts/s", "x naive", "x lm-eval", "max |dp| vs naive"):
         table.add_column(col, justify="right")

@@ -9,17 +9,21 @@ import pytest
 from ava.contracts.scoring import ScoredItem, ScoreRequest
 from ava.models.engine import EngineConfig, LetterEngine
 from ava.models.reference import reference_score
-from conftest import ROOT, shared_path
+from conftest import ROOT
 
 
-def _real_requests(n_personas: int, n_questions: int) -> list[ScoreRequest]:
-    shared_path("opinionqa", "model_input", "steer-bio.csv")
+def _real_requests(n_questions: int, every: int = 1) -> list[ScoreRequest]:
+    """OpinionQA steering prompts (real questions and personas, bundled build): the first
+    ``n_questions``, unsteered and under every ``every``-th persona."""
     import sys
 
     sys.path.insert(0, str(ROOT))
     from benchmarks.scoring import opinionqa_requests
 
-    return opinionqa_requests(n_personas, n_questions)
+    requests = opinionqa_requests(n_questions)
+    personas = list(dict.fromkeys(r.id.split("|", 1)[1] for r in requests))
+    keep = set(personas[::every])
+    return [r for r in requests if r.id.split("|", 1)[1] in keep]
 
 
 def _max_prob_diff(a: list[ScoredItem], b: list[ScoredItem]) -> float:
@@ -29,7 +33,7 @@ def _max_prob_diff(a: list[ScoredItem], b: list[ScoredItem]) -> float:
 
 def test_engine_matches_reference_tiny(tiny_scorer):
     engine = tiny_scorer.engine
-    requests = _real_requests(3, 6)
+    requests = _real_requests(2, every=4)
     ours = engine.score(requests)
     ref = reference_score(engine, requests)
     assert _max_prob_diff(ours, ref) <= 1e-5
@@ -42,7 +46,7 @@ def test_engine_matches_reference_tiny(tiny_scorer):
 def test_engine_matches_reference_smollm2_on_opinionqa(smollm2_scorer):
     """Persona x question prompts from the real OpinionQA steering inputs, every engine path."""
     engine = smollm2_scorer.engine
-    requests = _real_requests(4, 5)
+    requests = _real_requests(2, every=9)
     ref = reference_score(engine, requests)
     cached = engine.score(requests)
     flat = LetterEngine(engine.model, engine.tokenizer, EngineConfig(use_prefix_cache=False)).score(requests)
@@ -55,7 +59,7 @@ def test_engine_matches_reference_smollm2_on_opinionqa(smollm2_scorer):
 
 def test_results_in_input_order_and_independent_of_batching(tiny_scorer):
     engine = tiny_scorer.engine
-    requests = _real_requests(2, 5)[::-1]
+    requests = _real_requests(2, every=6)[::-1]
     small = LetterEngine(engine.model, engine.tokenizer, EngineConfig(max_batch_tokens=64)).score(requests)
     big = engine.score(requests)
     assert [s.id for s in big] == [r.id for r in requests]
@@ -64,10 +68,10 @@ def test_results_in_input_order_and_independent_of_batching(tiny_scorer):
 
 def test_prefix_groups_share_the_persona(tiny_scorer):
     engine = tiny_scorer.engine
-    requests = _real_requests(2, 3)
+    requests = _real_requests(3, every=11)  # 3 questions x (unsteered + 6 of the 66 personas)
     groups, plain = engine._plan([engine.token_segments(r) for r in requests])
-    assert not plain
-    assert sorted(len(m) for m in groups.values()) == [3, 3]
+    assert len(plain) == 3  # the unsteered prompts share no persona
+    assert sorted(len(m) for m in groups.values()) == [3] * 6
 
 
 def test_probabilities_are_renormalised_over_options(tiny_scorer):

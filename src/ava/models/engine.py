@@ -47,7 +47,7 @@ class LetterEngine:
         self.config = config or EngineConfig()
         self.device = next(model.parameters()).device
         on_gpu = self.device.type == "cuda"
-        self.max_batch_tokens = self.config.max_batch_tokens or (65536 if on_gpu else 2048)
+        self.max_batch_tokens = self.config.max_batch_tokens or (65536 if on_gpu else 512)
         self.max_batch_size = self.config.max_batch_size or (256 if on_gpu else 32)
         self.pad_id = tokenizer.pad_token_id
         if self.pad_id is None:
