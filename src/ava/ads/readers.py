@@ -10,7 +10,6 @@ JSONL lines of other ranks are skipped without being parsed.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -58,14 +57,6 @@ def discover(paths: list[str | Path]) -> list[InputFile]:
     if not found:
         raise FileNotFoundError(f"no .jsonl/.json/.csv ad files under {[str(p) for p in paths]}")
     return found
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def iter_raw(inp: InputFile, rank: int = 0, world_size: int = 1) -> Iterator[RawItem]:

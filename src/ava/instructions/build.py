@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ava.ads.readers import InputFile, discover, file_sha256
+from ava.ads.readers import InputFile, discover
 from ava.contracts.ads import Ad
 from ava.contracts.instructions import SPLITS, InstructionSample
 from ava.instructions.output import read_parquet, sample_line, write_parquet
@@ -39,7 +39,7 @@ from ava.instructions.pipeline import Executor, make_executor, merge_counts, run
 from ava.instructions.samples import ad_samples
 from ava.instructions.steps import Clean, Normalise, ReadAds, Signals
 from ava.instructions.templates import ALL_TASKS, load_templates
-from ava.io import atomic_write, write_json
+from ava.io import atomic_write, file_sha256, write_json
 
 WORK = "_work"
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ava.contracts.surveys import SurveyQuestion
-from ava.io import atomic_write, write_json
+from ava.io import atomic_write, file_sha256, write_json
 from ava.paths import bundled
 from ava.surveys import assemble
 from ava.surveys.baselines import human_baselines
@@ -39,7 +39,7 @@ from ava.surveys.questions import wave_of_column
 from ava.surveys.reference import compare_reference
 from ava.surveys.rules import demographic_rules, question_rules
 from ava.surveys.store import write_benchmark
-from ava.surveys.wave import WaveResult, process_wave, sha256_of
+from ava.surveys.wave import WaveResult, process_wave
 
 BUILDER_VERSION = "1"
 BENCHMARKS = ("opinionqa", "opinionqa-xl")
@@ -294,7 +294,7 @@ def build_surveys(
         "waves_requested": sorted(waves) if waves is not None else "all",
         "sources": {
             "pew_dir_files": len(wave_files),
-            "curated": {_relative(p, pew_dir.parent): sha256_of(p) for p in curated_files},
+            "curated": {_relative(p, pew_dir.parent): file_sha256(p) for p in curated_files},
         },
         "skipped_files": [{"file": _relative(s.path, pew_dir), "reason": s.reason} for s in skipped],
         "waves": wave_reports,

@@ -7,7 +7,6 @@ same whichever worker ran it and in whatever order.
 
 from __future__ import annotations
 
-import hashlib
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pyreadstat
 
+from ava.io import file_sha256
 from ava.surveys.demographics import group_index, map_demographics
 from ava.surveys.discovery import WaveFile
 from ava.surveys.questions import select_questions
@@ -59,20 +59,12 @@ class WaveResult:
     error: str | None = None
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def process_wave(wf: WaveFile) -> WaveResult:
     """Never raises: a broken file comes back with ``error`` set so the build goes on."""
     res = WaveResult(wave=wf.wave, path=str(wf.path), folder=wf.folder, kind=wf.kind)
     try:
         res.size = wf.path.stat().st_size
-        res.sha256 = sha256_of(wf.path)
+        res.sha256 = file_sha256(wf.path)
         _process(wf, res)
     except Exception as exc:  # noqa: BLE001 - any failure of one file is reported, not fatal
         last = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None

@@ -74,14 +74,6 @@ def manifest_sha256(data_dir: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def stratified_sample(
     samples: Sequence[InstructionSample], limit: int | None, seed: int, per_task: bool = False
 ) -> list[InstructionSample]:

@@ -19,12 +19,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ava.io import write_json
+from ava.io import file_sha256, write_json
 from ava.models.loading import model_identity, resolve_model, weights_dir
 from ava.training.config import TrainConfig
 from ava.training.data import (
     TrainingDataError,
-    file_sha256,
     manifest_sha256,
     read_chat_jsonl,
     read_split,
