@@ -2,16 +2,20 @@
 
     .venv/bin/python benchmarks/build_scale.py --sizes 2000,10000          # a few minutes
     .venv/bin/python benchmarks/build_scale.py --sizes 10000,100000 --engines local,ray
+    .venv/bin/python benchmarks/build_scale.py --sizes 1000000 --engines ray \
+        --results runs/build-scale.json   # adds to the rows saved by earlier runs, prints them all
 
 Copy ``c`` of the real ads is a new brand per real page (``<page_id>-c<c>``), its dates shifted by
 ``c`` days, every body tagged with the copy number: within a copy the real duplication (155
 distinct bodies per 500 ads) and the real within-brand pair structure are kept, across copies no
 text repeats, so embedding work grows with the data as it would with real new ads.
 
-Printed per size and engine: ads/s, samples/s, peak memory (RSS of the process tree), seconds per
-stage; then the projection to 1.5 M ads (linear fit over the measured sizes, per stage), and, in
-the same run, the naive method's cost on the same data: every ad embedded (no de-duplication) and
-all pairs compared within a brand (quadratic), as ratios to what the build did.
+``--results FILE`` keeps every measured row (a long tier can run on its own later and be
+tabulated with the earlier ones). Printed per size and engine: ads/s, samples/s, peak memory
+(RSS of the process tree), seconds per stage; then the projection to 1.5 M ads (linear fit over
+the smallest and largest measured sizes, per stage), and the naive method's cost on the same
+data: every ad embedded (no de-duplication) and all pairs compared within a brand (quadratic),
+as ratios to what the build did.
 """
 
 from __future__ import annotations
@@ -101,7 +105,7 @@ class PeakRSS:
         self._thread.join()
 
 
-def run_one(inp: Path, out: Path, engine: str, workers: int, shards: int) -> dict:
+def run_one(inp: Path, out: Path, engine: str, workers: int, shards: int | None) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
     with PeakRSS() as mem:
@@ -133,37 +137,47 @@ def main() -> None:
     ap.add_argument("--sizes", default="2000,10000", help="comma-separated ad counts")
     ap.add_argument("--engines", default="local,ray")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--shards", type=int, default=8)
+    ap.add_argument("--shards", type=int, default=None, help="default: the builder's own rule (one per 16 MiB)")
     ap.add_argument("--tmp", default=None, help="scratch folder (default: a temporary one)")
+    ap.add_argument("--results", default=None, help="JSON file of measured rows: read, extended, rewritten")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     engines = args.engines.split(",")
     tmp = Path(args.tmp or tempfile.mkdtemp(prefix="ava-build-scale-"))
     tmp.mkdir(parents=True, exist_ok=True)
-    rows: dict[tuple[int, str], dict] = {}
+    rows: dict[tuple[int, str], dict] = _load_rows(args.results)
     for n in sizes:
         inp = tmp / f"ads-{n}.jsonl"
         make_input(n, inp)
         for engine in engines:
             print(f"building {n} ads with {engine} ...", file=sys.stderr, flush=True)
-            rows[(n, engine)] = r = run_one(inp, tmp / f"out-{n}-{engine}", engine, args.workers, args.shards)
+            r = run_one(inp, tmp / f"out-{n}-{engine}", engine, args.workers, args.shards)
+            shards = r.pop("manifest")["config"]["shards"]
+            rows[(n, engine)] = {**r, "workers": args.workers, "shards": shards}
+            _save_rows(args.results, rows)
             print(f"  {r['wall']:.1f}s", file=sys.stderr, flush=True)
         if len(engines) > 1:
             a, b = (tmp / f"out-{n}-{e}" for e in engines[:2])
             same = all((a / p).read_bytes() == (b / p).read_bytes() for p in ("manifest.json", "jsonl/train.jsonl"))
             print(f"  {engines[0]} and {engines[1]} outputs identical: {same}", file=sys.stderr)
         inp.unlink()
+        for engine in engines:  # 1 M ads make ~50 GB of output: keep the disk for the next size
+            shutil.rmtree(tmp / f"out-{n}-{engine}", ignore_errors=True)
 
     stage_names = ["ingest", "plan", "samples", "pairs", "write", "export"]
-    print(f"\n## ava build scale ({args.workers} workers, {args.shards} shards, "
-          f"{psutil.cpu_count()} CPUs, load avg {psutil.getloadavg()[0]:.1f})\n")
-    print("| ads | engine | wall s | tree CPU s | ads/s | samples | samples/s | peak GB | distinct texts | "
-          "embed texts/s | "
+    print(f"\n## ava build scale ({args.workers} workers, {psutil.cpu_count()} CPUs, "
+          f"load avg now {psutil.getloadavg()[0]:.1f})\n")
+    print("*worker CPU ms/ad*: the shard workers' CPU seconds per ad, independent of other load on the machine; "
+          "constant across sizes means linear growth.\n")
+    print("| ads | engine | shards | wall s | tree CPU s | worker CPU ms/ad | ads/s | samples | samples/s | peak GB | "
+          "distinct texts | embed texts/s | "
           + " | ".join(f"{s} s" for s in stage_names) + " |")
-    print("|" + "---|" * (10 + len(stage_names)))
-    for (n, engine), r in rows.items():
+    print("|" + "---|" * (12 + len(stage_names)))
+    for (n, engine), r in sorted(rows.items()):
         embed_rate = r["texts"] / r["embed_s"] if r["embed_s"] else float("nan")
-        print(f"| {n:,} | {engine} | {r['wall']:.1f} | {r['cpu']:.0f} | {r['read'] / r['wall']:.0f} | "
+        worker_ms = 1000 * sum(r["worker_cpu"].values()) / r["read"]
+        print(f"| {n:,} | {engine} | {r['shards']} | {r['wall']:.1f} | {r['cpu']:.0f} | "
+              f"{worker_ms:.2f} | {r['read'] / r['wall']:.0f} | "
               f"{r['samples']:,} | {r['samples'] / r['wall']:.0f} | {r['peak_gb']:.2f} | {r['texts']:,} | "
               f"{embed_rate:.0f} | "
               + " | ".join(f"{r['stages'].get(s, 0):.1f}" for s in stage_names) + " |")
@@ -174,8 +188,9 @@ def main() -> None:
     print("| engine | wall h | dedicated h | per-ad ms (dedicated) | pairs stage share | "
           "naive: ads embedded × | naive: pair comparisons × |")
     print("|---|---|---|---|---|---|---|")
-    for engine in engines:
-        (n0, r0), (n1, r1) = (sizes[0], rows[(sizes[0], engine)]), (sizes[-1], rows[(sizes[-1], engine)])
+    for engine in sorted({e for _, e in rows}):
+        measured = sorted(n for n, e in rows if e == engine)
+        (n0, r0), (n1, r1) = (measured[0], rows[(measured[0], engine)]), (measured[-1], rows[(measured[-1], engine)])
 
         def project(v0: float, v1: float, n0: int = n0, n1: int = n1) -> float:
             slope = (v1 - v0) / (n1 - n0) if n1 != n0 else v1 / n1
@@ -192,6 +207,20 @@ def main() -> None:
         f"{n:,} {e}: " + ", ".join(f"{s} {r['worker_cpu'][s]:.0f}" for s in PARALLEL) for (n, e), r in rows.items()))
     if not args.tmp:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _load_rows(path: str | None) -> dict[tuple[int, str], dict]:
+    if not path or not Path(path).exists():
+        return {}
+    return {(r["ads_in"], r["engine"]): r for r in json.loads(Path(path).read_text(encoding="utf-8"))}
+
+
+def _save_rows(path: str | None, rows: dict[tuple[int, str], dict]) -> None:
+    if path:
+        from ava.io import write_json
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        write_json(Path(path), [{"ads_in": n, "engine": e, **r} for (n, e), r in sorted(rows.items())])
 
 
 if __name__ == "__main__":

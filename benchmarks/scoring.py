@@ -7,11 +7,11 @@ under each of the 22 groups' QA / BIO / PORTRAY personas, built by the product's
 * naive   -- one forward pass per option, batch 1 (how the published scripts do it);
 * lm-eval -- lm-evaluation-harness 0.4.13's Hugging Face backend (HFLM) on the equivalent
              loglikelihood requests (context = prompt, continuation = each letter spelling);
-* ava     -- the letter engine (one pass per prompt, sorted batches, last-position logits,
-             prefix KV cache for the shared persona); also without the prefix cache.
+* ava     -- the letter engine (one pass per prompt, last-position logits, every shared run of
+             tokens computed once through a prefix tree); also without the prefix tree.
 
-Prints prompts/s, ratios against naive and lm-eval, and the largest probability
-difference against the naive reference. Usage:
+Prints prompts/s, tokens forwarded per prompt, ratios against naive and lm-eval, and the
+largest probability difference against the naive reference. Usage:
 
     python benchmarks/scoring.py [--questions 10] [--formats qa,bio,portray] [--naive-sample 40]
 """
@@ -106,6 +106,7 @@ def main() -> None:
     from rich.table import Table
 
     from ava.models.engine import EngineConfig, LetterEngine
+    from ava.models.prefix_tree import computed_tokens
     from ava.models.reference import reference_score
     from ava.models.scorer import load_scorer
 
@@ -128,26 +129,31 @@ def main() -> None:
     flat_id = {s.id: s for s in ours_flat}
     lme_id = {r.id: v for r, v in zip(requests, lme, strict=True)}
     ref = [n.logprobs for n in naive]
+    n_req = len(requests)
+    prompt_tokens = sum(len(engine.encode(r)) for r in requests) / n_req  # lm-eval: one pass per context
+    naive_tokens = sum((len(engine.encode(r)) + 1) * len(r.options) for r in sample) / len(sample)
+    tree_tokens = sum(computed_tokens(root) for root in engine.plan(requests)) / n_req
     rate = {
-        "naive (per option, batch 1)": (len(sample) / t_naive, max_prob_diff(ref, ref)),
-        "lm-eval 0.4.13 HFLM": (len(requests) / t_lme, max_prob_diff(ref, [lme_id[n.id] for n in naive])),
-        "ava (no prefix cache)": (
-            len(requests) / t_flat,
+        "naive (per option, batch 1)": (len(sample) / t_naive, naive_tokens, max_prob_diff(ref, ref)),
+        "lm-eval 0.4.13 HFLM": (n_req / t_lme, prompt_tokens, max_prob_diff(ref, [lme_id[n.id] for n in naive])),
+        "ava (no prefix tree)": (
+            n_req / t_flat,
+            prompt_tokens,
             max_prob_diff(ref, [flat_id[n.id].logprobs for n in naive]),
         ),
-        "ava": (len(requests) / t_ours, max_prob_diff(ref, [by_id[n.id].logprobs for n in naive])),
+        "ava": (n_req / t_ours, tree_tokens, max_prob_diff(ref, [by_id[n.id].logprobs for n in naive])),
     }
     table = Table(
         title=f"{args.model}: {len(requests)} OpinionQA steering prompts "
         f"({args.questions} questions x (unsteered + 22 groups x {args.formats})); naive on {len(sample)}"
     )
-    for col in ("method", "prompts/s", "x naive", "x lm-eval", "max |dp| vs naive"):
+    for col in ("method", "prompts/s", "tokens/prompt", "x naive", "x lm-eval", "max |dp| vs naive"):
         table.add_column(col, justify="right")
     naive_rate, lme_rate = rate["naive (per option, batch 1)"][0], rate["lm-eval 0.4.13 HFLM"][0]
-    for name, (r, diff) in rate.items():
-        table.add_row(name, f"{r:.1f}", f"{r / naive_rate:.1f}", f"{r / lme_rate:.2f}", f"{diff:.2e}")
+    for name, (r, tokens, diff) in rate.items():
+        table.add_row(name, f"{r:.1f}", f"{tokens:.0f}", f"{r / naive_rate:.1f}", f"{r / lme_rate:.2f}", f"{diff:.2e}")
     lme_vs_ours = max_prob_diff([lme_id[r.id] for r in requests], [by_id[r.id].logprobs for r in requests])
-    Console().print(table)
+    Console(width=140).print(table)
     print(f"max |dp| lm-eval vs ava over all {len(requests)} prompts (same tokens): {lme_vs_ours:.2e}")
     drift = max_prob_diff(ref, lme_strings)
     print(f"max |dp| lm-eval given strings (tokenised whole, not by segment) vs naive: {drift:.2e}")

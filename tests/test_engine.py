@@ -66,12 +66,32 @@ def test_results_in_input_order_and_independent_of_batching(tiny_scorer):
     assert _max_prob_diff(small, big) <= 1e-5
 
 
-def test_prefix_groups_share_the_persona(tiny_scorer):
+def test_prefix_tree_computes_each_shared_run_once(tiny_scorer):
+    """3 questions x (unsteered + 6 of the 66 personas): each persona is computed once, not per
+    question, and every token the plan forwards belongs to some prompt."""
+    from ava.models.prefix_tree import computed_tokens
+
     engine = tiny_scorer.engine
-    requests = _real_requests(3, every=11)  # 3 questions x (unsteered + 6 of the 66 personas)
-    groups, plain = engine._plan([engine.token_segments(r) for r in requests])
-    assert len(plain) == 3  # the unsteered prompts share no persona
-    assert sorted(len(m) for m in groups.values()) == [3] * 6
+    requests = _real_requests(3, every=11)
+    seqs = [engine.encode(r) for r in requests]
+    (root,) = engine.plan(requests)
+    assert sorted(i for node in root.walk() for i in node.ends) == list(range(len(requests)))
+    personas = {engine.token_segments(r)[1] for r in requests if len(r.segments) > 2}
+    assert len(personas) == 6
+    persona_tokens = sum(map(len, personas))
+    question_tokens = sum(len(s) for s, r in zip(seqs, requests, strict=True)) - 3 * persona_tokens
+    # better than sharing whole personas only: shared question stems and option blocks count too
+    assert computed_tokens(root) < persona_tokens + question_tokens < sum(map(len, seqs))
+    flat = LetterEngine(engine.model, engine.tokenizer, EngineConfig(use_prefix_cache=False))
+    assert computed_tokens(flat.plan(requests)[0]) == sum(map(len, seqs))
+
+
+def test_small_cache_budget_splits_the_tree_and_stays_exact(tiny_scorer):
+    engine = tiny_scorer.engine
+    requests = _real_requests(2, every=6)
+    small = LetterEngine(engine.model, engine.tokenizer, EngineConfig(max_cache_mb=0.05))
+    assert len(small.plan(requests)) > 1
+    assert _max_prob_diff(small.score(requests), engine.score(requests)) <= 1e-5
 
 
 def test_probabilities_are_renormalised_over_options(tiny_scorer):

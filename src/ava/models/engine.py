@@ -5,26 +5,28 @@ full-vocabulary softmax at the last prompt position (both spellings, logsumexp-c
 
 Why it is fast:
 * one forward per prompt, not per option; only the last position's logits are computed;
-* batches are sorted by length (little padding) and sized by a token budget;
-* requests sharing leading segments (a persona, a chat header, an instruction block)
-  compute that prefix's key/value cache once and reuse it for all of them.
+* every run of tokens that several prompts share (a persona, a battery's question stem, an
+  answer-option block, a chat header) is computed once: the prompts form a prefix tree
+  (:mod:`ava.models.prefix_tree`) whose nodes run wave by wave, each after its parent's
+  key/value cache, in batches sorted by length and sized by a token budget.
 Why it is exact: every path tokenises a prompt as the concatenation of its separately
-tokenised segments, so batched, cached and reference scores see the same tokens.
+tokenised segments, so batched, cached and reference scores see the same tokens; padding is
+masked and positions count real tokens only, so a row sees exactly its own prompt.
 """
 
 from __future__ import annotations
 
-import copy
-from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import torch
+from transformers.cache_utils import DynamicCache, DynamicLayer
 
 from ava.contracts.scoring import ScoredItem, ScoreRequest
 from ava.models.letters import spelling_token_ids
+from ava.models.prefix_tree import Node, build_tree, chunks_by_tokens
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,9 @@ class EngineConfig:
 
     max_batch_tokens: int | None = None
     max_batch_size: int | None = None
-    min_prefix_tokens: int = 8
+    min_prefix_tokens: int = 8  # a shared run saving fewer token computations is recomputed
     use_prefix_cache: bool = True
+    max_cache_mb: float | None = None  # key/value memory one chunk of the prefix tree may hold
     chat: bool = False
 
 
@@ -48,7 +51,9 @@ class LetterEngine:
         self.device = next(model.parameters()).device
         on_gpu = self.device.type == "cuda"
         self.max_batch_tokens = self.config.max_batch_tokens or (65536 if on_gpu else 512)
-        self.max_batch_size = self.config.max_batch_size or (256 if on_gpu else 32)
+        self.max_batch_size = self.config.max_batch_size or (256 if on_gpu else 64)
+        self.max_cache_bytes = int((self.config.max_cache_mb or (16384 if on_gpu else 2048)) * 2**20)
+        self._cache_probe: tuple[bool, int] | None = None
         self.pad_id = tokenizer.pad_token_id
         if self.pad_id is None:
             self.pad_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
@@ -116,128 +121,164 @@ class LetterEngine:
         return self._letters[letter]
 
     # -- planning -----------------------------------------------------------------------
-    def _plan(self, tokenised: list[list[tuple[int, ...]]]) -> tuple[dict[tuple, list[int]], list[int]]:
-        """Group requests by their longest shared leading segments worth caching."""
-        if not self.config.use_prefix_cache:
-            return {}, list(range(len(tokenised)))
-        counts: Counter[tuple] = Counter()
-        for segs in tokenised:
-            for k in range(2, len(segs)):  # segs[0] is the special prefix; keep >= 1 segment as suffix
-                counts[tuple(segs[:k])] += 1
-        groups: dict[tuple, list[int]] = defaultdict(list)
-        plain: list[int] = []
-        for i, segs in enumerate(tokenised):
-            key = None
-            for k in range(len(segs) - 1, 1, -1):
-                candidate = tuple(segs[:k])
-                if counts[candidate] >= 2 and sum(map(len, candidate)) >= self.config.min_prefix_tokens:
-                    key = candidate
-                    break
-            suffix_len = sum(map(len, segs[len(key) :])) if key else 0
-            if key is not None and suffix_len > 0:
-                groups[key].append(i)
-            else:
-                plain.append(i)
-        # a "group" of one shares nothing: score it plainly
-        for key in [k for k, members in groups.items() if len(members) < 2]:
-            plain.extend(groups.pop(key))
-        return groups, plain
+    def plan(self, requests: Sequence[ScoreRequest]) -> list[Node]:
+        """The prefix trees (one per memory-bounded chunk) that :meth:`score` executes."""
+        seqs = [self.encode(r) for r in requests]
+        return self._plan(seqs)
 
-    def _batches(self, order: list[int], lengths: list[int]) -> list[list[int]]:
-        """Greedy batches of requests sorted longest first, under the token and size budgets."""
-        order = sorted(order, key=lambda i: (-lengths[i], i))
-        batches: list[list[int]] = []
-        current: list[int] = []
-        for i in order:
-            width = lengths[current[0]] if current else lengths[i]
-            if current and ((len(current) + 1) * width > self.max_batch_tokens or len(current) >= self.max_batch_size):
+    def _plan(self, seqs: list[list[int]]) -> list[Node]:
+        if not (self.config.use_prefix_cache and self._reuses_cache()):
+            return [build_tree(seqs, range(len(seqs)), share=False)]
+        max_tokens = max(1, self.max_cache_bytes // self._kv_bytes_per_token)
+        return [
+            build_tree(seqs, chunk, min_saving=self.config.min_prefix_tokens)
+            for chunk in chunks_by_tokens(seqs, max_tokens)
+        ]
+
+    def _reuses_cache(self) -> bool:
+        """Whether the model's key/value cache is the plain kind this engine can slice and pad
+        (full attention in every layer); sliding-window or recurrent caches are scored flat."""
+        if self._cache_probe is None:
+            ids = torch.tensor([[self.pad_id, self.pad_id]], device=self.device)
+            with torch.inference_mode():
+                cache = self.model(input_ids=ids, use_cache=True, logits_to_keep=1).past_key_values
+            layers = getattr(cache, "layers", None) or []
+            plain = bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
+            per_token = sum(2 * layer.keys[0, :, 0].numel() * layer.keys.element_size() for layer in layers)
+            self._cache_probe = (plain, max(1, per_token))
+        return self._cache_probe[0]
+
+    @property
+    def _kv_bytes_per_token(self) -> int:
+        self._reuses_cache()
+        return self._cache_probe[1]
+
+    def _wave_batches(self, wave: list[tuple[Node, Prefix | None]]) -> list[list[tuple[Node, Prefix | None]]]:
+        """Greedy batches of a wave's rows, longest span first, under the token and size budgets."""
+        order = sorted(wave, key=lambda row: (-len(row[0].span), -(row[1].length if row[1] else 0)))
+        batches: list[list[tuple[Node, Prefix | None]]] = []
+        current: list[tuple[Node, Prefix | None]] = []
+        for row in order:
+            width = len(current[0][0].span) if current else len(row[0].span)
+            full = (len(current) + 1) * width > self.max_batch_tokens or len(current) >= self.max_batch_size
+            if current and full:
                 batches.append(current)
                 current = []
-            current.append(i)
+            current.append(row)
         if current:
             batches.append(current)
         return batches
 
     # -- forward passes -----------------------------------------------------------------
-    def _last_logprobs(self, rows: list[list[int]], past: Any = None, prefix_len: int = 0) -> torch.Tensor:
-        """Full-vocabulary log-softmax at each row's last token (rows left-padded)."""
-        width = max(map(len, rows))
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for r, row in enumerate(rows):
-            ids[r, width - len(row) :] = torch.tensor(row, dtype=torch.long)
-            mask[r, width - len(row) :] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0) + prefix_len
-        if past is not None:
-            mask = torch.cat([torch.ones((len(rows), prefix_len), dtype=torch.long), mask], dim=1)
+    def _forward(self, batch: list[tuple[Node, Prefix | None]]) -> tuple[torch.Tensor, list[Prefix | None]]:
+        """One forward over a batch of tree nodes, each after its own parent's cached prefix.
+
+        Rows are left-padded twice: the parents' caches to the longest one, the nodes' tokens
+        to the longest span; the attention mask hides both paddings and position ids count real
+        tokens only, so every row sees exactly its own prompt. Returns the full-vocabulary
+        log-softmax at each row's last token and, for rows with children, the node's own cache
+        with the padding cut out.
+        """
+        spans = [node.span for node, _ in batch]
+        past_lens = [past.length if past else 0 for _, past in batch]
+        rows, width, plen = len(batch), max(map(len, spans)), max(past_lens)
+        ids = torch.full((rows, width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((rows, plen + width), dtype=torch.long)
+        for r, span in enumerate(spans):
+            ids[r, width - len(span) :] = torch.tensor(span, dtype=torch.long)
+            mask[r, plen - past_lens[r] : plen] = 1
+            mask[r, plen + width - len(span) :] = 1
+        positions = (mask[:, plen:].cumsum(-1) - 1).clamp(min=0) + torch.tensor(past_lens)[:, None]
+        cache = _padded_cache(batch, plen, self.device) if plen else None
+        keep = any(node.children for node, _ in batch)
         out = self.model(
             input_ids=ids.to(self.device),
             attention_mask=mask.to(self.device),
             position_ids=positions.to(self.device),
-            past_key_values=past,
-            use_cache=past is not None,
+            past_key_values=cache,
+            use_cache=keep,
             logits_to_keep=1,
         )
-        return torch.log_softmax(out.logits[:, -1, :].float(), dim=-1).cpu()
+        logprobs = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1).cpu()
+        children: list[Prefix | None] = [None] * rows
+        if keep:
+            layers = out.past_key_values.layers
+            for r, (node, _) in enumerate(batch):
+                if node.children:
+                    cut = [slice(plen - past_lens[r], plen), slice(plen + width - len(node.span), plen + width)]
+                    keys = [torch.cat([lay.keys[r : r + 1, :, c] for c in cut], dim=2) for lay in layers]
+                    values = [torch.cat([lay.values[r : r + 1, :, c] for c in cut], dim=2) for lay in layers]
+                    children[r] = Prefix(keys, values, past_lens[r] + len(node.span))
+        return logprobs, children
 
-    def _run_batch(self, rows: list[list[int]], past: Any = None, prefix_len: int = 0) -> torch.Tensor:
-        """Forward a batch, halving it on CUDA out-of-memory."""
+    def _forward_halving(self, batch: list[tuple[Node, Prefix | None]]) -> tuple[torch.Tensor, list[Prefix | None]]:
+        """:meth:`_forward`, halving the batch (and the token budget) on CUDA out-of-memory."""
         try:
-            cache = None
-            if past is not None:
-                cache = copy.deepcopy(past)
-                cache.batch_repeat_interleave(len(rows))
-            return self._last_logprobs(rows, cache, prefix_len)
+            return self._forward(batch)
         except torch.cuda.OutOfMemoryError:
-            if len(rows) == 1:
+            if len(batch) == 1:
                 raise
             torch.cuda.empty_cache()
             self.max_batch_tokens = max(1, self.max_batch_tokens // 2)
-            half = len(rows) // 2
-            return torch.cat(
-                [self._run_batch(rows[:half], past, prefix_len), self._run_batch(rows[half:], past, prefix_len)]
-            )
+            half = len(batch) // 2
+            (a, ca), (b, cb) = self._forward_halving(batch[:half]), self._forward_halving(batch[half:])
+            return torch.cat([a, b]), ca + cb
 
-    def _prefix_cache(self, prefix: list[int]) -> Any:
-        ids = torch.tensor([prefix], dtype=torch.long, device=self.device)
-        return self.model(input_ids=ids, use_cache=True, logits_to_keep=1).past_key_values
+    def _execute(self, root: Node) -> Iterator[tuple[Node, torch.Tensor]]:
+        """Run a plan wave by wave (all nodes whose parents are done form one wave), yielding
+        each node that ends requests with its last-position log-probs. A wave's caches are
+        dropped once its children have run, so memory holds at most two levels."""
+        wave: list[tuple[Node, Prefix | None]] = [(child, None) for child in root.children]
+        while wave:
+            following: list[tuple[Node, Prefix | None]] = []
+            for batch in self._wave_batches(wave):
+                logprobs, caches = self._forward_halving(batch)
+                for r, ((node, _), cache) in enumerate(zip(batch, caches, strict=True)):
+                    if node.ends:
+                        yield node, logprobs[r]
+                    following.extend((child, cache) for child in node.children)
+            wave = following
 
     # -- public -------------------------------------------------------------------------
     @torch.inference_mode()
     def score(self, requests: Sequence[ScoreRequest], progress: bool = False) -> list[ScoredItem]:
         """Score requests; results come back in input order."""
         letter_ids = [[self.letter_ids(letter) for letter in r.options] for r in requests]
-        tokenised = [self.token_segments(r) for r in requests]
-        groups, plain = self._plan(tokenised)
         results: list[ScoredItem | None] = [None] * len(requests)
         bar = _progress(len(requests), progress)
-
-        def emit(indices: list[int], logprobs: torch.Tensor) -> None:
-            for row, i in enumerate(indices):
-                values = tuple(float(torch.logsumexp(logprobs[row, list(ids)], dim=0)) for ids in letter_ids[i])
-                results[i] = ScoredItem(requests[i].id, values)
-            bar.update(len(indices))
-
-        full = {i: [t for seg in tokenised[i] for t in seg] for i in plain}
-        lengths = {i: len(v) for i, v in full.items()}
-        for batch in self._batches(plain, _dense(lengths, len(requests))):
-            emit(batch, self._run_batch([full[i] for i in batch]))
-        for key, members in groups.items():
-            prefix = [t for seg in key for t in seg]
-            past = self._prefix_cache(prefix)
-            suffix = {i: [t for seg in tokenised[i][len(key) :] for t in seg] for i in members}
-            lens = _dense({i: len(s) for i, s in suffix.items()}, len(requests))
-            for batch in self._batches(members, lens):
-                emit(batch, self._run_batch([suffix[i] for i in batch], past, len(prefix)))
+        for root in self.plan(requests):
+            for node, logprobs in self._execute(root):
+                for i in node.ends:
+                    values = tuple(float(torch.logsumexp(logprobs[list(ids)], dim=0)) for ids in letter_ids[i])
+                    results[i] = ScoredItem(requests[i].id, values)
+                bar.update(len(node.ends))
         bar.close()
         return [r for r in results if r is not None]
 
 
-def _dense(lengths: dict[int, int], n: int) -> list[int]:
-    out = [0] * n
-    for i, v in lengths.items():
-        out[i] = v
-    return out
+@dataclass
+class Prefix:
+    """A tree node's key/value cache (batch 1, one tensor per layer) and its token count."""
+
+    keys: list[torch.Tensor]
+    values: list[torch.Tensor]
+    length: int
+
+
+def _padded_cache(batch: list[tuple[Node, Prefix | None]], width: int, device: torch.device) -> DynamicCache:
+    """The rows' parent caches, left-padded with zeros to ``width`` positions (masked out)."""
+    template = next(past for _, past in batch if past is not None)
+    data = []
+    for layer in range(len(template.keys)):
+        k0, v0 = template.keys[layer], template.values[layer]
+        keys = k0.new_zeros((len(batch), k0.shape[1], width, k0.shape[3]))
+        values = v0.new_zeros((len(batch), v0.shape[1], width, v0.shape[3]))
+        for r, (_, past) in enumerate(batch):
+            if past is not None:
+                keys[r, :, width - past.length :] = past.keys[layer][0]
+                values[r, :, width - past.length :] = past.values[layer][0]
+        data.append((keys.to(device), values.to(device)))
+    return DynamicCache(ddp_cache_data=data)
 
 
 def _progress(total: int, enabled: bool) -> Any:
