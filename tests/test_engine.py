@@ -129,3 +129,17 @@ def test_chat_needs_a_template(tiny_scorer):
 
     with pytest.raises(ModelError, match="no chat template"):
         LetterEngine(tiny_scorer.engine.model, tiny_scorer.engine.tokenizer, EngineConfig(chat=True))
+
+
+def test_models_without_a_plain_cache_are_scored_flat(tiny_scorer):
+    """Sliding-window or recurrent caches cannot be padded and sliced: such models get the flat
+    plan (nothing reused), with the same scores."""
+    from ava.models.prefix_tree import computed_tokens
+
+    engine = tiny_scorer.engine
+    requests = _real_requests(2, every=8)
+    other = LetterEngine(engine.model, engine.tokenizer)
+    other._cache_probe = (False, 1)  # what the probe finds for such a model
+    (plan,) = other.plan(requests)
+    assert computed_tokens(plan) == sum(len(engine.encode(r)) for r in requests)
+    assert _max_prob_diff(other.score(requests), engine.score(requests)) <= 1e-5
