@@ -139,7 +139,7 @@ def test_models_without_a_plain_cache_are_scored_flat(tiny_scorer):
     engine = tiny_scorer.engine
     requests = _real_requests(2, every=8)
     other = LetterEngine(engine.model, engine.tokenizer)
-    other._cache_probe = (False, 1)  # what the probe finds for such a model
+    other._cache_layout = (False, 1)  # what the probe finds for such a model
     (plan,) = other.plan(requests)
     assert computed_tokens(plan) == sum(len(engine.encode(r)) for r in requests)
     assert _max_prob_diff(other.score(requests), engine.score(requests)) <= 1e-5

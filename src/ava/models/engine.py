@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import torch
@@ -53,7 +53,6 @@ class LetterEngine:
         self.max_batch_tokens = self.config.max_batch_tokens or (65536 if on_gpu else 512)
         self.max_batch_size = self.config.max_batch_size or (256 if on_gpu else 64)
         self.max_cache_bytes = int((self.config.max_cache_mb or (16384 if on_gpu else 2048)) * 2**20)
-        self._cache_probe: tuple[bool, int] | None = None
         self.pad_id = tokenizer.pad_token_id
         if self.pad_id is None:
             self.pad_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
@@ -124,34 +123,27 @@ class LetterEngine:
     def plan(self, requests: Sequence[ScoreRequest]) -> list[Node]:
         """The prefix trees (one per memory-bounded chunk) that :meth:`score` executes."""
         seqs = [self.encode(r) for r in requests]
-        return self._plan(seqs)
-
-    def _plan(self, seqs: list[list[int]]) -> list[Node]:
-        if not (self.config.use_prefix_cache and self._reuses_cache()):
+        reuses_cache, kv_bytes_per_token = self._cache_layout if self.config.use_prefix_cache else (False, 1)
+        if not reuses_cache:
             return [build_tree(seqs, range(len(seqs)), share=False)]
-        max_tokens = max(1, self.max_cache_bytes // self._kv_bytes_per_token)
+        max_tokens = max(1, self.max_cache_bytes // kv_bytes_per_token)
         return [
             build_tree(seqs, chunk, min_saving=self.config.min_prefix_tokens)
             for chunk in chunks_by_tokens(seqs, max_tokens)
         ]
 
-    def _reuses_cache(self) -> bool:
-        """Whether the model's key/value cache is the plain kind this engine can slice and pad
-        (full attention in every layer); sliding-window or recurrent caches are scored flat."""
-        if self._cache_probe is None:
-            ids = torch.tensor([[self.pad_id, self.pad_id]], device=self.device)
-            with torch.inference_mode():
-                cache = self.model(input_ids=ids, use_cache=True, logits_to_keep=1).past_key_values
-            layers = getattr(cache, "layers", None) or []
-            plain = bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
-            per_token = sum(2 * layer.keys[0, :, 0].numel() * layer.keys.element_size() for layer in layers)
-            self._cache_probe = (plain, max(1, per_token))
-        return self._cache_probe[0]
-
-    @property
-    def _kv_bytes_per_token(self) -> int:
-        self._reuses_cache()
-        return self._cache_probe[1]
+    @cached_property
+    def _cache_layout(self) -> tuple[bool, int]:
+        """(whether the model's key/value cache is the plain kind this engine can slice and pad,
+        its bytes per token). Plain means full attention in every layer; sliding-window or
+        recurrent caches are scored flat. Found once, from a two-token forward."""
+        ids = torch.tensor([[self.pad_id, self.pad_id]], device=self.device)
+        with torch.inference_mode():
+            cache = self.model(input_ids=ids, use_cache=True, logits_to_keep=1).past_key_values
+        layers = getattr(cache, "layers", None) or []
+        plain = bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
+        per_token = sum(2 * layer.keys[0, :, 0].numel() * layer.keys.element_size() for layer in layers)
+        return plain, max(1, per_token)
 
     def _wave_batches(self, wave: list[tuple[Node, Prefix | None]]) -> list[list[tuple[Node, Prefix | None]]]:
         """Greedy batches of a wave's rows, longest span first, under the token and size budgets."""
