@@ -48,7 +48,7 @@ def naive_build(waves) -> dict[str, np.ndarray]:
         df["_w"] = df[weight].fillna(0.0).clip(lower=0.0) if weight else 1.0
         masks = [np.ones(len(df), dtype=bool)]
         for m in mappings:
-            gi = group_index(m, df)
+            gi, _ = group_index(m, df)
             masks += [gi == g for g in range(len(m.groups))]
         for q in questions:
             answered = df[q.column].notna()
@@ -99,6 +99,8 @@ def main() -> None:
         full = build_surveys(args.pew_dir, Path(tmp) / "full", workers=args.workers, resume=False, progress=False,
                              log=lambda s: None)
         t_full = time.perf_counter() - t
+    if not full.complete:
+        raise SystemExit(f"the full build is incomplete: {full.errors[:3]}")
 
     # Same numbers? (ava keeps OpinionQA's curated options for its questions: compare the others.)
     diffs = []

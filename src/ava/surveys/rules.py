@@ -52,6 +52,7 @@ class AttributeRule:
     groups: tuple[tuple[str, tuple[re.Pattern[str], ...]], ...]
     exclude: tuple[re.Pattern[str], ...]
     hispanic: dict[str, Any] | None
+    empty_fallback: tuple[str, ...] = ()  # columns read per respondent where the chosen one is empty
 
     def group_of(self, label: str) -> str | None:
         norm = normalise_label(label)
@@ -118,6 +119,19 @@ def demographic_rules(path: Path | None = None) -> DemographicRules:
                 groups=tuple((str(g), _compile(p)) for g, p in spec["groups"].items()),
                 exclude=_compile(spec.get("exclude", [])),
                 hispanic=hisp,
+                empty_fallback=tuple(spec.get("empty_fallback", ())),
             )
         )
     return DemographicRules(version=str(raw["version"]), suffixes=tuple(raw["suffixes"]), attributes=tuple(atts))
+
+
+@dataclass(frozen=True)
+class WeightRules:
+    version: str
+    unweighted: dict[str, str]  # wave -> why it has no usable weight
+
+
+@lru_cache(maxsize=4)
+def weight_rules(path: Path | None = None) -> WeightRules:
+    raw = _read("weights.yaml", path)
+    return WeightRules(version=str(raw["version"]), unweighted={str(k): str(v) for k, v in raw["unweighted"].items()})

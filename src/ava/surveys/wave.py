@@ -54,6 +54,7 @@ class WaveResult:
     weight: dict = field(default_factory=dict)
     demographics: dict = field(default_factory=dict)
     unmapped_attributes: list[str] = field(default_factory=list)
+    unmappable: list[str] = field(default_factory=list)  # demographic columns no label of which maps
     questions: list[RawQuestion] = field(default_factory=list)
     skipped_columns: dict[str, str] = field(default_factory=dict)
     error: str | None = None
@@ -69,7 +70,8 @@ def process_wave(wf: WaveFile) -> WaveResult:
     except Exception as exc:  # noqa: BLE001 - any failure of one file is reported, not fatal
         last = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         where = f" (at {Path(last.filename).name}:{last.lineno})" if last else ""
-        res.error = (f"{wf.path}: cannot read as an SPSS .sav file: {type(exc).__name__}: {exc}{where}; "
+        reason = " ".join(str(exc).split())  # one line, whatever the reader put in its message
+        res.error = (f"{wf.path}: cannot read as an SPSS .sav file: {type(exc).__name__}: {reason}{where}; "
                      "re-download the wave or remove it")
         res.questions = []
     return res
@@ -89,6 +91,11 @@ def _process(wf: WaveFile, res: WaveResult) -> None:
     res.weight = {"column": weight.column, "rule": weight.rule, "candidates": list(weight.candidates)}
     res.demographics = {m.attribute: m.report() for m in mappings}
     res.unmapped_attributes = [m.attribute for m in mappings if m.column is None]
+    res.unmappable = [f"{m.attribute}: no value label of {m.column} names a {m.attribute} group (labels: "
+                      f"{', '.join(m.unmapped_labels) or 'none'})" for m in mappings if m.unmappable]
+    if all(m.column is None for m in mappings):
+        res.unmappable.append("no demographic column of any attribute (" + ", ".join(m.attribute for m in mappings)
+                              + "): every group would be empty")
     if not questions:
         res.skipped_columns = skipped
         return
@@ -109,7 +116,9 @@ def _process(wf: WaveFile, res: WaveResult) -> None:
     offsets, gidx = [], []
     offset = 1  # row 0 is Overall
     for m in mappings:
-        gidx.append(group_index(m, frame))
+        idx, stats = group_index(m, frame)
+        gidx.append(idx)
+        res.demographics[m.attribute].update(stats)
         offsets.append(offset)
         offset += len(m.groups)
     assert offset == len(group_keys)
