@@ -19,9 +19,11 @@ from ava.surveys.rules import demographic_rules, normalise_label
 from ava.surveys.weights import choose_weight
 
 SAFE = {1.0: "Very safe", 2.0: "Not safe", 99.0: "Refused"}
+QUIET = {"workers": 1, "progress": False, "log": lambda s: None}
 
 
-def _write_wave(path: Path, wave: str, *, weights: bool = True, demographics: bool = True) -> pd.DataFrame:
+def write_wave(path: Path, wave: str, *, weights: bool = True, demographics: bool = True,
+               sex_labels: dict | None = None) -> pd.DataFrame:
     """Six respondents; answers, weights and groups chosen so the expected numbers are easy by hand."""
     df = pd.DataFrame({
         "QKEY": [1.0, 2, 3, 4, 5, 6],
@@ -36,7 +38,7 @@ def _write_wave(path: Path, wave: str, *, weights: bool = True, demographics: bo
     if demographics:
         df["F_SEX"] = [1.0, 2, 1, 2, 2, 1]
         df["F_CREGION"] = [1.0, 1, 2, 3, 4, 4]
-        labels["F_SEX"] = {1.0: "Male", 2.0: "Female", 99.0: "Refused"}
+        labels["F_SEX"] = sex_labels or {1.0: "Male", 2.0: "Female", 99.0: "Refused"}
         labels["F_CREGION"] = {1.0: "Northeast", 2.0: "Midwest", 3.0: "South", 4.0: "West"}
         col_labels += ["Sex", "Region"]
     if weights:
@@ -48,20 +50,61 @@ def _write_wave(path: Path, wave: str, *, weights: bool = True, demographics: bo
     return df
 
 
+def _csv(path: Path, header: list[str], rows: list[list]) -> None:
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def write_metadata(base: Path) -> None:
+    """OpinionQA's files (W7's SAFE question, the steering set, groups, topics, released counts) and the
+    method's question files, in shared/data's layout beside ``base/pew``."""
+    import json
+
+    hr = base / "opinionqa" / "human_resp"
+    info = ["key", "question", "references", "option_ordinal", "option_mapping"]
+    row = ["SAFE_W7", "How safe is your community?", "['Very safe', 'Not safe', 'Refused']", "[1.0, 2.0]",
+           "{1.0: 'Very safe', 2.0: 'Not safe', 99.0: 'Refused'}"]
+    _csv(hr / "American_Trends_Panel_W7" / "info.csv", info, [row])
+    groups: dict[str, list[str]] = {}
+    for att, grp in demographic_rules().group_keys()[1:]:
+        groups.setdefault(att, []).append(grp)
+    _csv(hr / "American_Trends_Panel_W7" / "metadata.csv", ["key", "options"], [[a, str(g)] for a, g in groups.items()])
+    _csv(hr / "Pew_American_Trends_Panel_disagreement_500" / "info.csv", info, [row])
+    (base / "opinionqa" / "topic_mapping.json").write_text(json.dumps(
+        {"How safe is your community? [Very safe/Not safe/Refused]": {"cg": ["Crime/security"], "fg": ["crime"]}}))
+    ref = base / "opinionqa" / "reference_counts" / "American_Trends_Panel_W7" / "SEX_data.json"
+    ref.parent.mkdir(parents=True)
+    # SAFE_W7 x F_SEX by hand: men answered 1, 2, (no answer); women 1, 99, 2.
+    ref.write_text(json.dumps({"SAFE_W7": {"MC_options": ["Very safe", "Not safe", "Refused"],
+                                           "Male": {"Very safe": 1.0, "Not safe": 1.0},
+                                           "Female": {"Very safe": 1.0, "Not safe": 1.0, "Refused": 1.0}}}))
+    qd = base / "questions"
+    qd.mkdir()
+    (qd / "opinionqa-xl.json").write_text(json.dumps({"W9": {"SAFE": {"question": "How safe is it where you live?",
+                                                                      "options": ["Very safe", "Not safe"]}}}))
+    (qd / "survey-details.json").write_text(json.dumps([{"name": "W7", "Topics": "Crime", "start_date": "Sept. 1",
+                                                         "end_date": "Sept. 14, 2014"}]))
+
+
 @pytest.fixture
 def pew_tree(tmp_path: Path) -> Path:
+    """Three good waves (W8.5 without weights, as declared in weights.yaml), the clutter of a real
+    download, a special study and a diary instance file; OpinionQA's and the method's metadata beside."""
     root = tmp_path / "pew"
-    _write_wave(root / "W7_Sep14" / "W7_Sep14" / "ATP W7.sav", "W7")
-    _write_wave(root / "W8_Oct14" / "ATP W8.sav", "W8", weights=False)
-    _write_wave(root / "W9_Nov14" / "W9_Nov14" / "ATP W9.sav", "W9", demographics=False)
+    write_wave(root / "W7_Sep14" / "W7_Sep14" / "ATP W7.sav", "W7")
+    write_wave(root / "W8.5_Oct14" / "ATP W8.5.sav", "W8.5", weights=False)
+    write_wave(root / "W9_Nov14" / "W9_Nov14" / "ATP W9.sav", "W9")
     (root / "W7_Sep14" / "__MACOSX" / "W7_Sep14").mkdir(parents=True)
     (root / "W7_Sep14" / "__MACOSX" / "W7_Sep14" / "._ATP W7.sav").write_bytes(b"\x00\x05\x16\x07junk")
     (root / "W9_Nov14" / "W9_Nov14" / "._ATP W9.sav").write_bytes(b"\x00\x05\x16\x07junk")
-    _write_wave(root / "W10_Mar15" / "Special" / "special study.sav", "W10")
-    _write_wave(root / "W11.5_Diary" / "ATP W11.5_instance level.sav", "W11.5")
-    good = (root / "W7_Sep14" / "W7_Sep14" / "ATP W7.sav").read_bytes()
-    (root / "W12_Aug15").mkdir()
-    (root / "W12_Aug15" / "ATP W12.sav").write_bytes(good[: len(good) // 3])  # truncated download
+    write_wave(root / "W10_Mar15" / "Special" / "special study.sav", "W10")
+    write_wave(root / "W11.5_Diary" / "ATP W11.5_instance level.sav", "W11.5")
+    write_metadata(tmp_path)
     return root
 
 
@@ -98,7 +141,7 @@ def test_group_table_is_opinionqas():
 
 def test_discovery(pew_tree: Path):
     waves, skipped = discover(pew_tree)
-    assert [w.wave for w in waves] == ["W7", "W8", "W9", "W12"]
+    assert [w.wave for w in waves] == ["W7", "W8.5", "W9"]
     reasons = {s.path.name: s.reason for s in skipped}
     assert "special study" in reasons["special study.sav"]
     assert "instance-level" in reasons["ATP W11.5_instance level.sav"]
@@ -107,13 +150,11 @@ def test_discovery(pew_tree: Path):
 
 def test_build_by_hand(pew_tree: Path, tmp_path: Path):
     out = tmp_path / "out"
-    res = build_surveys(pew_tree, out, workers=1, progress=False, log=lambda s: None)
+    res = build_surveys(pew_tree, out, **QUIET)
     m = res.manifest
-    assert m["complete"] is True and m["ok"] is False
-    # the truncated file is reported with its path, the others are built
-    assert "error" in m["waves"]["W12"] and "ATP W12.sav" in m["waves"]["W12"]["error"]
-    assert any("ATP W12.sav" in e for e in m["errors"])
-    assert {w for w, r in m["waves"].items() if "error" not in r} == {"W7", "W8", "W9"}
+    assert m["complete"] is True and res.complete and m["errors"] == []
+    assert sorted(p.name for p in out.iterdir()) == [".cache", "README.md", "manifest.json", "opinionqa",
+                                                    "opinionqa-xl"]
     w7 = m["waves"]["W7"]
     assert w7["weight"]["column"] == "WEIGHT_W7"
     assert w7["skipped_columns"]["QKEY"].startswith("identifier")
@@ -121,15 +162,16 @@ def test_build_by_hand(pew_tree: Path, tmp_path: Path):
     assert w7["skipped_columns"]["AGE_NUM_W7"].startswith("fewer than 2")
     assert w7["skipped_columns"]["SAFE_W1"].startswith("column from another wave (W1)")
     assert "SEX" not in w7["unmapped_attributes"] and "AGE" in w7["unmapped_attributes"]
-    assert set(m["waves"]["W9"]["unmapped_attributes"]) == {a for a, _ in demographic_rules().group_keys()[1:]}
-    assert m["unweighted_waves"] == ["W8"]
+    assert m["unweighted_waves"] == ["W8.5"]
+    assert any(w.startswith("W8.5: built unweighted (diary study") for w in m["warnings"])
 
     qs = {q.key: q for q in load_benchmark("opinionqa-xl", out)}
-    assert set(qs) == {"SAFE_W7", "SAFE_W8", "SAFE_W9"}
+    assert set(qs) == {"SAFE_W7", "SAFE_W8.5", "SAFE_W9"}
     q = qs["SAFE_W7"]
     assert q.options == ("Very safe", "Not safe") and q.refusal_options == ("Refused",)
-    assert q.ordinals == (1.0, 2.0) and q.ordinal_source == "codes" and q.text_source == "spss-label"
+    assert q.ordinals == (1.0, 2.0) and q.ordinal_source == "curated" and q.text_source == "opinionqa-info"
     assert q.text == "How safe is your community?" and q.weighted
+    assert q.topic == "Crime" and q.date == "2014-09-14"
     # answers 1,1,2,99,2,nan with weights 1,3,2,1,1,5: very safe 4, not safe 3, refused 1
     ov = q.overall
     assert ov.distribution == pytest.approx((4 / 7, 3 / 7))
@@ -140,17 +182,59 @@ def test_build_by_hand(pew_tree: Path, tmp_path: Path):
     assert fem.distribution == pytest.approx((3 / 4, 1 / 4)) and fem.refusal_rate == pytest.approx(1 / 5)
     assert q.group("CREGION", "West").distribution == pytest.approx((0.0, 1.0))  # resp 6 did not answer
     assert q.group("AGE", "18-29").distribution == () and q.group("AGE", "18-29").n == 0
-    unw = qs["SAFE_W8"]
-    assert not unw.weighted and "unweighted" in unw.tags
+    unw = qs["SAFE_W8.5"]
+    assert not unw.weighted and "unweighted" in unw.tags and unw.text_source == "spss-label"
     assert unw.overall.distribution == pytest.approx((2 / 4, 2 / 4))
+    assert qs["SAFE_W9"].text == "How safe is it where you live?" and qs["SAFE_W9"].text_source == "opinionqa-xl-json"
+    assert qs["SAFE_W9"].date == "2014-11"  # not in survey-details.json: from the folder name W9_Nov14
+
+    (oqa,) = load_benchmark("opinionqa", out)
+    assert oqa.key == "SAFE_W7" and {"steer500", "cg:Crime/security", "fg:crime"} <= set(oqa.tags)
+    assert oqa.overall == q.overall
+    ref = m["opinionqa"]["reference_counts"]
+    assert (ref["pairs_matched"], ref["question_attribute_pairs"], ref["cells_matched"], ref["group_cells"]) == (
+        1, 1, 2, 2)
+    assert m["opinionqa"]["human_baselines"]["n_questions"] == 1
+
+
+def test_race_falls_back_per_respondent_where_the_combined_column_is_empty(tmp_path: Path):
+    """W32's case: respondents with no combined race (and no Hispanic answer) take the race-ethnicity
+    column; the others keep the combined-race rule, Hispanic override included."""
+    from ava.surveys.demographics import group_index, map_demographics
+    from ava.surveys.rules import question_rules
+
+    nan = np.nan
+    df = pd.DataFrame({
+        "F_RACECMB_RECRUITMENT": [1.0, 2, 5, 1, nan, nan, nan, nan, nan, 9],
+        "F_HISP_RECRUITMENT": [2.0, 2, 1, 1, nan, nan, nan, nan, 1, 2],
+        "F_RACETHN_RECRUITMENT": [1.0, 2, 3, 3, 1, 2, 3, 4, 9, 9],
+    })
+    labels = {
+        "F_RACECMB_RECRUITMENT": {1.0: "White", 2.0: "Black or African-American", 3.0: "Asian or Asian-American",
+                                  4.0: "Mixed Race", 5.0: "Or some other race", 9.0: "Don't know/Refused (VOL.)"},
+        "F_HISP_RECRUITMENT": {1.0: "Yes", 2.0: "No", 9.0: "(VOL) Don't know/Refused"},
+        "F_RACETHN_RECRUITMENT": {1.0: "White non-Hispanic", 2.0: "Black non-Hispanic", 3.0: "Hispanic", 4.0: "Other",
+                                  9.0: "Don't know/Refused (VOL.)"},
+    }
+    path = tmp_path / "race.sav"
+    pyreadstat.write_sav(df, str(path), variable_value_labels=labels)
+    _, meta = pyreadstat.read_sav(str(path), metadataonly=True)
+    frame, _ = pyreadstat.read_sav(str(path))
+    race = map_demographics(meta, demographic_rules(), question_rules().is_non_substantive, "W32")[-1]
+    assert race.attribute == "RACE" and race.column == "F_RACECMB_RECRUITMENT"
+    assert race.report()["empty_fallback_columns"] == ["F_RACETHN_RECRUITMENT"]
+    idx, stats = group_index(race, frame)
+    names = [race.groups[i] if i >= 0 else None for i in idx]
+    assert names == ["White", "Black", "Hispanic", "White", "White", "Black", "Hispanic", "Other", "Hispanic", None]
+    assert stats == {"respondents_from_fallback": {"F_RACETHN_RECRUITMENT": 5}}
 
 
 def test_outputs_are_byte_identical(pew_tree: Path, tmp_path: Path):
     a, b = tmp_path / "a", tmp_path / "b"
-    build_surveys(pew_tree, a, workers=1, progress=False, log=lambda s: None)
-    build_surveys(pew_tree, b, workers=2, progress=False, resume=False, log=lambda s: None)
-    for name in ["manifest.json", "DATACARD.md", "opinionqa-xl/questions.parquet",
-                 "opinionqa-xl/distributions.parquet"]:
+    build_surveys(pew_tree, a, **QUIET)
+    build_surveys(pew_tree, b, **{**QUIET, "workers": 2}, resume=False)
+    for name in ["manifest.json", "README.md", "opinionqa-xl/questions.parquet", "opinionqa-xl/distributions.parquet",
+                 "opinionqa/questions.parquet", "opinionqa/distributions.parquet"]:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     frame = pd.read_parquet(a / "opinionqa-xl" / "distributions.parquet")
     assert len(frame) == 3 * 61
@@ -158,21 +242,23 @@ def test_outputs_are_byte_identical(pew_tree: Path, tmp_path: Path):
 
 def test_resume_uses_cache(pew_tree: Path, tmp_path: Path):
     out = tmp_path / "out"
-    build_surveys(pew_tree, out, workers=1, progress=False, log=lambda s: None)
+    build_surveys(pew_tree, out, **QUIET)
     cached = sorted(p.name for p in (out / ".cache").iterdir())
-    assert len(cached) == 3  # the failed wave is not cached
+    assert len(cached) == 3
     first = (out / "opinionqa-xl" / "distributions.parquet").read_bytes()
-    build_surveys(pew_tree, out, workers=1, progress=False, log=lambda s: None)
+    build_surveys(pew_tree, out, **QUIET)
     assert (out / "opinionqa-xl" / "distributions.parquet").read_bytes() == first
+    assert sorted(p.name for p in (out / ".cache").iterdir()) == cached
 
 
-def test_empty_directory(tmp_path: Path):
-    (tmp_path / "empty").mkdir()
-    res = build_surveys(tmp_path / "empty", tmp_path / "out", workers=1, progress=False, log=lambda s: None)
-    assert res.manifest["counts"]["opinionqa-xl"] == 0
-    assert any("no Pew ATP wave files" in e for e in res.manifest["errors"])
-    with pytest.raises(FileNotFoundError):
-        build_surveys(tmp_path / "missing", tmp_path / "out2", progress=False, log=lambda s: None)
+def test_sav_only_builds_opinionqa_xl_alone(pew_tree: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    res = build_surveys(pew_tree, out, sav_only=True, **QUIET)
+    assert res.complete and res.manifest["counts"] == {"opinionqa-xl": 3} and res.manifest["sav_only"] is True
+    assert not (out / "opinionqa").exists() or not list((out / "opinionqa").glob("*.parquet"))
+    assert {q.text_source for q in load_benchmark("opinionqa-xl", out)} == {"spss-label"}
+    with pytest.raises(FileNotFoundError, match="--sav-only"):
+        load_benchmark("opinionqa", out)
 
 
 def test_wd_and_baselines():

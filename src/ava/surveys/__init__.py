@@ -12,12 +12,13 @@ from pathlib import Path
 
 from ava.contracts.surveys import OVERALL, GroupDistribution, SurveyQuestion
 from ava.paths import bundled
+from ava.surveys.errors import SurveyDataError, SurveyInputError
 
 BENCHMARK_NAMES = ("opinionqa", "opinionqa-xl")
 
 __all__ = [
-    "BENCHMARK_NAMES", "OVERALL", "GroupDistribution", "SurveyQuestion", "build_surveys", "bundled_dir",
-    "load_benchmark",
+    "BENCHMARK_NAMES", "OVERALL", "GroupDistribution", "SurveyDataError", "SurveyInputError", "SurveyQuestion",
+    "build_surveys", "bundled_dir", "load_benchmark",
 ]
 
 
@@ -27,10 +28,13 @@ def bundled_dir() -> Path:
 
 
 @lru_cache(maxsize=8)
-def _load(directory: str, name: str) -> tuple[SurveyQuestion, ...]:
-    from ava.surveys.store import read_benchmark
+def _load(directory: str, name: str, stamp: int) -> tuple[SurveyQuestion, ...]:
+    """``stamp``: the manifest's mtime, so a directory rebuilt in place is read again."""
+    from ava.surveys.store import check_groups, read_benchmark
 
-    return tuple(read_benchmark(Path(directory) / name))
+    questions = tuple(read_benchmark(Path(directory) / name))
+    check_groups(name, Path(directory), list(questions))
+    return questions
 
 
 def load_benchmark(name: str, path: str | Path | None = None) -> list[SurveyQuestion]:
@@ -39,17 +43,23 @@ def load_benchmark(name: str, path: str | Path | None = None) -> list[SurveyQues
     ``path``: a build directory from ``ava data build-surveys`` (default: the bundled copy).
     Questions of OpinionQA's steering set carry the tag "steer500"; coarse / fine OpinionQA topics
     are tags "cg:<topic>" / "fg:<topic>"; unweighted waves are tagged "unweighted".
+
+    Raises ``FileNotFoundError`` when ``path`` holds no finished build (no manifest) or not this
+    benchmark, and ``SurveyDataError`` (a ``ValueError``) for a build that must not be scored: its
+    manifest says ``complete: false`` or lists errors, it has no questions, or questions without any
+    respondent in any demographic group. Each message says what to do.
     """
+    from ava.surveys.store import finished_manifest
+
     if name not in BENCHMARK_NAMES:
         raise ValueError(f"unknown survey benchmark {name!r}; choose one of {', '.join(BENCHMARK_NAMES)}")
     directory = Path(path) if path is not None else bundled_dir()
-    if not (directory / "manifest.json").is_file():
-        raise FileNotFoundError(
-            f"{directory}: no manifest.json, so not a finished survey build; run "
-            "`ava data build-surveys --pew-dir DIR --out DIR` (or finish the interrupted one)")
+    manifest = finished_manifest(directory)
     if not (directory / name / "questions.parquet").is_file():
-        raise FileNotFoundError(f"{directory}: benchmark {name!r} was not built (see its manifest.json errors)")
-    return list(_load(str(directory.resolve()), name))
+        why = " (built with --sav-only)" if manifest.get("sav_only") else " (see its manifest.json)"
+        raise FileNotFoundError(f"{directory}: benchmark {name!r} was not built{why}")
+    stamp = (directory / "manifest.json").stat().st_mtime_ns
+    return list(_load(str(directory.resolve()), name, stamp))
 
 
 def build_surveys(*args, **kwargs):

@@ -1,10 +1,13 @@
 """Build the OpinionQA and OpinionQA-XL benchmarks from a directory of raw Pew ATP ``.sav`` files.
 
-Waves are processed in parallel (one process per wave, only the needed columns read); each wave's
-tallies are cached under ``<out>/.cache`` keyed by the file and the rule versions, so an
-interrupted build resumes. Outputs: ``<out>/opinionqa/``, ``<out>/opinionqa-xl/`` (Parquet),
-``<out>/manifest.json`` (written last; ``complete: true`` marks a finished build) and
-``<out>/DATACARD.md``. The same inputs give byte-identical outputs.
+Inputs and the output folder are checked first (``preflight``). Waves are then processed in parallel
+(one process per wave, only the needed columns read); each wave's tallies are cached under
+``<out>/.cache`` keyed by the file and the rule versions, so an interrupted build resumes. Outputs:
+``<out>/opinionqa/``, ``<out>/opinionqa-xl/`` (Parquet), ``<out>/README.md`` (the dataset card, with
+the Hugging Face Hub's YAML header) and ``<out>/manifest.json`` (written last). The build fails
+closed: a wave that could not be read, whose demographics map to no group, or that has no weight the
+rules know makes it ``complete: false`` with the reasons, and then only the manifest is written. The
+same inputs give byte-identical outputs.
 """
 
 from __future__ import annotations
@@ -25,24 +28,19 @@ from ava.io import atomic_write, file_sha256, write_json
 from ava.paths import bundled
 from ava.surveys import assemble
 from ava.surveys.baselines import human_baselines
-from ava.surveys.curated import (
-    OpinionQA,
-    WaveDetails,
-    date_from_folder,
-    load_opinionqa,
-    load_survey_details,
-    load_xl_questions,
-)
-from ava.surveys.datacard import render_datacard
-from ava.surveys.discovery import WaveFile, discover
+from ava.surveys.card import render_card
+from ava.surveys.curated import date_from_folder
+from ava.surveys.discovery import WaveFile
+from ava.surveys.preflight import BuildInputs, preflight
 from ava.surveys.questions import wave_of_column
 from ava.surveys.reference import compare_reference
-from ava.surveys.rules import demographic_rules, question_rules
+from ava.surveys.rules import demographic_rules, question_rules, weight_rules
 from ava.surveys.store import write_benchmark
 from ava.surveys.wave import WaveResult, process_wave
 
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"
 BENCHMARKS = ("opinionqa", "opinionqa-xl")
+LEGACY_OUTPUTS = ("DATACARD.md",)  # written by builder 1; the data card is README.md now
 
 
 @dataclass
@@ -52,11 +50,15 @@ class BuildResult:
     benchmarks: dict[str, list[SurveyQuestion]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
+    @property
+    def complete(self) -> bool:
+        return bool(self.manifest.get("complete"))
+
 
 def _rules_fingerprint() -> str:
     """Rule tables plus the code that applies them: a change to either invalidates the wave cache."""
     h = hashlib.sha256(BUILDER_VERSION.encode())
-    for name in ("questions.yaml", "demographics.yaml"):
+    for name in ("questions.yaml", "demographics.yaml", "weights.yaml"):
         h.update(bundled("surveys", name).read_bytes())
     here = Path(__file__).parent
     for module in ("wave.py", "questions.py", "demographics.py", "weights.py", "rules.py", "discovery.py"):
@@ -77,10 +79,13 @@ def _process_all(waves: list[WaveFile], cache: Path | None, workers: int, progre
     for wf in waves:
         cp = _cache_path(cache, wf, fingerprint) if cache else None
         if cp and cp.is_file():
-            with open(cp, "rb") as fh:
-                results[wf.wave] = pickle.load(fh)
-        else:
-            todo.append(wf)
+            try:
+                with open(cp, "rb") as fh:
+                    results[wf.wave] = pickle.load(fh)
+                continue
+            except Exception:  # noqa: BLE001 - a damaged cache entry is only a lost shortcut: redo the wave
+                cp.unlink(missing_ok=True)
+        todo.append(wf)
     bar = tqdm(total=len(waves), initial=len(results), desc="waves", unit="wave", disable=not progress,
                dynamic_ncols=True)
 
@@ -113,17 +118,184 @@ def _relative(path: str | Path, root: Path) -> str:
         return Path(path).name
 
 
-def _find_near(pew_dir: Path, name: str) -> Path | None:
-    """``name`` beside or above the wave folder (shared/data: pew-atp/PEW_ATP_Cleaned, pew-atp/questions,
-    opinionqa/)."""
-    for base in (pew_dir, pew_dir.parent, pew_dir.parent.parent):
-        if (base / name).is_dir():
-            return base / name
-    return None
-
-
 def default_workers() -> int:
     return max(1, min(mp.cpu_count(), 8))
+
+
+@dataclass
+class _Assembly:
+    """Both benchmarks as they are assembled wave by wave, with what went wrong on the way."""
+
+    built_oqa: dict[str, SurveyQuestion] = field(default_factory=dict)
+    missing_oqa: dict[str, str] = field(default_factory=dict)
+    xl: list[SurveyQuestion] = field(default_factory=list)
+    wave_reports: dict[str, dict] = field(default_factory=dict)
+    xl_skipped: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _oqa_uids(inputs: BuildInputs, wave: str) -> list[str]:
+    """OpinionQA reuses a column for several question texts (IDIMPORT_W43: "being white", "being
+    black", ...): the first keeps the column as key, later ones get "#2", "#3", ..."""
+    seen: Counter[str] = Counter()
+    uids = []
+    for r in inputs.oqa.questions.get(wave, []) if inputs.oqa else []:
+        seen[r.key] += 1
+        uids.append(r.key if seen[r.key] == 1 else f"{r.key}#{seen[r.key]}")
+    return uids
+
+
+def _wave_problems(res: WaveResult, allow_unweighted: bool) -> tuple[list[str], list[str]]:
+    """(errors, warnings) of one processed wave: an error makes the build incomplete."""
+    if res.error:
+        return [res.error], []
+    errors = [f"{res.path}: {res.wave} demographics cannot be mapped: {why}; add its labels to the demographic "
+              "rules (ava/data/surveys/demographics.yaml)" for why in res.unmappable]
+    warnings = []
+    if res.weight.get("column") is None:
+        declared = weight_rules().unweighted.get(res.wave)
+        if declared or allow_unweighted:
+            warnings.append(f"{res.wave}: built unweighted ({declared or '--allow-unweighted'}); its questions are "
+                            "tagged 'unweighted'")
+        else:
+            errors.append(f"{res.path}: {res.wave} has no survey weight the rules can choose ({res.weight['rule']}); "
+                          "declare the wave in ava/data/surveys/weights.yaml or pass --allow-unweighted")
+    for att, report in res.demographics.items():
+        if report.get("unmapped_labels") and report.get("mapped_groups"):  # else an error above
+            warnings.append(f"{res.wave}: {report.get('respondents_with_unmapped_label', 0)} respondents left out of "
+                            f"{att}: labels no group takes ({'; '.join(report['unmapped_labels'])})")
+    return errors, warnings
+
+
+def _assemble_oqa(res: WaveResult, inputs: BuildInputs, ctx: assemble.Context, acc: _Assembly) -> None:
+    raw_by_col = {q.column: q for q in res.questions}
+    rows = inputs.oqa.questions.get(res.wave, []) if inputs.oqa else []
+    for row, uid in zip(rows, _oqa_uids(inputs, res.wave), strict=True):
+        raw = raw_by_col.get(row.key)
+        if raw is None:
+            why = res.skipped_columns.get(row.key, "column not in the .sav file")
+            acc.missing_oqa[uid] = f"{res.wave}: {why}"
+            continue
+        q, why = assemble.from_opinionqa(raw, row, ctx, inputs.oqa.steer500, inputs.oqa.topics, uid)
+        if q is None:
+            acc.missing_oqa[uid] = why or "unknown"
+        else:
+            acc.built_oqa[uid] = q
+
+
+def _assemble_xl(res: WaveResult, inputs: BuildInputs, ctx: assemble.Context, acc: _Assembly) -> int:
+    n_xl = 0
+    for raw in res.questions:
+        other = wave_of_column(raw.column)
+        if other and other != res.wave.upper():
+            # Answers merged in from another wave (SATLIFEC_W28 inside the W29 file) belong to that wave's
+            # sample and weight: OpinionQA-XL takes them from their own wave (OpinionQA itself keeps three
+            # such W53 columns of the W54 file).
+            q, why = None, f"column from another wave ({other}), merged in for longitudinal analysis"
+        elif raw.column in acc.built_oqa and acc.built_oqa[raw.column].wave == res.wave:
+            q, why = assemble.xl_from_opinionqa(acc.built_oqa[raw.column]), None
+        else:
+            q, why = assemble.from_raw(raw, ctx, assemble.xl_entry_for(inputs.xl_json, res.wave, raw.column))
+        if q is None:
+            res.skipped_columns[raw.column] = why or "unknown"
+            continue
+        acc.xl.append(q)
+        n_xl += 1
+    return n_xl
+
+
+def _assemble(results: list[WaveResult], inputs: BuildInputs, pew_dir: Path, allow_unweighted: bool,
+              log: Callable[[str], None]) -> _Assembly:
+    acc = _Assembly()
+    group_keys = tuple(demographic_rules().group_keys())
+    for res in results:
+        report: dict = {
+            "file": _relative(res.path, pew_dir), "sha256": res.sha256, "bytes": res.size, "kind": res.kind,
+            "folder": res.folder, "rows": res.n_rows, "columns": res.n_columns,
+        }
+        acc.wave_reports[res.wave] = report
+        errors, warnings = _wave_problems(res, allow_unweighted)
+        acc.errors += errors
+        acc.warnings += warnings
+        if res.error:
+            report["error"] = res.error
+            continue
+        weighted = res.weight.get("column") is not None
+        ctx = assemble.Context(res.wave, weighted, inputs.details.get(res.wave), date_from_folder(res.folder),
+                               group_keys)
+        _assemble_oqa(res, inputs, ctx, acc)
+        n_xl = _assemble_xl(res, inputs, ctx, acc)
+        reasons = Counter(res.skipped_columns.values())
+        acc.xl_skipped.update(reasons)
+        report.update({
+            "questions": n_xl,
+            "opinionqa_questions": sum(1 for uid in _oqa_uids(inputs, res.wave) if uid in acc.built_oqa),
+            "text_sources": dict(Counter(q.text_source for q in acc.xl if q.wave == res.wave)),
+            "weight": res.weight, "weighted": weighted,
+            "demographics": res.demographics, "unmapped_attributes": res.unmapped_attributes,
+            "unusable": errors,
+            "unlabelled_answers_dropped": int(sum(q.unlabelled for q in res.questions)),
+            "skipped_columns_by_reason": dict(sorted(reasons.items())),
+            "skipped_columns": dict(sorted(res.skipped_columns.items())),
+        })
+        if res.unmapped_attributes:
+            log(f"note: {res.wave}: attributes not mapped: {', '.join(res.unmapped_attributes)}")
+        if not res.questions:
+            report["no_questions_reason"] = "no multiple-choice question columns"
+    for line in acc.warnings:
+        log(f"warning: {line}")
+    return acc
+
+
+def _opinionqa_report(inputs: BuildInputs, acc: _Assembly, questions: list[SurveyQuestion], waves) -> dict:
+    oqa = inputs.oqa
+    report = {
+        "info_rows": sum(len(v) for k, v in oqa.questions.items() if waves is None or k in acc.wave_reports),
+        "built": len(questions),
+        "steer500": sum("steer500" in q.tags for q in questions),
+        "steer500_in_info": oqa.steer500_rows,
+        "degenerate_ordinals": sum("degenerate-ordinal" in q.tags for q in questions),
+        "with_topic": sum(any(t.startswith("cg:") for t in q.tags) for q in questions),
+        "missing": dict(sorted(acc.missing_oqa.items())),
+        # Baselines and the reference check describe a finished benchmark: not computed for a broken one.
+        "human_baselines": human_baselines(questions) if questions and not acc.errors else None,
+    }
+    if inputs.reference is not None and not acc.errors:
+        # A build of some waves is checked on the released counts of those waves only.
+        reference = [r for r in inputs.reference if waves is None
+                     or r[0].parent.name.rsplit("_", 1)[-1].upper() in acc.wave_reports]
+        report["reference_counts"] = compare_reference(questions, reference).summary()
+    return report
+
+
+def _manifest(inputs: BuildInputs, acc: _Assembly, benchmarks: dict[str, list[SurveyQuestion]], pew_dir: Path,
+              waves, compact: bool, sav_only: bool) -> dict:
+    manifest: dict = {
+        "builder_version": BUILDER_VERSION,
+        "rules": {"questions": question_rules().version, "demographics": demographic_rules().version,
+                  "weights": weight_rules().version, "fingerprint": _rules_fingerprint()},
+        "compact": compact,
+        "sav_only": sav_only,
+        "waves_requested": sorted(waves) if waves is not None else "all",
+        "sources": {
+            "pew_dir_files": len(inputs.wave_files),
+            "curated": {name: file_sha256(p) for name, p in sorted(inputs.curated_files.items())},
+        },
+        "skipped_files": [{"file": _relative(s.path, pew_dir), "reason": s.reason} for s in inputs.skipped],
+        "waves": acc.wave_reports,
+        "groups": [list(k) for k in demographic_rules().group_keys()],
+        "errors": acc.errors,
+        "warnings": inputs.warnings + acc.warnings,
+        "counts": {name: len(qs) for name, qs in sorted(benchmarks.items())},
+        "xl_text_sources": dict(sorted(Counter(q.text_source for q in acc.xl).items())),
+        "columns_skipped_by_reason": dict(sorted(acc.xl_skipped.items())),
+        "unweighted_waves": sorted((w for w, r in acc.wave_reports.items() if r.get("weighted") is False),
+                                   key=lambda w: float(w[1:])),
+    }
+    if inputs.oqa:
+        manifest["opinionqa"] = _opinionqa_report(inputs, acc, benchmarks["opinionqa"], waves)
+    return manifest
 
 
 def build_surveys(
@@ -137,194 +309,48 @@ def build_surveys(
     compact: bool = False,
     resume: bool = True,
     progress: bool = True,
+    sav_only: bool = False,
+    allow_unweighted: bool = False,
     log: Callable[[str], None] = print,
 ) -> BuildResult:
     """Build both benchmarks from ``pew_dir`` into ``out``; see the module docstring.
 
     ``opinionqa_dir`` / ``questions_dir`` default to an ``opinionqa`` / ``questions`` folder beside the
-    wave folder or up to two levels above it (the layout of ``shared/data``); without OpinionQA's
-    files the ``opinionqa`` benchmark is not built and the manifest says so. ``waves`` restricts the
-    build to some waves (the manifest records the restriction). ``compact`` quantises
-    probabilities to 1e-4 (the bundled copy; see ``store.write_benchmark``).
+    wave folder or up to two levels above it (the layout of ``shared/data``); both are required unless
+    ``sav_only`` (OpinionQA-XL from the .sav files alone). ``waves`` restricts the build to some waves
+    (the manifest records the restriction). ``compact`` quantises probabilities to 1e-4 (the bundled
+    copy; see ``store.write_benchmark``). ``allow_unweighted`` builds waves without a known weight
+    unweighted instead of failing. Raises ``SurveyInputError`` (before any wave is read) for a bad
+    input or output folder; a build that ran but is incomplete has ``complete`` False, the reasons in
+    ``errors``, and no benchmark files.
     """
     pew_dir, out = Path(pew_dir), Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "manifest.json").unlink(missing_ok=True)  # a partial build never looks complete
-    if opinionqa_dir is None:
-        opinionqa_dir = _find_near(pew_dir, "opinionqa")
-    if questions_dir is None:
-        questions_dir = _find_near(pew_dir, "questions")
-    errors: list[str] = []
-    if not pew_dir.is_dir():
-        raise FileNotFoundError(f"{pew_dir}: no such directory; pass the folder holding the Pew ATP .sav files")
-
-    wave_files, skipped = discover(pew_dir)
-    if waves is not None:
-        wanted = {w if w.upper().startswith("W") else f"W{w}" for w in waves}
-        wave_files = [w for w in wave_files if w.wave in wanted]
-    if not wave_files:
-        errors.append(f"{pew_dir}: no Pew ATP wave files ('ATP W<n>.sav') found; point --pew-dir at the "
-                      "unpacked download")
-
-    curated_files: list[Path] = []
-    oqa: OpinionQA | None = None
-    if opinionqa_dir is not None and Path(opinionqa_dir).is_dir():
-        oqa = load_opinionqa(opinionqa_dir)
-        curated_files += list(oqa.files)
-    else:
-        errors.append("OpinionQA metadata (human_resp/*/info.csv) not found: the 'opinionqa' benchmark is not "
-                      "built; pass --opinionqa-dir")
-    xl_json: dict = {}
-    details: dict[str, WaveDetails] = {}
-    if questions_dir is not None:
-        qd = Path(questions_dir)
-        if (qd / "opinionqa-xl.json").is_file():
-            xl_json = load_xl_questions(qd / "opinionqa-xl.json")
-            curated_files.append(qd / "opinionqa-xl.json")
-        if (qd / "survey-details.json").is_file():
-            details = load_survey_details(qd / "survey-details.json")
-            curated_files.append(qd / "survey-details.json")
-
+    inputs = preflight(pew_dir, out, opinionqa_dir=Path(opinionqa_dir) if opinionqa_dir else None,
+                       questions_dir=Path(questions_dir) if questions_dir else None, waves=waves, sav_only=sav_only)
+    for name in ("manifest.json", "README.md", *LEGACY_OUTPUTS):
+        (out / name).unlink(missing_ok=True)  # a partial build never looks complete
     workers = workers or default_workers()
-    log(f"building from {len(wave_files)} wave files with {workers} workers"
-        + (f" ({len(skipped)} files skipped)" if skipped else ""))
-    cache = out / ".cache" if resume else None
-    results = _process_all(wave_files, cache, workers, progress)
-
-    group_keys = tuple(demographic_rules().group_keys())
-
-    def oqa_wave_rows(wave: str) -> list:
-        return oqa.questions.get(wave, []) if oqa else []
-
-    def oqa_uids(wave: str) -> list[str]:
-        # OpinionQA reuses a column for several question texts (IDIMPORT_W43: "being white",
-        # "being black", ...): the first keeps the column as key, later ones get "#2", "#3", ...
-        seen: Counter[str] = Counter()
-        out = []
-        for r in oqa_wave_rows(wave):
-            seen[r.key] += 1
-            out.append(r.key if seen[r.key] == 1 else f"{r.key}#{seen[r.key]}")
-        return out
-
-    built_oqa: dict[str, SurveyQuestion] = {}
-    missing_oqa: dict[str, str] = {}
-    xl: list[SurveyQuestion] = []
-    wave_reports: dict[str, dict] = {}
-    xl_skipped_total: Counter[str] = Counter()
-    for res in results:
-        report: dict = {
-            "file": _relative(res.path, pew_dir), "sha256": res.sha256, "bytes": res.size, "kind": res.kind,
-            "folder": res.folder, "rows": res.n_rows, "columns": res.n_columns,
-        }
-        if res.error:
-            errors.append(res.error)
-            report["error"] = res.error
-            wave_reports[res.wave] = report
-            continue
-        weighted = res.weight.get("column") is not None
-        ctx = assemble.Context(res.wave, weighted, details.get(res.wave), date_from_folder(res.folder), group_keys)
-        raw_by_col = {q.column: q for q in res.questions}
-        for row, uid in zip(oqa_wave_rows(res.wave), oqa_uids(res.wave), strict=True):
-            raw = raw_by_col.get(row.key)
-            if raw is None:
-                why = res.skipped_columns.get(row.key, "column not in the .sav file")
-                missing_oqa[uid] = f"{res.wave}: {why}"
-                continue
-            q, why = assemble.from_opinionqa(raw, row, ctx, oqa.steer500, oqa.topics, uid)
-            if q is None:
-                missing_oqa[uid] = why or "unknown"
-            else:
-                built_oqa[uid] = q
-        n_xl, xl_skipped = 0, Counter()
-        for raw in res.questions:
-            other = wave_of_column(raw.column)
-            if other and other != res.wave.upper():
-                # Answers merged in from another wave (SATLIFEC_W28 inside the W29 file) belong to
-                # that wave's sample and weight: OpinionQA-XL takes them from their own wave (OpinionQA
-                # itself keeps three such W53 columns of the W54 file).
-                q, why = None, f"column from another wave ({other}), merged in for longitudinal analysis"
-            elif raw.column in built_oqa and built_oqa[raw.column].wave == res.wave:
-                q, why = assemble.xl_from_opinionqa(built_oqa[raw.column]), None
-            else:
-                q, why = assemble.from_raw(raw, ctx, assemble.xl_entry_for(xl_json, res.wave, raw.column))
-            if q is None:
-                res.skipped_columns[raw.column] = why or "unknown"
-                xl_skipped[why] += 1
-                continue
-            xl.append(q)
-            n_xl += 1
-        reasons = Counter(res.skipped_columns.values())
-        xl_skipped_total.update(reasons)
-        report.update({
-            "questions": n_xl,
-            "opinionqa_questions": sum(1 for uid in oqa_uids(res.wave) if uid in built_oqa),
-            "text_sources": dict(Counter(q.text_source for q in xl if q.wave == res.wave)),
-            "weight": res.weight, "weighted": weighted,
-            "demographics": res.demographics, "unmapped_attributes": res.unmapped_attributes,
-            "unlabelled_answers_dropped": int(sum(q.unlabelled for q in res.questions)),
-            "skipped_columns_by_reason": dict(sorted(reasons.items())),
-            "skipped_columns": dict(sorted(res.skipped_columns.items())),
-        })
-        if not weighted:
-            log(f"warning: {res.wave}: {res.weight.get('rule')}; its questions are flagged 'unweighted'")
-        if res.unmapped_attributes:
-            log(f"note: {res.wave}: attributes not mapped: {', '.join(res.unmapped_attributes)}")
-        if not res.questions:
-            report["no_questions_reason"] = "no multiple-choice question columns"
-        wave_reports[res.wave] = report
-
-    oqa_questions = [built_oqa[uid] for w in sorted(oqa.questions, key=lambda w: float(w[1:]))
-                     for uid in oqa_uids(w) if uid in built_oqa] if oqa else []
-    benchmarks = {"opinionqa-xl": xl}
-    if oqa:
-        benchmarks["opinionqa"] = oqa_questions
+    log(f"building from {len(inputs.wave_files)} wave files with {workers} workers"
+        + (f" ({len(inputs.skipped)} files skipped)" if inputs.skipped else ""))
+    results = _process_all(inputs.wave_files, out / ".cache" if resume else None, workers, progress)
+    acc = _assemble(results, inputs, pew_dir, allow_unweighted, log)
+    benchmarks = {"opinionqa-xl": acc.xl}
+    if inputs.oqa:
+        benchmarks["opinionqa"] = [acc.built_oqa[uid] for w in sorted(inputs.oqa.questions, key=lambda w: float(w[1:]))
+                                   for uid in _oqa_uids(inputs, w) if uid in acc.built_oqa]
+    manifest = _manifest(inputs, acc, benchmarks, pew_dir, waves, compact, sav_only)
+    manifest["complete"] = not acc.errors
     for name in BENCHMARKS:
-        if name not in benchmarks:  # never leave a stale benchmark from an earlier build beside this one
-            for stale in (out / name).glob("*.parquet"):
+        if name not in benchmarks or not manifest["complete"]:
+            for stale in (out / name).glob("*.parquet"):  # never leave files that look like a finished build
                 stale.unlink()
-    for name, qs in benchmarks.items():
-        # The compact copy keeps unweighted counts only for OpinionQA (checked against its release).
-        write_benchmark(out / name, qs, compact=compact, counts=not compact or name == "opinionqa")
-
-    manifest: dict = {
-        "builder_version": BUILDER_VERSION,
-        "rules": {"questions": question_rules().version, "demographics": demographic_rules().version,
-                  "fingerprint": _rules_fingerprint()},
-        "compact": compact,
-        "waves_requested": sorted(waves) if waves is not None else "all",
-        "sources": {
-            "pew_dir_files": len(wave_files),
-            "curated": {_relative(p, pew_dir.parent): file_sha256(p) for p in curated_files},
-        },
-        "skipped_files": [{"file": _relative(s.path, pew_dir), "reason": s.reason} for s in skipped],
-        "waves": wave_reports,
-        "groups": [list(k) for k in group_keys],
-        "errors": errors,
-        "counts": {name: len(qs) for name, qs in sorted(benchmarks.items())},
-        "xl_text_sources": dict(sorted(Counter(q.text_source for q in xl).items())),
-        "columns_skipped_by_reason": dict(sorted(xl_skipped_total.items())),
-        "unweighted_waves": sorted((w for w, r in wave_reports.items() if r.get("weighted") is False),
-                                   key=lambda w: float(w[1:])),
-    }
-    if oqa:
-        expected = sum(len(v) for k, v in oqa.questions.items() if waves is None or k in manifest["waves"])
-        manifest["opinionqa"] = {
-            "info_rows": expected, "built": len(oqa_questions),
-            "steer500": sum("steer500" in q.tags for q in oqa_questions),
-            "steer500_in_info": oqa.steer500_rows,
-            "degenerate_ordinals": sum("degenerate-ordinal" in q.tags for q in oqa_questions),
-            "with_topic": sum(any(t.startswith("cg:") for t in q.tags) for q in oqa_questions),
-            "missing": dict(sorted(missing_oqa.items())),
-            "human_baselines": human_baselines(oqa_questions),
-        }
-        ref_dir = Path(opinionqa_dir) / "reference_counts"
-        if ref_dir.is_dir():
-            manifest["opinionqa"]["reference_counts"] = compare_reference(oqa_questions, ref_dir).summary()
-    manifest["ok"] = not errors
-    manifest["complete"] = True  # written last: everything above finished
-    with atomic_write(out / "DATACARD.md") as fh:
-        fh.write(render_datacard(manifest))
-    write_json(out / "manifest.json", manifest)
-    for name in ("DATACARD.md", "manifest.json"):
-        os.chmod(out / name, 0o644)
-    return BuildResult(out, manifest, benchmarks, errors)
+    if manifest["complete"]:
+        for name, qs in benchmarks.items():
+            # The compact copy keeps unweighted counts only for OpinionQA (checked against its release).
+            write_benchmark(out / name, qs, compact=compact, counts=not compact or name == "opinionqa")
+        with atomic_write(out / "README.md") as fh:
+            fh.write(render_card(manifest, out))
+        os.chmod(out / "README.md", 0o644)
+    write_json(out / "manifest.json", manifest)  # last: its presence and "complete" mark a finished build
+    os.chmod(out / "manifest.json", 0o644)
+    return BuildResult(out, manifest, benchmarks, acc.errors)

@@ -13,7 +13,7 @@ def print_summary(manifest: dict, echo=typer.echo) -> None:
     """The numbers a build should be judged by: counts, gaps, baselines, the reference check."""
     echo(f"questions: {', '.join(f'{k} {v}' for k, v in manifest['counts'].items())}")
     waves = manifest["waves"]
-    echo(f"waves: {sum('error' not in r for r in waves.values())} built, "
+    echo(f"waves: {sum('error' not in r for r in waves.values())} read, "
          f"{sum('error' in r for r in waves.values())} failed, {len(manifest['skipped_files'])} files skipped")
     for s in manifest["skipped_files"]:
         echo(f"  skipped {s['file']}: {s['reason']}")
@@ -21,12 +21,13 @@ def print_summary(manifest: dict, echo=typer.echo) -> None:
         echo(f"unweighted (flagged): {', '.join(manifest['unweighted_waves'])}")
     oqa = manifest.get("opinionqa")
     if oqa:
-        hb = oqa["human_baselines"]
         echo(f"OpinionQA: {oqa['built']} questions of {oqa['info_rows']} info.csv rows "
              f"(steer500 {oqa['steer500']}, degenerate ordinals {oqa['degenerate_ordinals']})")
-        echo(f"OpinionQA human baselines over {hb['n_questions']} questions x {hb['n_groups']} groups: "
-             f"humans average {hb['humans_average']:.4f}, humans worst {hb['humans_worst']:.4f} "
-             f"({hb['worst_group']})")
+        hb = oqa.get("human_baselines")
+        if hb:
+            echo(f"OpinionQA human baselines over {hb['n_questions']} questions x {hb['n_groups']} groups: "
+                 f"humans average {hb['humans_average']:.4f}, humans worst {hb['humans_worst']:.4f} "
+                 f"({hb['worst_group']})")
         ref = oqa.get("reference_counts")
         if ref:
             echo(f"OpinionQA released unweighted counts reproduced: {ref['pairs_matched']}/"
@@ -42,27 +43,41 @@ def build_surveys_cmd(
     out: Path = typer.Option(..., "--out", help="Output folder for the Parquet benchmarks, manifest and data card."),
     opinionqa_dir: Path | None = typer.Option(
         None, help="OpinionQA's data folder (human_resp/, topic_mapping.json, reference_counts/); "
-        "default <pew-dir>/../opinionqa."),
+        "default: an opinionqa/ folder beside --pew-dir or up to two levels above."),
     questions_dir: Path | None = typer.Option(
-        None, help="Folder with opinionqa-xl.json and survey-details.json; default <pew-dir>/questions."),
+        None, help="Folder with opinionqa-xl.json and survey-details.json; default: a questions/ folder beside "
+        "--pew-dir or up to two levels above."),
+    sav_only: bool = typer.Option(False, help="Build OpinionQA-XL from the .sav files alone (no OpinionQA "
+                                  "metadata or question texts needed; no opinionqa benchmark)."),
+    allow_unweighted: bool = typer.Option(False, help="Build waves without a weight the rules know unweighted "
+                                          "(tagged) instead of failing."),
     workers: int = typer.Option(0, help="Parallel processes (0: one per CPU, at most 8)."),
     wave: list[str] = typer.Option([], help="Build only these waves (repeatable), e.g. --wave W26."),
-    compact: bool = typer.Option(False, help="Store reals as float32 (the bundled copy's format)."),
+    compact: bool = typer.Option(False, help="Store probabilities as integers of 1/10,000 (the bundled copy's "
+                                 "format)."),
     resume: bool = typer.Option(True, help="Reuse per-wave results cached in <out>/.cache."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
-    """Build the opinionqa and opinionqa-xl benchmarks from raw Pew ATP .sav files."""
+    """Build the opinionqa and opinionqa-xl benchmarks from raw Pew ATP .sav files.
+
+    Exit status: 0 for a complete build; 1 for a build that ran but is incomplete (a wave could not be
+    read, mapped or weighted: the manifest says why, no benchmark files are written); 2 for a bad input
+    or output folder, found before any wave is read.
+    """
     from ava.surveys.build import build_surveys
+    from ava.surveys.errors import SurveyInputError
 
     try:
         result = build_surveys(pew_dir, out, opinionqa_dir=opinionqa_dir, questions_dir=questions_dir,
                                workers=workers or None, waves=wave or None, compact=compact, resume=resume,
-                               progress=progress, log=lambda s: typer.echo(s, err=True))
-    except FileNotFoundError as exc:
+                               progress=progress, sav_only=sav_only, allow_unweighted=allow_unweighted,
+                               log=lambda s: typer.echo(s, err=True))
+    except (SurveyInputError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        raise typer.Exit(2) from None
     print_summary(result.manifest)
-    typer.echo(f"wrote {out}/ (manifest.json, DATACARD.md, opinionqa/, opinionqa-xl/)")
-    failed = [r for r in result.manifest["waves"].values() if "error" in r]
-    if failed or not result.manifest["waves"]:
+    if not result.complete:
+        typer.echo(f"error: {out}: build incomplete ({len(result.errors)} problem(s) above); only manifest.json was "
+                   "written. Fix them (or remove the file) and rerun: finished waves are reused.", err=True)
         raise typer.Exit(1)
+    typer.echo(f"wrote {out}/ (manifest.json, README.md, opinionqa/, opinionqa-xl/)")

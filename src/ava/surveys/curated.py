@@ -10,11 +10,12 @@
 from __future__ import annotations
 
 import ast
-import csv
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from ava.surveys.errors import SurveyInputError
+from ava.surveys.readers import read_csv_rows, read_json
 
 _WAVE_IN_NAME = re.compile(r"W(\d+(?:\.\d+)?)$")
 _MONTHS = {m: i for i, m in enumerate(
@@ -51,9 +52,7 @@ class OpinionQA:
     files: tuple[Path, ...]
 
 
-def _parse_info(path: Path) -> list[dict[str, str]]:
-    with open(path, encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh))
+_INFO_COLUMNS = ("key", "question", "references", "option_ordinal", "option_mapping")
 
 
 def _row_to_question(row: dict[str, str], wave: str, path: Path, line: int) -> OQAQuestion:
@@ -62,51 +61,70 @@ def _row_to_question(row: dict[str, str], wave: str, path: Path, line: int) -> O
             key=row["key"],
             wave=wave,
             question=row["question"].strip(),
-            references=tuple(ast.literal_eval(row["references"])),
+            references=tuple(str(x) for x in ast.literal_eval(row["references"])),
             ordinals=tuple(float(x) for x in ast.literal_eval(row["option_ordinal"])),
-            option_mapping={float(k): v for k, v in ast.literal_eval(row["option_mapping"]).items()},
+            option_mapping={float(k): str(v) for k, v in ast.literal_eval(row["option_mapping"]).items()},
         )
-    except (KeyError, ValueError, SyntaxError) as exc:
-        raise ValueError(f"{path}:{line}: cannot parse OpinionQA info row ({exc}); is this OpinionQA's info.csv?")\
-            from exc
+    except (KeyError, ValueError, SyntaxError, TypeError, AttributeError) as exc:
+        reason = " ".join(str(exc).split())
+        raise SurveyInputError(f"{path}:{line}: cannot parse OpinionQA info row ({type(exc).__name__}: {reason}); "
+                               "is this OpinionQA's info.csv?") from None
+
+
+def _groups(path: Path) -> dict[str, tuple[str, ...]]:
+    groups: dict[str, tuple[str, ...]] = {}
+    for line, r in read_csv_rows(path, ("key", "options")):
+        try:
+            groups[r["key"]] = tuple(str(x) for x in ast.literal_eval(r["options"]))
+        except (ValueError, SyntaxError, TypeError) as exc:
+            raise SurveyInputError(f"{path}:{line}: cannot parse the group list of {r['key']!r} "
+                                   f"({type(exc).__name__})") from None
+    return groups
 
 
 def load_opinionqa(root: str | Path) -> OpinionQA:
-    """Read OpinionQA's ``human_resp`` tree (``root`` is it or its parent)."""
+    """Read OpinionQA's ``human_resp`` tree (``root`` is it or its parent).
+
+    Required, as in OpinionQA's release: at least one ``*_W<n>/info.csv``, the
+    ``*disagreement_500/info.csv`` steering set and a ``metadata.csv`` (the group lists); anything
+    missing or unreadable is a ``SurveyInputError`` naming the path. ``topic_mapping.json`` beside
+    ``human_resp`` is optional (without it questions get no topic tags; the build warns).
+    """
     root = Path(root)
     if (root / "human_resp").is_dir():
         root = root / "human_resp"
+    hint = "pass --opinionqa-dir (OpinionQA's data folder holding human_resp/) or --sav-only"
+    if not root.is_dir():
+        raise SurveyInputError(f"{root}: no such folder; {hint}")
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and (p / "info.csv").is_file())
+    wave_folders = [f for f in folders if _WAVE_IN_NAME.search(f.name)]
+    steer_folders = [f for f in folders if "disagreement_500" in f.name]
+    meta = next((f / "metadata.csv" for f in wave_folders if (f / "metadata.csv").is_file()), None)
+    for missing, what in ((not wave_folders, "no wave folder with an info.csv (American_Trends_Panel_W26/info.csv)"),
+                          (not steer_folders, "no steering set (*disagreement_500/info.csv)"),
+                          (meta is None, "no metadata.csv (the group lists) in any wave folder")):
+        if missing:
+            raise SurveyInputError(f"{root}: not OpinionQA's human_resp folder: {what}; {hint}")
     questions: dict[str, list[OQAQuestion]] = {}
-    steer: set[tuple[str, str]] = set()
-    steer_rows = 0
-    groups: dict[str, tuple[str, ...]] = {}
     files: list[Path] = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+    for folder in wave_folders:
         info = folder / "info.csv"
-        if not info.is_file():
-            continue
+        wave = f"W{_WAVE_IN_NAME.search(folder.name).group(1)}"
+        questions[wave] = [_row_to_question(r, wave, info, line) for line, r in read_csv_rows(info, _INFO_COLUMNS)]
         files.append(info)
-        rows = _parse_info(info)
-        if "disagreement_500" in folder.name:
-            steer.update((r["key"], r["question"].strip()) for r in rows)
-            steer_rows += len(rows)
-            continue
-        m = _WAVE_IN_NAME.search(folder.name)
-        if not m:
-            continue
-        wave = f"W{m.group(1)}"
-        questions[wave] = [_row_to_question(r, wave, info, i + 2) for i, r in enumerate(rows)]
-        meta = folder / "metadata.csv"
-        if meta.is_file() and not groups:
-            files.append(meta)
-            for r in _parse_info(meta):
-                groups[r["key"]] = tuple(ast.literal_eval(r["options"]))
+    steer_rows = [r for f in steer_folders for _, r in read_csv_rows(f / "info.csv", ("key", "question"))]
+    files += [f / "info.csv" for f in steer_folders] + [meta]
     topics: dict[str, dict[str, list[str]]] = {}
     topic_file = root.parent / "topic_mapping.json"
     if topic_file.is_file():
         files.append(topic_file)
-        topics = json.loads(topic_file.read_text(encoding="utf-8"))
-    return OpinionQA(questions, frozenset(steer), steer_rows, groups, topics, tuple(files))
+        topics = read_json(topic_file)
+        bad = next((k for k, v in topics.items() if not isinstance(v, dict)
+                    or not all(isinstance(v.get(c, []), list) for c in ("cg", "fg"))), None)
+        if bad is not None:
+            raise SurveyInputError(f"{topic_file}: entry {bad[:60]!r} is not {{'cg': [...], 'fg': [...]}}")
+    return OpinionQA(questions, frozenset((r["key"], r["question"].strip()) for r in steer_rows), len(steer_rows),
+                     _groups(meta), topics, tuple(sorted(files)))
 
 
 def topic_key(question: str, references: tuple[str, ...]) -> str:
@@ -116,7 +134,13 @@ def topic_key(question: str, references: tuple[str, ...]) -> str:
 
 def load_xl_questions(path: str | Path) -> dict[str, dict[str, dict]]:
     """``opinionqa-xl.json``: wave -> question code (no ``_W`` suffix) -> {question, options}."""
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    data = read_json(path)
+    for wave, entries in data.items():
+        bad = not isinstance(entries, dict) or any(not isinstance(e, dict) for e in entries.values())
+        if bad:
+            raise SurveyInputError(f"{path}: wave {wave!r} is not an object of question objects; is this the "
+                                   "method's opinionqa-xl.json?")
+    return data
 
 
 @dataclass(frozen=True)
@@ -149,15 +173,17 @@ def _iso_end_date(start: str, end: str) -> str | None:
 
 def load_survey_details(path: str | Path) -> dict[str, WaveDetails]:
     out: dict[str, WaveDetails] = {}
-    for entry in json.loads(Path(path).read_text(encoding="utf-8")):
-        m = re.search(r"(\d+(?:\.\d+)?)", entry.get("name", ""))
+    for i, entry in enumerate(read_json(path, expect=list)):
+        if not isinstance(entry, dict):
+            raise SurveyInputError(f"{path}: entry {i} is not an object; is this the method's survey-details.json?")
+        m = re.search(r"(\d+(?:\.\d+)?)", str(entry.get("name") or ""))
         if not m:
             continue
         wave = f"W{m.group(1)}"
-        start, end = entry.get("start_date", ""), entry.get("end_date", "")
+        start, end = str(entry.get("start_date") or ""), str(entry.get("end_date") or "")
         out[wave] = WaveDetails(
             wave=wave,
-            topic=(entry.get("Topics") or "").strip() or None,
+            topic=str(entry.get("Topics") or "").strip() or None,
             date=_iso_end_date(start, end),
             fieldwork=f"{start} - {end}".strip(" -") or None,
             link=entry.get("link"),

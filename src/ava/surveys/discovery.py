@@ -29,6 +29,7 @@ class WaveFile:
 class Skipped:
     path: Path
     reason: str
+    duplicate_of: Path | None = None  # a second file of a wave already taken from this one
 
 
 def _is_clutter(path: Path) -> bool:
@@ -73,7 +74,8 @@ def discover(root: str | Path) -> tuple[list[WaveFile], list[Skipped]]:
     unique: list[WaveFile] = []
     for wf in waves:
         if wf.wave in seen:
-            skipped.append(Skipped(wf.path, f"duplicate of {wf.wave} already taken from {seen[wf.wave].path}"))
+            skipped.append(Skipped(wf.path, f"duplicate of {wf.wave} already taken from {seen[wf.wave].path}",
+                                   seen[wf.wave].path))
             continue
         seen[wf.wave] = wf
         unique.append(wf)

@@ -8,11 +8,16 @@ option contains a comma, so matching is on option *text*. Groups outside Opinion
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ava.contracts.surveys import SurveyQuestion
+from ava.surveys.errors import SurveyInputError
+from ava.surveys.readers import read_json
+
+_NOT_GROUPS = ("MC_options", "question_text")
+ReferenceFile = tuple[Path, str, dict]
+"""(file, attribute, {question key: {group: {option text: respondents}}})."""
 
 
 @dataclass
@@ -49,12 +54,29 @@ def _norm(label: str) -> str:
     return " ".join(str(label).split()).lower()
 
 
-def compare_reference(questions: list[SurveyQuestion], reference_dir: str | Path) -> ReferenceCheck:
+def load_reference(reference_dir: str | Path) -> list[ReferenceFile]:
+    """Every ``*/<ATTRIBUTE>_data.json`` file, checked for shape (read before the build's expensive work)."""
+    out = []
+    for path in sorted(Path(reference_dir).glob("*/*_data.json")):
+        data = read_json(path)
+        for key, entry in data.items():
+            ok = isinstance(entry, dict) and all(
+                name in _NOT_GROUPS
+                or (isinstance(opts, dict) and all(isinstance(n, int | float) for n in opts.values()))
+                for name, opts in entry.items())
+            if not ok:
+                raise SurveyInputError(f"{path}: entry {key!r} is not {{group: {{option: count}}}}; is this "
+                                       "OpinionQA's reference_counts?")
+        out.append((path, path.name[: -len("_data.json")], data))
+    return out
+
+
+def compare_reference(questions: list[SurveyQuestion], reference: str | Path | list[ReferenceFile]) -> ReferenceCheck:
+    """``reference``: the ``reference_counts`` folder or what ``load_reference`` read from it."""
+    files = load_reference(reference) if isinstance(reference, str | Path) else reference
     by_key = {q.key: q for q in questions}
     check = ReferenceCheck()
-    for path in sorted(Path(reference_dir).glob("*/*_data.json")):
-        attribute = path.name[: -len("_data.json")]
-        data = json.loads(path.read_text(encoding="utf-8"))
+    for path, attribute, data in files:
         for key, entry in data.items():
             check.pairs += 1
             check.questions.add(key)

@@ -16,8 +16,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ava.contracts.surveys import GroupDistribution, SurveyQuestion
+from ava.contracts.surveys import OVERALL, GroupDistribution, SurveyQuestion
 from ava.io import atomic_write
+from ava.surveys.errors import SurveyDataError
 
 QUESTIONS, DISTRIBUTIONS = "questions.parquet", "distributions.parquet"
 
@@ -121,10 +122,25 @@ def _renormalised(table: pa.Table, name: str) -> tuple[list, np.ndarray]:
     return flat.tolist(), offsets
 
 
+def _read_table(path: Path) -> pa.Table:
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise SurveyDataError(f"{path}: not a readable Parquet table ({type(exc).__name__}: {reason}); rebuild it "
+                              "with `ava data build-surveys`") from None
+
+
 def read_benchmark(directory: str | Path) -> list[SurveyQuestion]:
     directory = Path(directory)
-    qt = pq.read_table(directory / QUESTIONS).to_pylist()
-    dt = pq.read_table(directory / DISTRIBUTIONS)
+    qt = _read_table(directory / QUESTIONS)
+    dt = _read_table(directory / DISTRIBUTIONS)
+    for table, path, schema in ((qt, QUESTIONS, _Q_SCHEMA), (dt, DISTRIBUTIONS, None)):
+        need = [f.name for f in schema] if schema else ["key", "attribute", "group", "n"]
+        missing = [c for c in need if c not in table.column_names]
+        if missing:
+            raise SurveyDataError(f"{directory / path}: no column {', '.join(missing)}; not a survey build's table")
+    qt = qt.to_pylist()
     compact = "distribution_e4" in dt.column_names
     if compact:
         dist, doff = _renormalised(dt, "distribution_e4")
@@ -158,3 +174,46 @@ def read_benchmark(directory: str | Path) -> list[SurveyQuestion]:
 
 def read_manifest(directory: str | Path) -> dict:
     return json.loads((Path(directory) / "manifest.json").read_text(encoding="utf-8"))
+
+
+_REBUILD = "rerun `ava data build-surveys --pew-dir DIR --out {dir}` (finished waves are reused)"
+
+
+def finished_manifest(directory: str | Path) -> dict:
+    """The manifest of a build that may be used; ``SurveyDataError`` (saying what to do) for any other.
+
+    No manifest at all is ``FileNotFoundError`` (not a survey build, or one still running or killed).
+    """
+    directory = Path(directory)
+    path = directory / "manifest.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{directory}: no manifest.json, so not a finished survey build; run "
+            "`ava data build-surveys --pew-dir DIR --out DIR` (or finish the interrupted one)")
+    try:
+        manifest = read_manifest(directory)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SurveyDataError(f"{path}: unreadable ({type(exc).__name__}); {_REBUILD.format(dir=directory)}") \
+            from None
+    if not isinstance(manifest, dict) or manifest.get("complete") is not True or manifest.get("errors"):
+        errors = manifest.get("errors") if isinstance(manifest, dict) else None
+        errors = [str(e) for e in errors] if isinstance(errors, list) else [str(errors)] if errors else []
+        why = (f": {errors[0]}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")) if errors else ""
+        raise SurveyDataError(f"{directory}: incomplete survey build, not usable{why}; fix what its manifest.json "
+                              f"lists under errors and {_REBUILD.format(dir=directory)}")
+    return manifest
+
+
+def check_groups(name: str, directory: Path, questions: list[SurveyQuestion]) -> None:
+    """Refuse a benchmark with no questions, or with questions none of whose 60 groups has a respondent:
+    a representativeness number over empty groups would be published as if it meant something."""
+    if not questions:
+        raise SurveyDataError(f"{directory / name}: the benchmark has no questions; "
+                              f"{_REBUILD.format(dir=directory)} with the waves it needs")
+    empty = [q for q in questions if not any(g.n for g in q.groups if (g.attribute, g.group) != OVERALL)]
+    if empty:
+        waves = sorted({q.wave for q in empty})
+        raise SurveyDataError(f"{directory / name}: {len(empty)} of {len(questions)} questions have no respondent "
+                              f"in any demographic group (e.g. {empty[0].key}; waves {', '.join(waves[:5])}); the "
+                              "demographic mapping failed for them: rebuild with the current `ava data "
+                              "build-surveys`, which refuses such waves")
