@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pyreadstat
 import pytest
 
@@ -105,29 +106,37 @@ def test_bundled_copy_is_usable_offline():
     assert w8 and all(not q.weighted and "unweighted" in q.tags for q in w8)
 
 
+def same_table(a: Path, b: Path) -> None:
+    """Same schema and values. Not the same bytes: a Parquet file records the pyarrow version that
+    wrote it, and pyarrow is not pinned (the bundle must survive a pyarrow upgrade)."""
+    ta, tb = pq.read_table(a), pq.read_table(b)
+    assert ta.schema.equals(tb.schema, check_metadata=False), (a.name, ta.schema, tb.schema)
+    assert ta.num_rows == tb.num_rows and ta.equals(tb), a
+
+
 @pytest.mark.slow
 def test_rebuild_matches_bundle_and_reproduces_opinionqa_counts(tmp_path: Path):
-    """Rebuild the bundled copy from the raw files: same bytes; OpinionQA's released counts exactly."""
+    """Rebuild the bundled copy from the raw files: the same tables, manifest and card; OpinionQA's
+    released counts exactly, every cell."""
     pew = shared_path("pew-atp", "PEW_ATP_Cleaned")
     res = build_surveys(pew, tmp_path, compact=True, resume=False, progress=False, log=lambda s: None)
+    assert res.complete, res.errors
     for name in ["opinionqa/questions.parquet", "opinionqa/distributions.parquet", "opinionqa-xl/questions.parquet",
-                 "opinionqa-xl/distributions.parquet", "manifest.json", "DATACARD.md"]:
+                 "opinionqa-xl/distributions.parquet"]:
+        same_table(tmp_path / name, bundled_dir() / name)
+    for name in ["manifest.json", "README.md"]:
         assert (tmp_path / name).read_bytes() == (bundled_dir() / name).read_bytes(), name
 
     check = compare_reference(res.benchmarks["opinionqa"], shared_path("opinionqa", "reference_counts"))
     print(f"OpinionQA released counts reproduced: {check.pairs_matched}/{check.pairs} (question, attribute) pairs "
           f"= {check.match_rate:.4f}; {check.cells_matched}/{check.cells} group cells")
-    assert len(check.questions) == 684 and check.pairs == 684 * 8
-    # The only mismatches: W32 RACE. This copy of ATP W32.sav has no race for 1,517 of its 6,251
-    # respondents (F_RACECMB_RECRUITMENT and F_HISP_RECRUITMENT empty); OpinionQA's copy had it.
-    # Every released count there is >= ours, i.e. the difference is missing respondents only.
-    assert check.details
-    for key, attribute, group, diff in check.details:
-        assert key.endswith("_W32") and attribute == "RACE" and group is not None, (key, attribute, group)
-        assert all(ours <= released for ours, released in diff.values()), (key, group, diff)
-    assert check.pairs - check.pairs_matched == len({key for key, *_ in check.details})
+    assert len(check.questions) == 684 and check.pairs == 684 * 8 == 5472 and check.cells == 23940
+    assert (check.pairs_matched, check.cells_matched, check.mismatches) == (5472, 23940, [])
+    # W32's new recruits have race only in F_RACETHN_RECRUITMENT; OpinionQA's counts include them.
+    race = res.manifest["waves"]["W32"]["demographics"]["RACE"]
+    assert race["respondents_from_fallback"] == {"F_RACETHN_RECRUITMENT": 1517}
     hb = res.manifest["opinionqa"]["human_baselines"]
-    print(f"humans average {hb['humans_average']:.4f}, humans worst {hb['humans_worst']:.4f}")
+    print(f"humans average {hb['humans_average']:.4f}, humans worst {hb['humans_worst']:.4f} ({hb['worst_group']})")
     assert 0.9 < hb["humans_average"] < 1 and hb["humans_worst"] < hb["humans_average"]
 
 
@@ -140,3 +149,27 @@ def test_parquet_readable_by_pandas_and_datasets():
     assert len(frame) == 1506 and {"key", "options", "ordinals", "tags"} <= set(frame.columns)
     ds = datasets.Dataset.from_parquet(str(bundled_dir() / "opinionqa" / "distributions.parquet"), keep_in_memory=True)
     assert ds.num_rows == 1506 * 61 and "distribution_e4" in ds.column_names
+
+
+def test_bundle_loads_with_datasets_by_its_card(tmp_path: Path):
+    """README.md's Hub header: `load_dataset(DIR, "opinionqa")` gives the questions, each config its table,
+    with the features the card declares (offline; the card's split sizes are checked by datasets)."""
+    import datasets
+    import yaml
+
+    bundle = bundled_dir()
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    header = yaml.safe_load((bundle / "README.md").read_text().split("---\n")[1])
+    names = [c["config_name"] for c in header["configs"]]
+    assert names == ["opinionqa", "opinionqa-distributions", "opinionqa-xl", "opinionqa-xl-distributions"]
+    assert header["license"] == "other" and "# Pew ATP survey benchmarks" in (bundle / "README.md").read_text()
+    default = datasets.load_dataset(str(bundle), split="test", cache_dir=str(tmp_path))
+    oqa = datasets.load_dataset(str(bundle), "opinionqa", split="test", cache_dir=str(tmp_path))
+    assert default.num_rows == oqa.num_rows == manifest["counts"]["opinionqa"] == 1506
+    schema = pq.read_schema(bundle / "opinionqa" / "questions.parquet")
+    assert oqa.features == datasets.Features.from_arrow_schema(schema)
+    assert oqa[0]["key"] == load_benchmark("opinionqa")[0].key
+    xl = datasets.load_dataset(str(bundle), "opinionqa-xl", split="test", cache_dir=str(tmp_path))
+    assert xl.num_rows == manifest["counts"]["opinionqa-xl"]
+    groups = datasets.load_dataset(str(bundle), "opinionqa-distributions", split="test", cache_dir=str(tmp_path))
+    assert groups.num_rows == 1506 * 61 and {"distribution_e4", "counts"} <= set(groups.column_names)
