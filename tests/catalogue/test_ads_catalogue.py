@@ -62,6 +62,11 @@ class Read:
     def where(self) -> list[tuple[str, int, str]]:
         return [(s.file, s.line, s.reason) for s in self.skips]
 
+    @property
+    def said(self) -> list[tuple[int, str, str]]:
+        """(line, reason, message) of every skip: what a user is told."""
+        return [(s.line, s.reason, s.message) for s in self.skips]
+
 
 def read(*paths: Path, max_body_chars: int | None = None) -> Read:
     """What the build's ingest does with ``paths``: every item is a record or a skip with a reason."""
@@ -302,7 +307,7 @@ def test_non_utf8_jsonl_line_is_skipped_by_line_and_byte(tmp_path):
     got = read(path)
     assert got.ids == ["1", "3"]
     column = bad.index(b"\xe9") + 1
-    assert [(s.line, s.reason, s.message) for s in got.skips] == [
+    assert got.said == [
         (2, "not_utf8", f"not valid UTF-8 (byte 0xE9 at column {column})")]
 
 
@@ -312,7 +317,7 @@ def test_non_utf8_text_in_a_json_document_skips_that_record(tmp_path):
     path.write_bytes(body.encode("latin-1"))
     got = read(path)
     assert got.ids == ["1"]
-    assert [(s.line, s.reason, s.message) for s in got.skips] == [
+    assert got.said == [
         (2, "invalid_text", "page_name holds byte 0xE9 that is not UTF-8 at character 4")]
 
 
@@ -322,7 +327,7 @@ def test_non_utf8_csv_row_is_skipped(tmp_path):
                      b"1,2,Brand,hello,2020-01-01\r\n2,2,Caf\xe9,hello,2020-01-01\r\n")
     got = read(path)
     assert got.ids == ["1"]
-    assert [(s.line, s.reason, s.message) for s in got.skips] == [
+    assert got.said == [
         (3, "not_utf8", "not valid UTF-8 (column page_name: byte 0xE9 at column 4)")]
 
 
@@ -358,7 +363,7 @@ def test_invalid_json_line_deep_nesting_and_huge_numbers_are_skipped(tmp_path):
     got = read(lines(tmp_path / "a.jsonl", GOOD, "{not json", "[" * 100_000 + "]" * 100_000,
                      '{"id": ' + "9" * 5000 + "}", ad(id="5")))
     assert got.ids == ["1", "5"]
-    assert [(s.line, s.reason, s.message) for s in got.skips] == [
+    assert got.said == [
         (2, "invalid_json", "invalid JSON (Expecting property name enclosed in double quotes at column 2)"),
         (3, "invalid_json", "invalid JSON (nested too deeply)"),
         (4, "invalid_json", "invalid JSON (Exceeds the limit (4300 digits) for integer string conversion: value has "
@@ -518,7 +523,7 @@ def test_csv_rows_with_extra_or_missing_fields_are_skipped(tmp_path):
                     f"4,2,B,hi,2020-01-01\n", encoding="utf-8")
     got = read(path)
     assert got.ids == ["1", "4"]
-    assert [(s.line, s.reason, s.message) for s in got.skips] == [
+    assert got.said == [
         (3, "csv_row_width", "the row has 6 fields, the header 5"),
         (4, "csv_row_width", "the row has 3 fields, the header 5"),
     ]
