@@ -715,14 +715,23 @@ def test_build_in_a_real_process_prints_no_traceback(tmp_path):
 
 # ------------------------------------------------------------------ fuzzing
 
+CELL_KEYS = ["percentage", "age", "gender", "region", "lower_bound", "upper_bound", "name", "type", "excluded",
+             "age_range", "male", "female", "age_gender_breakdowns", "data"]
+
+
+def _containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Lists and objects of ``inner`` (object keys: random text or the names the readers look up)."""
+    return st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12) | st.sampled_from(CELL_KEYS), inner,
+                                                         max_size=4)
+
+
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-(10**20), 10**20) | st.floats() | st.text(max_size=30)
     | st.sampled_from(["", "1", "-1", "1E3", "NaN", "inf", "25-34", "male", "Ohio", "2020-10-05", "\ud800"]),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12) | st.sampled_from(
-        ["percentage", "age", "gender", "region", "lower_bound", "upper_bound", "name", "type", "excluded",
-         "age_range", "male", "female", "age_gender_breakdowns", "data"]), inner, max_size=4),
+    _containers,
     max_leaves=12,
 )
+
 FULL = {
     **GOOD, "bylines": "PAC", "currency": "USD", "languages": ["en"], "publisher_platforms": ["facebook"],
     "ad_creative_link_titles": ["t"], "ad_creative_link_captions": ["c"], "ad_creative_link_descriptions": ["d"],
