@@ -43,11 +43,16 @@ def test_census_table_has_50_states_and_dc_with_2020_counts():
 def test_every_real_shape_reads_without_errors(shared_data):
     counts: Counter[str] = Counter()
     formats: Counter[str] = Counter()
+    notes = []
     for inp in discover([shared_data / "ads"]):
         for raw in iter_raw(inp):
+            if not raw.record:
+                notes.append((raw.source.file, raw.reason))
+                continue
             normalise(raw.data, raw.source)  # raises on a bad record: real files have none
             counts[inp.name] += 1
             formats[raw.source.format] += 1
+    assert notes == [("README.md", "unsupported_file")]  # the folder's README is reported, not read
     assert counts == {
         "us-political-2020-sample.jsonl": 500, "eu-pages/page-3.json": 300, "eu-pages/page-6.json": 300,
         "eu-pages/page-11.json": 36, "single-ad-example.json": 1, "eu-2019-legacy.jsonl": 25,
@@ -59,6 +64,7 @@ def test_every_real_shape_reads_without_errors(shared_data):
 def test_sharded_reading_partitions_every_file(shared_data):
     for inp in discover([shared_data / "ads"]):
         whole = [r.source.line for r in iter_raw(inp)]
+        assert len(whole) == len(set(whole))
         parts = sorted(line for rank in range(3) for line in (r.source.line for r in iter_raw(inp, rank, 3)))
         assert parts == whole
 

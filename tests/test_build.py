@@ -93,6 +93,7 @@ def test_bad_records_are_reported_with_file_and_line_and_no_token(built):
     assert bad["dropped"] == {"empty_body": 1}
     skipped = json.loads((built / "skipped.json").read_text())
     assert [(e["file"], e["line"], e["reason"]) for e in skipped] == [
+        ("README.md", 0, "unsupported_file"),  # the real folder's README: reported, not read
         ("bad.jsonl", 1, "bad_date"), ("bad.jsonl", 2, "invalid_json"),
         ("bad.jsonl", 3, "bounds_unordered"), ("bad.jsonl", 4, "shares_do_not_sum"),
     ]

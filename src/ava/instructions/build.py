@@ -30,7 +30,10 @@ from typing import Any
 
 import numpy as np
 
+from ava.ads.dedup import resolve_duplicates
+from ava.ads.limits import AdLimits, default_limits
 from ava.ads.readers import InputFile, discover
+from ava.ads.redact import redact
 from ava.contracts.ads import Ad
 from ava.contracts.instructions import SPLITS, InstructionSample
 from ava.instructions.output import read_parquet, sample_line, write_parquet
@@ -48,6 +51,10 @@ class BuildConfigChanged(RuntimeError):
     """OUT holds a (partial) build made with other inputs or options."""
 
 
+class NoUsableAds(ValueError):
+    """Not one input record became a usable ad: there is nothing to build (the reasons are in skipped.json)."""
+
+
 @dataclass(frozen=True)
 class BuildJob:
     """Everything a shard function needs; picklable, so it ships to processes and Ray tasks."""
@@ -61,6 +68,7 @@ class BuildJob:
     cutoff: str | None = None
     pair: PairConfig = field(default_factory=PairConfig)
     templates: str | None = None
+    limits: AdLimits = field(default_factory=default_limits)
 
     @property
     def work(self) -> Path:
@@ -94,13 +102,13 @@ def _load(path: Path) -> Any:
 
 
 def ingest_shard(job: BuildJob, rank: int) -> dict[str, Any]:
-    normalise = Normalise()
+    normalise = Normalise(limits=job.limits)
     steps = [ReadAds(list(job.inputs)), normalise, Clean(), Signals()]
     stream, stats = run_steps(steps, [], rank, job.shards)
     ads: list[Ad] = list(stream)
     file_index = {inp.name: i for i, inp in enumerate(job.inputs)}
     keys = [[a.signals.content_key, a.record.advertiser, a.record.start_date,
-             file_index[a.record.source.file], a.record.source.line] for a in ads]
+             file_index[a.record.source.file], a.record.source.line, a.record.ad_id] for a in ads]
     _dump(job.work / "ads" / f"shard-{rank:05d}.pkl", ads)
     _dump(job.work / "ads" / f"keys-{rank:05d}.pkl", keys)
     files: dict[str, dict[str, Any]] = {}
@@ -130,16 +138,13 @@ def make_plan(job: BuildJob) -> dict[str, Any]:
     are dropped, so no advertiser is in two splits and train never sees post-cut-off ads.
     """
     keys = [_load(job.work / "ads" / f"keys-{r:05d}.pkl") for r in range(job.shards)]
-    winner: dict[str, tuple[int, int]] = {}
-    for shard in keys:
-        for ck, _adv, _date, fi, line in shard:
-            if ck not in winner or (fi, line) < winner[ck]:
-                winner[ck] = (fi, line)
+    # ad-id conflicts and exact/content duplicates: the policy is ava.ads.dedup's
+    losers = resolve_duplicates((k[5], k[0], (k[3], k[4])) for shard in keys for k in shard)
     first: dict[str, str] = {}
     dates: list[str] = []
     for shard in keys:
-        for ck, adv, date, fi, line in shard:
-            if winner[ck] == (fi, line):
+        for _ck, adv, date, fi, line, _id in shard:
+            if (fi, line) not in losers:
                 dates.append(date)
                 first[adv] = min(first.get(adv, date), date)
     dates.sort()
@@ -157,10 +162,10 @@ def make_plan(job: BuildJob) -> dict[str, Any]:
     drops: Counter[str] = Counter()
     for rank, shard in enumerate(keys):
         reasons: list[str | None] = []
-        for ck, adv, date, fi, line in shard:
+        for _ck, adv, date, fi, line, _id in shard:
             reason = None
-            if winner[ck] != (fi, line):
-                reason = "duplicate"
+            if (fi, line) in losers:
+                reason = losers[fi, line].reason
             elif splits[adv] == "train" and cutoff is not None and date >= cutoff:
                 reason = "after_temporal_cutoff"
             reasons.append(reason)
@@ -170,7 +175,20 @@ def make_plan(job: BuildJob) -> dict[str, Any]:
     _dump(job.work / "plan" / "splits.pkl", splits)
     advertisers = Counter(splits.values())
     return {"cutoff": cutoff, "dropped": dict(sorted(drops.items())),
-            "advertisers": {s: advertisers.get(s, 0) for s in SPLITS}}
+            "advertisers": {s: advertisers.get(s, 0) for s in SPLITS}, "skipped": _id_conflicts(job, keys, losers)}
+
+
+def _id_conflicts(job: BuildJob, keys: list[Any], losers: dict[tuple[int, int], Any]) -> list[dict[str, Any]]:
+    """skipped.json entries for ads whose id an earlier ad with other content already holds."""
+    out = []
+    for shard in keys:
+        for *_, fi, line, ad_id in shard:
+            lost = losers.get((fi, line))
+            if lost is not None and lost.reason == "duplicate_id":
+                kept = f"{job.inputs[lost.kept[0]].name}:{lost.kept[1]}"
+                out.append({"file": job.inputs[fi].name, "line": line, "reason": "duplicate_id", "message": redact(
+                    f"duplicate ad id with different content: id {ad_id} is already the ad at {kept} (kept)")})
+    return out
 
 
 # ---------------------------------------------------------------- stage 3: per-ad samples
@@ -282,6 +300,7 @@ def _config(job: BuildJob, hashes: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "shards": job.shards, "inputs": hashes, "seed": job.seed, "heldout_fraction": job.heldout_fraction,
         "temporal_fraction": job.temporal_fraction, "cutoff": job.cutoff, "pair": asdict(job.pair),
+        "ad_limits": asdict(job.limits),
         "template_version": t.version, "templates_sha256": hashlib.sha256(
             json.dumps(t.tasks, sort_keys=True).encode() + json.dumps(t.context, sort_keys=True).encode()
             + json.dumps(t.audience, sort_keys=True).encode()).hexdigest(),
@@ -321,7 +340,7 @@ def auto_shards(inputs: list[InputFile]) -> int:
 def build(
     ads: list[str | Path], out: str | Path, *, engine: str = "local", workers: int = 2, shards: int | None = None,
     seed: int = 0, heldout_fraction: float = 0.1, temporal_fraction: float = 0.1, cutoff: str | None = None,
-    pair: PairConfig | None = None, templates: str | None = None,
+    pair: PairConfig | None = None, templates: str | None = None, max_body_chars: int | None = None,
     log: Callable[[str], None] | None = None,
 ) -> BuildResult:
     """Build the dataset (or finish a crashed build) and return its manifest and stage timings."""
@@ -331,7 +350,7 @@ def build(
     if shards < 1:
         raise ValueError("--shards must be at least 1")
     job = BuildJob(tuple(inputs), Path(out), shards, seed, heldout_fraction, temporal_fraction, cutoff,
-                   pair or PairConfig(seed=seed), templates)
+                   pair or PairConfig(seed=seed), templates, default_limits().with_body_cap(max_body_chars))
     hashes = [{"name": i.name, "sha256": file_sha256(i.path), "bytes": i.path.stat().st_size} for i in inputs]
     config = _config(job, hashes)
     _check_resume(job, config)
@@ -351,6 +370,10 @@ def _run(job: BuildJob, config: dict[str, Any], executor: Executor, log: Callabl
     steps = merge_counts(r["steps"] for r in ingest)
     log(f"ingest: {steps['read']['seen']} records read, {steps['signals']['kept']} usable "
         f"({seconds['ingest']:.1f}s)")
+    skipped = sorted((e for r in ingest for e in r["errors"]), key=lambda e: (e["file"], e["line"]))
+    if not steps["signals"]["kept"]:
+        write_json(job.out / "skipped.json", skipped)
+        raise NoUsableAds(_no_ads_message(job, merge_counts(r["files"] for r in ingest)))
     start = time.perf_counter()
     plan = make_plan(job)
     seconds["plan"] = time.perf_counter() - start
@@ -368,8 +391,7 @@ def _run(job: BuildJob, config: dict[str, Any], executor: Executor, log: Callabl
                 with (job.work / "jsonl" / split / f"part-{rank:05d}.jsonl").open(encoding="utf-8") as src:
                     shutil.copyfileobj(src, dst, 1 << 20)
     manifest = _manifest(job, config, ingest, plan, made, pairs, steps, mining)
-    write_json(job.out / "skipped.json", sorted((e for r in ingest for e in r["errors"]),
-                                                key=lambda e: (e["file"], e["line"])))
+    write_json(job.out / "skipped.json", sorted(skipped + plan["skipped"], key=lambda e: (e["file"], e["line"])))
     write_json(job.out / "manifest.json", manifest)
     seconds["export"] = time.perf_counter() - start
     timing = merge_counts(r.get("timing", {}) for r in pairs)
@@ -377,6 +399,18 @@ def _run(job: BuildJob, config: dict[str, Any], executor: Executor, log: Callabl
         timing[f"{stage}_cpu_s"] = sum(r.get("_cpu_s", 0.0) for r in results)
     log(f"done: {manifest['totals']} samples -> {job.out}")
     return BuildResult(manifest, seconds, timing)
+
+
+def _no_ads_message(job: BuildJob, files: dict[str, Any]) -> str:
+    """One line: what became of each input (the first few), and where the details are."""
+    parts = []
+    for name, entry in list(files.items())[:5]:
+        reasons = Counter(entry.get("skipped", {})) + Counter(entry.get("dropped", {}))
+        why = ", ".join(f"{r} {n}" for r, n in sorted(reasons.items()))
+        parts.append(f"{name}: {entry.get('read', 0)} read ({why or 'nothing kept'})")
+    more = f"; and {len(files) - 5} more files" if len(files) > 5 else ""
+    return (f"no usable ads in {len(job.inputs)} input file(s): {'; '.join(parts)}{more}. "
+            f"Every record and file is listed in {job.out / 'skipped.json'}")
 
 
 def _manifest(
@@ -390,7 +424,7 @@ def _manifest(
     for entry in files.values():
         entry["skipped_total"] = sum(entry["skipped"].values())
         entry["dropped_total"] = sum(entry["dropped"].values())
-    errors = sorted((e for r in ingest for e in r["errors"]), key=lambda e: (e["file"], e["line"]))
+    errors = sorted([*(e for r in ingest for e in r["errors"]), *plan["skipped"]], key=lambda e: (e["file"], e["line"]))
     ads = merge_counts(r["ads"] for r in made)
     return {
         "format": "ava-instructions/1",

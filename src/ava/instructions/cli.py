@@ -11,7 +11,9 @@ from ava.instructions.pairs import PairConfig
 
 
 def build(
-    ads: list[Path] = typer.Option(..., "--ads", help="Ad files or folders (.jsonl/.json/.csv); repeatable."),
+    ads: list[Path] = typer.Option(
+        ..., "--ads", help="Ad files or folders (.jsonl/.json/.csv, each optionally .gz); repeatable."
+    ),
     out: Path = typer.Option(..., "--out", help="Output folder (resumable: re-run to finish a crashed build)."),
     engine: str = typer.Option("local", "--engine", help="local (multiprocessing) or ray (Ray Data)."),
     workers: int = typer.Option(min(2, os.cpu_count() or 1), "--workers", help="Parallel shard workers."),
@@ -24,6 +26,9 @@ def build(
     cutoff: str = typer.Option(None, "--cutoff", help="Temporal cut-off date YYYY-MM-DD (default: quantile)."),
     max_pairs_per_brand: int = typer.Option(1000, help="Cap of TS/TC pairs per brand and subtask."),
     block_size: int = typer.Option(256, help="Distinct bodies compared together within a brand block."),
+    max_body_chars: int = typer.Option(
+        None, "--max-body-chars", help="Skip (and count) ads whose body is longer (default: data/ads/limits.yaml)."
+    ),
 ) -> None:
     """Build the dataset and print the sample counts per split."""
     from ava.instructions.build import BuildConfigChanged
@@ -34,6 +39,7 @@ def build(
             ads, out, engine=engine, workers=workers, shards=shards, seed=seed,
             heldout_fraction=heldout_fraction, temporal_fraction=temporal_fraction, cutoff=cutoff,
             pair=PairConfig(max_pairs_per_brand=max_pairs_per_brand, block_size=block_size, seed=seed),
+            max_body_chars=max_body_chars,
         )
     except (BuildConfigChanged, FileNotFoundError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -45,3 +51,7 @@ def build(
     skipped = {name: f["skipped"] for name, f in m["files"].items() if f["skipped"]}
     if skipped:
         typer.echo(f"skipped records (see {out}/skipped.json): {skipped}", err=True)
+    conflicts = m["steps"]["plan"]["dropped"].get("duplicate_id", 0)
+    if conflicts:
+        typer.echo(f"skipped {conflicts} ads whose id an earlier ad with other content holds "
+                   f"(see {out}/skipped.json)", err=True)

@@ -7,7 +7,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ava.ads.normalise import BadRecord, normalise
+from ava.ads.limits import AdLimits, default_limits
+from ava.ads.normalise import BadRecord, normalise_raw
 from ava.ads.readers import InputFile, RawItem, iter_raw
 from ava.ads.signals import REMOVED_NOTICE, compute_signals
 from ava.contracts.ads import Ad, AdRecord
@@ -24,9 +25,10 @@ class ReadAds:
     def run(self, items: Iterable[Any], rank: int, world_size: int, stats: StepStats) -> Iterator[RawItem]:
         for inp in self.inputs:
             for raw in iter_raw(inp, rank, world_size):
-                stats.seen += 1
-                stats.kept += 1
-                stats.by_file.setdefault(inp.name, Counter())["read"] += 1
+                if raw.record:  # a note about a whole file (empty, not an ad file) is no record read
+                    stats.seen += 1
+                    stats.kept += 1
+                    stats.by_file.setdefault(inp.name, Counter())["read"] += 1
                 yield raw
 
 
@@ -35,15 +37,14 @@ class Normalise:
     """Validate; a bad record is counted by reason and logged with its file and line, then skipped."""
 
     errors: list[dict[str, Any]] = field(default_factory=list)
+    limits: AdLimits = field(default_factory=default_limits)
     name: str = "normalise"
 
     def run(self, items: Iterable[RawItem], rank: int, world_size: int, stats: StepStats) -> Iterator[AdRecord]:
         for raw in items:
             stats.seen += 1
             try:
-                if raw.error is not None:
-                    raise BadRecord("invalid_json", raw.error)
-                record = normalise(raw.data, raw.source)
+                record = normalise_raw(raw, self.limits)
             except BadRecord as exc:
                 stats.drop(exc.reason, raw.source.file)
                 self.errors.append({"file": raw.source.file, "line": raw.source.line,
