@@ -29,11 +29,9 @@ def opinionqa_requests(n_questions: int, formats: str = "qa,bio,portray"):
     The first ``n_questions`` of the 500-question steering set, each asked unsteered and under
     every persona (22 groups x the chosen formats), in the product's own prompt format.
     """
-    from ava.benchmarks.opinionqa import make_tasks
+    from ava.evals.tasks.opinionqa import steering_requests
 
-    (steer,) = [t for t in make_tasks(steer=True, formats=formats) if t.name == "opinionqa-steer"]
-    keep = set(steer.ids[:n_questions])
-    return [item.request for item in steer.items() if item.meta["unit"] in keep]
+    return steering_requests(n_questions, formats)
 
 
 def lm_eval_score(engine, requests, batch_size: int, tokens: bool):

@@ -42,7 +42,7 @@ def train_tokens_per_second(model: str, data: Path, method: str, steps: int, bat
 
 
 def generation_throughput(model: str, data: Path, n: int, max_new_tokens: int, batch: int) -> tuple[float, float, bool]:
-    from ava.benchmarks.ava_tasks import generate
+    from ava.evals.tasks.ava_tasks import generate
     from ava.models import load_model
     from ava.training.data import read_split, stratified_sample
 
