@@ -9,7 +9,7 @@
 Prints prompts/s for each, the ratio, and the largest probability difference between the
 two on the sample. Usage:
 
-    python benchmarks/eval_opinionqa.py [--model smollm2] [--naive-sample 40] [--data PATH]
+    python perf/eval_opinionqa.py [--model smollm2] [--naive-sample 40] [--data PATH] [--limit N]
 """
 
 from __future__ import annotations
@@ -36,14 +36,15 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ava.benchmarks.opinionqa import make_tasks
-    from ava.benchmarks.runner import limit_items, run_tasks
+    from ava.evals.runner import run_tasks
+    from ava.evals.task import TaskOptions
+    from ava.evals.tasks.opinionqa import make_tasks
     from ava.models.reference import reference_score
     from ava.models.scorer import load_scorer
     from ava.reports.tables import print_headline
 
-    (task,) = make_tasks(data=args.data)
-    items = limit_items(task.items(), args.limit)
+    (task,) = make_tasks(TaskOptions(limit=args.limit, data=args.data))
+    items = task.items()
     scorer = load_scorer(args.model)
     engine = scorer.engine
     step = max(1, len(items) // args.naive_sample)
@@ -58,7 +59,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        results = run_tasks([task], scorer, Path(tmp) / "run", limit=args.limit, config={"model": args.model})
+        results = run_tasks([task], scorer, Path(tmp) / "run", config={"model": args.model, "limit": args.limit})
         t_full = time.perf_counter() - t0
     info = results["tasks"][task.name]["task_info"]
     ours = {s.id: s for s in engine.score(sample)}

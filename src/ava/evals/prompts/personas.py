@@ -1,7 +1,7 @@
 """Persona texts for steering: OpinionQA's QA / BIO / PORTRAY formats and the AVA format.
 
 OpinionQA's texts are derived from its steer files (``steer-{qa,bio,portray}.csv``) into
-the bundled ``opinionqa_personas.json`` by ``python -m ava.benchmarks.personas DATA_DIR``
+the bundled ``opinionqa_personas.json`` by ``python -m ava.evals.prompts.personas DATA_DIR``
 (DATA_DIR = the ``opinionqa`` data folder); a test rebuilds it from the real files and
 compares. Bundling means steering needs no raw data beyond the survey questions.
 The AVA texts come from the factor table in ``opinion_templates.yaml``.
@@ -13,17 +13,16 @@ import ast
 import hashlib
 import sys
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from ava.evals.prompts.opinion import render_options, templates
 from ava.models.letters import option_letters
 from ava.paths import bundled
 
 FORMATS = ("qa", "bio", "portray")
-PERSONAS_FILE = ("benchmarks", "opinionqa_personas.json")
+PERSONAS_FILE = ("evals", "opinionqa_personas.json")
 
 
 @dataclass(frozen=True)
@@ -38,19 +37,6 @@ class Persona:
     @property
     def key(self) -> str:
         return f"{self.format}:{self.attribute}:{self.group}"
-
-
-@lru_cache(maxsize=1)
-def templates() -> dict[str, Any]:
-    """The opinion prompt templates (versioned data)."""
-    with open(bundled("benchmarks", "opinion_templates.yaml"), encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
-
-
-def render_options(options: list[str] | tuple[str, ...]) -> str:
-    tpl = templates()["option"]
-    letters = option_letters(len(options))
-    return "".join(tpl.format(letter=letter, option=opt) for letter, opt in zip(letters, options, strict=True))
 
 
 # -- building the bundled OpinionQA personas ------------------------------------------------
@@ -100,7 +86,7 @@ def build_opinionqa_personas(data_dir: Path) -> dict[str, Any]:
         raise ValueError(f"groups missing a persona format: {incomplete}")
     return {
         "provenance": {
-            "built_by": "python -m ava.benchmarks.personas <opinionqa data folder>",
+            "built_by": "python -m ava.evals.prompts.personas <opinionqa data folder>",
             "origin": "OpinionQA steer files (github.com/tatsu-lab/opinions_qa, model_input/steer-*.csv)",
             "sources_sha256": sources,
             "template_version": templates()["version"],
@@ -110,7 +96,7 @@ def build_opinionqa_personas(data_dir: Path) -> dict[str, Any]:
 
 
 # -- reading personas -----------------------------------------------------------------------
-@lru_cache(maxsize=1)
+@cache
 def _bundled_opinionqa() -> dict[str, Any]:
     import json
 
@@ -136,12 +122,13 @@ def ava_personas() -> list[Persona]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Rebuild the bundled persona file: ``python -m ava.benchmarks.personas DATA_DIR``."""
+    """Rebuild the bundled persona file: ``python -m ava.evals.prompts.personas DATA_DIR``."""
     from ava.io import write_json
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        raise SystemExit("usage: python -m ava.benchmarks.personas OPINIONQA_DATA_DIR (e.g. ../shared/data/opinionqa)")
+        raise SystemExit("usage: python -m ava.evals.prompts.personas OPINIONQA_DATA_DIR "
+                         "(e.g. ../shared/data/opinionqa)")
     content = build_opinionqa_personas(Path(args[0]))
     write_json(bundled(*PERSONAS_FILE), content)
     print(f"wrote {len(content['personas'])} groups x {len(FORMATS)} formats to {bundled(*PERSONAS_FILE)}")

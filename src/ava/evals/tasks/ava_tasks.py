@@ -1,67 +1,40 @@
 """``ava eval --benchmark ava-tasks``: the held-out AVA training tasks, generated and scored.
 
-Unlike the letter-scored opinion benchmarks this one generates text: batched greedy decoding
-with left padding, in the same prompt format the model was trained on
-(:mod:`ava.training.format`). Predictive tasks (TAP) are scored by accuracy on normalised
+A generation task (:class:`~ava.evals.task.GenerationTask`): the runner has the model answer
+each held-out sample (batched greedy decoding with left padding, in the prompt format the
+model was trained on, :mod:`ava.training.format`), caches every answer in the run directory
+and hands them to ``metrics``. Predictive tasks (TAP) are scored by accuracy on normalised
 labels, class-balanced, beside the random baseline; generative ones (TAG, TS, TC) by BLEU-1..4
 precisions, ROUGE-Lsum, BERTScore F1 (bundled MiniLM encoder) and, for pair tasks, delta-PPL.
 
-Outputs in ``out``: ``run_config.json`` (a resumed run must match it), ``items.partial.jsonl``
-(appended per batch while generating, so an interrupted run resumes), then ``items.jsonl``,
-``results.json`` and ``results.csv``, each written atomically once every item is done.
+``--data`` is the instruction build (``ava data build-ads --out DIR``); ``--limit N`` a seeded
+sample of N items per task and split.
 """
 
 from __future__ import annotations
 
-import csv
+import hashlib
 import json
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ava.benchmarks import text_metrics as tm
 from ava.contracts.instructions import InstructionSample
-from ava.io import atomic_write, write_json
-from ava.models.loading import model_identity, resolve_model
+from ava.evals.data import DataNotFound
+from ava.evals.metrics import text as tm
+from ava.evals.task import GenerationItem, TaskOptions, TaskResult
 from ava.training.data import manifest_sha256, read_split, stratified_sample
 from ava.training.format import encode_prefix, generation_prefix
 
 NAME = "ava-tasks"
 TEST_SPLITS = ("test_advertiser", "test_temporal")
-
-
-def run_config(model: str, adapter: str | None, data: Path, limit: int | None, seed: int) -> dict[str, Any]:
-    """Everything that changes a result; a resumed run must have the same."""
-    spec = tm.task_spec()
-    return {
-        "benchmark": NAME,
-        "version": spec["version"],
-        "model": model,
-        "model_identity": model_identity(resolve_model(model), adapter),
-        "adapter": adapter,
-        "data": str(Path(data).resolve()),
-        "data_manifest_sha256": manifest_sha256(Path(data)),
-        "limit_per_task": limit,
-        "seed": seed,
-        "splits": list(TEST_SPLITS),
-        "generation": {"greedy": True, "max_new_tokens": spec["generation"]["max_new_tokens"]},
-    }
-
-
-def _read_done(out: Path) -> dict[str, dict[str, Any]]:
-    """Generated items of a finished (``items.jsonl``) or interrupted (partial) run."""
-    done: dict[str, dict[str, Any]] = {}
-    for path in (out / "items.jsonl", out / "items.partial.jsonl"):
-        if path.exists():
-            with open(path, encoding="utf-8") as fh:
-                for line in fh:
-                    if line.endswith("\n"):  # a torn last line (killed mid-write) is redone
-                        record = json.loads(line)
-                        record.pop("bertscore_f1", None)  # recomputed when scoring
-                        done[record["id"]] = record
-    return done
+SETTINGS = {"batch_size": "prompts generated per batch (default: ava_tasks.yaml generation.batch_size)"}
+HEADLINE = {
+    "TAP": ("accuracy_balanced", "top1_balanced", "top3", "baseline", "baseline_top1"),
+    "GEN": ("bleu1", "bleu4", "rouge_lsum", "bertscore_f1", "delta_ppl"),
+}
 
 
 def generate(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int, batch_size: int = 8) -> list[str]:
@@ -91,42 +64,6 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens:
     return outputs
 
 
-def _generate_items(
-    model: Any, tokenizer: Any, todo: list[InstructionSample], partial: Path, batch_size: int
-) -> None:
-    from tqdm.auto import tqdm
-
-    max_new = tm.task_spec()["generation"]["max_new_tokens"]
-    by_family: dict[str, list[InstructionSample]] = defaultdict(list)
-    for s in todo:
-        by_family[s.family].append(s)
-    partial.parent.mkdir(parents=True, exist_ok=True)
-    with open(partial, "a", encoding="utf-8") as fh, tqdm(total=len(todo), unit="item", desc=NAME) as bar:
-        for family in sorted(by_family):
-            # Longest prompts first, one batch per write: little padding, and a kill loses one batch.
-            items = sorted(by_family[family], key=lambda s: (-len(s.prompt), s.id))
-            for start in range(0, len(items), batch_size):
-                part = items[start : start + batch_size]
-                predictions = generate(model, tokenizer, [s.prompt for s in part], max_new[family], batch_size)
-                paired = [s for s in part if s.source_text]
-                ppl: dict[str, tuple[float, float]] = {}
-                if paired:
-                    prefixes = [generation_prefix(tokenizer, s.prompt) for s in paired]
-                    src = tm.conditional_perplexities(model, tokenizer, prefixes, [s.source_text for s in paired])
-                    targets = [tm.target_body(s.response) for s in paired]
-                    tgt = tm.conditional_perplexities(model, tokenizer, prefixes, targets)
-                    ppl = {s.id: (a, b) for s, a, b in zip(paired, src, tgt, strict=True)}
-                for s, pred in zip(part, predictions, strict=True):
-                    record = {
-                        "id": s.id, "split": s.split, "task": s.task, "family": s.family,
-                        "prediction": pred, "reference": s.response, "label": s.label,
-                        "ppl_source": ppl.get(s.id, (None, None))[0], "ppl_target": ppl.get(s.id, (None, None))[1],
-                    }
-                    fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-                fh.flush()
-                bar.update(len(part))
-
-
 def data_vocabularies(data: Path) -> dict[str, list[str]]:
     """Label sets of the tasks whose labels come from the data (budget, impression buckets).
 
@@ -142,7 +79,7 @@ def data_vocabularies(data: Path) -> dict[str, list[str]]:
     return {t: sorted(v) for t, v in labels.items()}
 
 
-def _vocabulary(task: str, records: list[dict[str, Any]], known: dict[str, list[str]] | None) -> list[str]:
+def _vocabulary(task: str, records: list[Mapping[str, Any]], known: Mapping[str, list[str]] | None) -> list[str]:
     spec = tm.task_spec()
     name = spec["predictive"][task]["labels"]
     if name == "data":
@@ -150,39 +87,30 @@ def _vocabulary(task: str, records: list[dict[str, Any]], known: dict[str, list[
     return list(spec["vocabularies"][name])
 
 
-def score_predictive(
-    task: str, records: list[dict[str, Any]], vocabularies: dict[str, list[str]] | None = None
-) -> dict[str, Any]:
+def score_predictive(task: str, records: list[Mapping[str, Any]],
+                     vocabularies: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
     """Accuracy of normalised labels; items whose gold label cannot be read are counted, not scored."""
     kind = tm.task_spec()["predictive"][task]["kind"]
     gold_ok, correct, top3, unparsed, bad_gold = [], [], [], 0, []
-    if kind == "states":
-        for r in records:
-            gold = tm.normalise_gold_states(r["label"] or "")
-            if gold is None:
-                bad_gold.append(r["id"])
-                continue
-            pred = tm.normalise_states(r["prediction"])
-            unparsed += not pred
-            gold_ok.append(gold[0])
-            correct.append(bool(pred) and pred[0] == gold[0])
-            top3.append(gold[0] in pred[:3])
+    states = kind == "states"
+    vocab = [] if states else _vocabulary(task, records, vocabularies)
+    for r in records:
+        gold = tm.normalise_gold_states(r["label"] or "") if states else tm.find_labels(r["label"] or "", vocab)
+        if gold is None or (not states and len(gold) != 1):
+            bad_gold.append(r["id"])
+            continue
+        pred = tm.normalise_states(r["prediction"]) if states else tm.find_labels(r["prediction"], vocab)
+        unparsed += not pred
+        gold_ok.append(gold[0])
+        correct.append(bool(pred) and pred[0] == gold[0])
+        top3.append(gold[0] in pred[:3])
+    if states:
         n_states = len(tm.state_names()[0])
         metrics = {
             "top1_balanced": tm.balanced_accuracy(gold_ok, correct), "top1": tm.accuracy(correct),
             "top3": tm.accuracy(top3), "baseline_top1": 100.0 / n_states, "baseline_top3": 300.0 / n_states,
         }
     else:
-        vocab = _vocabulary(task, records, vocabularies)
-        for r in records:
-            gold = tm.find_labels(r["label"] or "", vocab)
-            if len(gold) != 1:
-                bad_gold.append(r["id"])
-                continue
-            pred = tm.find_labels(r["prediction"], vocab)
-            unparsed += not pred
-            gold_ok.append(gold[0])
-            correct.append(bool(pred) and pred[0] == gold[0])
         metrics = {
             "accuracy_balanced": tm.balanced_accuracy(gold_ok, correct), "accuracy": tm.accuracy(correct),
             "baseline": 100.0 / len(vocab) if vocab else math.nan, "n_classes": len(vocab),
@@ -191,7 +119,7 @@ def score_predictive(
             "bad_gold_ids": bad_gold[:20], **metrics}
 
 
-def score_generative(records: list[dict[str, Any]], bertscore: dict[str, float]) -> dict[str, Any]:
+def score_generative(records: list[Mapping[str, Any]], bertscore: Mapping[str, float]) -> dict[str, Any]:
     hyps = [r["prediction"] for r in records]
     refs = [r["reference"] for r in records]
     bleu = tm.bleu_precisions(hyps, refs)
@@ -209,14 +137,13 @@ def score_generative(records: list[dict[str, Any]], bertscore: dict[str, float])
     return metrics
 
 
-def score(
-    records: list[dict[str, Any]], vocabularies: dict[str, list[str]] | None = None
-) -> dict[str, dict[str, dict[str, Any]]]:
-    """Metrics per split (and pooled "all") per task."""
+def score(records: list[Mapping[str, Any]], vocabularies: Mapping[str, list[str]] | None = None
+          ) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, float]]:
+    """Metrics per split (and pooled "all") per task, and each generative item's BERTScore F1."""
     generative = [r for r in records if r["family"] != "TAP"]
     f1 = tm.bertscore_f1([r["prediction"] for r in generative], [r["reference"] for r in generative])
     bertscore = {r["id"]: v for r, v in zip(generative, f1, strict=True)}
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
     for r in records:
         groups[(r["split"], r["task"])].append(r)
         groups[("all", r["task"])].append(r)
@@ -227,32 +154,13 @@ def score(
                 results[split][task] = score_predictive(task, rows, vocabularies)
         else:
             results[split][task] = score_generative(rows, bertscore)
-    for r in generative:
-        r["bertscore_f1"] = bertscore[r["id"]]
-    return dict(results)
+    return dict(results), bertscore
 
 
-def _write_csv(path: Path, results: dict[str, dict[str, dict[str, Any]]]) -> None:
-    with atomic_write(path) as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(["split", "task", "metric", "value"])
-        for split in sorted(results):
-            for task in sorted(results[split]):
-                for metric, value in sorted(results[split][task].items()):
-                    if isinstance(value, int | float):
-                        writer.writerow([split, task, metric, f"{value:.4f}" if isinstance(value, float) else value])
-
-
-HEADLINE = {
-    "TAP": ("accuracy_balanced", "top1_balanced", "top3", "baseline", "baseline_top1"),
-    "GEN": ("bleu1", "bleu4", "rouge_lsum", "bertscore_f1", "delta_ppl"),
-}
-
-
-def summary_table(document: dict[str, Any], split: str = "all") -> str:
+def summary_table(results: Mapping[str, Mapping[str, Mapping[str, Any]]], n_items: int, split: str = "all") -> str:
     """The pooled results as a fixed-width text table (one row per subtask)."""
-    rows = document["results"].get(split, {})
-    lines = [f"ava-tasks ({split}, {document['n_items']} items)"]
+    rows = results.get(split, {})
+    lines = [f"ava-tasks ({split}, {n_items} items)"]
     for kind, keys in HEADLINE.items():
         tasks = [t for t in sorted(rows) if (t.startswith("TAP")) == (kind == "TAP")]
         if not tasks:
@@ -264,54 +172,92 @@ def summary_table(document: dict[str, Any], split: str = "all") -> str:
     return "\n".join(lines)
 
 
-def evaluate(
-    model: str,
-    adapter: str | None,
-    data: Path,
-    out: Path,
-    limit: int | None = None,
-    seed: int = 0,
-    batch_size: int | None = None,
-) -> dict[str, Any]:
-    """Generate answers for the held-out splits of ``data`` and score them; resumable per item.
+class AvaTasks:
+    """The held-out samples of an instruction build, answered by the model and scored."""
 
-    ``limit`` caps the items per task and split (a seeded sample). Returns the results document
-    also written to ``out/results.json``.
-    """
-    out = Path(out)
-    config = run_config(model, adapter, Path(data), limit, seed)
-    saved = out / "run_config.json"
-    if saved.exists() and json.loads(saved.read_text(encoding="utf-8")) != config:
-        raise ValueError(f"{saved}: this folder holds a run with other settings; use a new --out")
-    write_json(saved, config)
-    samples = [
-        s for split in TEST_SPLITS for s in stratified_sample(read_split(Path(data), split), limit, seed, per_task=True)
-    ]
-    partial = out / "items.partial.jsonl"
-    done = _read_done(out)
-    todo = [s for s in samples if s.id not in done]
-    if todo:
-        from ava.models import load_model
+    name = NAME
 
-        lm, tokenizer = load_model(model, adapter=adapter)
-        if tokenizer.pad_token_id is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        size = batch_size or tm.task_spec()["generation"]["batch_size"]
-        # Rewrite the partial file without torn lines before appending to it.
-        with atomic_write(partial) as fh:
-            for record in done.values():
-                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-        _generate_items(lm, tokenizer, todo, partial, size)
-        done = _read_done(out)
-    wanted = {s.id for s in samples}
-    records = sorted((r for r in done.values() if r["id"] in wanted), key=lambda r: (r["split"], r["task"], r["id"]))
-    results = score(records, data_vocabularies(Path(data)))
-    document = {"benchmark": NAME, "config": config, "n_items": len(records), "results": results}
-    with atomic_write(out / "items.jsonl") as fh:
-        for r in records:
-            fh.write(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n")
-    _write_csv(out / "results.csv", results)
-    write_json(out / "results.json", document)
-    partial.unlink(missing_ok=True)
-    print(summary_table(document))
-    return document
+    def __init__(self, data: Path, samples: Sequence[InstructionSample], *, limit: int | None, seed: int,
+                 batch_size: int) -> None:
+        spec = tm.task_spec()
+        self.data = Path(data)
+        self.generation = dict(spec["generation"]["max_new_tokens"])
+        settings_hash = hashlib.sha256(json.dumps(self.generation, sort_keys=True).encode()).hexdigest()[:8]
+        self.version = f"{spec['version']}+gen{settings_hash}"
+        self.template_version = ",".join(sorted({s.template_version for s in samples if s.template_version})) or None
+        self.samples_ = list(samples)
+        self.limit, self.seed, self.batch_size = limit, seed, batch_size
+
+    def samples(self) -> list[GenerationItem]:
+        """Family by family, longest prompt first within each: little padding in a batch."""
+        ordered = sorted(self.samples_, key=lambda s: (s.family, -len(s.prompt), s.id))
+        return [GenerationItem(s.id, s.prompt, s.family, {
+            "split": s.split, "task": s.task, "family": s.family, "reference": s.response, "label": s.label,
+            "source_text": s.source_text}) for s in ordered]
+
+    def generate(self, model: Any, tokenizer: Any, chunk: Sequence[GenerationItem]) -> list[dict[str, Any]]:
+        """One record per item: the prediction and, for pair tasks, both conditional perplexities."""
+        predictions = generate(model, tokenizer, [i.prompt for i in chunk], self.generation[chunk[0].group],
+                               self.batch_size)
+        paired = [i for i in chunk if i.meta["source_text"]]
+        ppl: dict[str, tuple[float, float]] = {}
+        if paired:
+            prefixes = [generation_prefix(tokenizer, i.prompt) for i in paired]
+            src = tm.conditional_perplexities(model, tokenizer, prefixes, [i.meta["source_text"] for i in paired])
+            tgt = tm.conditional_perplexities(model, tokenizer, prefixes,
+                                              [tm.target_body(i.meta["reference"]) for i in paired])
+            ppl = {i.id: (a, b) for i, a, b in zip(paired, src, tgt, strict=True)}
+        return [{
+            "id": i.id, "split": i.meta["split"], "task": i.meta["task"], "family": i.meta["family"],
+            "prediction": pred, "reference": i.meta["reference"], "label": i.meta["label"],
+            "ppl_source": ppl.get(i.id, (None, None))[0], "ppl_target": ppl.get(i.id, (None, None))[1],
+        } for i, pred in zip(chunk, predictions, strict=True)]
+
+    def metrics(self, items: Sequence[GenerationItem], records: Mapping[str, Mapping[str, Any]]) -> TaskResult:
+        rows = sorted((records[i.id] for i in items), key=lambda r: (r["split"], r["task"], r["id"]))
+        results, bertscore = score(rows, data_vocabularies(self.data))
+        pooled = results.get("all", {})
+        headline = {f"{task}/{k}": m[k] for task, m in sorted(pooled.items())
+                    for k in HEADLINE["TAP" if task.startswith("TAP") else "GEN"] if k in m}
+        table = [{"split": split, "task": task, "metric": metric, "value": value}
+                 for split in sorted(results) for task in sorted(results[split])
+                 for metric, value in sorted(results[split][task].items()) if isinstance(value, int | float)]
+        per_split = defaultdict(int)
+        for r in rows:
+            per_split[r["split"]] += 1
+        return TaskResult(
+            headline=headline,
+            units=len(rows),
+            unit="items",
+            description="pooled over the held-out splits: TAP accuracy (class-balanced, %) beside the random "
+                        "baseline; TAG/TS/TC BLEU-1..4 precisions, ROUGE-Lsum, BERTScore F1 (bundled MiniLM, not "
+                        "comparable with roberta-large numbers) and delta-PPL (source minus target perplexity).",
+            counts={"items": len(rows), **{f"items_{s}": n for s, n in sorted(per_split.items())}},
+            details={"by_split": results, "summary": summary_table(results, len(rows)),
+                     "generation": {"greedy": True, "max_new_tokens": self.generation},
+                     "data": {"path": str(self.data.resolve()), "manifest_sha256": manifest_sha256(self.data),
+                              "splits": list(TEST_SPLITS), "limit_per_task": self.limit, "seed": self.seed}},
+            tables={"results": table,
+                    "bertscore": [{"id": r["id"], "split": r["split"], "task": r["task"],
+                                   "bertscore_f1": bertscore[r["id"]]} for r in rows if r["id"] in bertscore]},
+        )
+
+
+def make_tasks(options: TaskOptions) -> list[AvaTasks]:
+    """The ava-tasks task over the held-out splits of the instruction build at ``options.data``."""
+    if options.data is None:
+        raise DataNotFound("ava-tasks needs --data DIR: the output folder of `ava data build-ads` "
+                           "(its held-out splits are what is evaluated)")
+    data = Path(options.data).expanduser()
+    if not (data / "manifest.json").is_file():
+        raise DataNotFound(f"{data}: no manifest.json, so not a finished instruction build; "
+                           "build one with `ava data build-ads --ads PATH --out DIR`")
+    limit = options.limit_for(NAME)
+    samples = [s for split in TEST_SPLITS
+               for s in stratified_sample(read_split(data, split), limit, options.seed, per_task=True)]
+    batch = options.settings.get("batch_size", tm.task_spec()["generation"]["batch_size"])
+    try:
+        batch_size = int(batch)
+    except ValueError:
+        raise ValueError(f"--set batch_size={batch!r}: expected an integer") from None
+    return [AvaTasks(data, samples, limit=limit, seed=options.seed, batch_size=batch_size)]

@@ -9,6 +9,7 @@ over "Yes" and "No"), not by sampling; a model exactly indifferent scores half a
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import sys
@@ -19,14 +20,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ava.benchmarks.base import EvalItem
-from ava.benchmarks.suites import DataNotFound, LoadReport, culture_templates, data_root, join_segments, sample_units
 from ava.contracts.scoring import ScoredItem, ScoreRequest
+from ava.evals.data import DataError, DataNotFound, LoadReport, data_root, read_utf8, sample_units
+from ava.evals.prompts.culture import culture_templates, join_segments
+from ava.evals.task import EvalItem, TaskOptions, TaskResult
 
 HOW_TO_GET = (
     "download culturebank_tiktok.csv and culturebank_reddit.csv from the Hugging Face hub (SALT-NLP/CultureBank) "
     "and pass --set culturebank_dir=DIR (or --data DIR with --benchmark culturebank)"
 )
+SETTINGS = {
+    "culturebank_dir": "folder holding the released CSVs (same as --data with --benchmark culturebank)",
+    "data_root": "folder holding one data folder per benchmark (default $AVA_DATA or ../shared/data)",
+}
 
 
 def _config() -> dict[str, Any]:
@@ -53,12 +59,12 @@ def load_culturebank(path: str | Path) -> tuple[pd.DataFrame, LoadReport]:
     path = Path(path)
     report = LoadReport(str(path))
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not a readable CSV ({exc}); re-download it from SALT-NLP/CultureBank") from None
+        df = pd.read_csv(io.StringIO(read_utf8(path)), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"{path}: not a readable CSV ({exc}); re-download it from SALT-NLP/CultureBank") from None
     missing = [c for c in required_columns() if c not in df.columns]
     if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; expected the released CultureBank layout "
+        raise DataError(f"{path}: missing column(s) {missing}; expected the released CultureBank layout "
                          f"({', '.join(required_columns())}, ...)")
     df.insert(0, "row", range(len(df)))
     report.rows = report.kept = len(df)
@@ -122,8 +128,8 @@ class CultureBankTask:
             self._items = items
         return self._items
 
-    def metrics(self, items: Sequence[EvalItem], scores: Mapping[str, ScoredItem]) -> dict[str, Any]:
-        headline: dict[str, float] = {}
+    def metrics(self, items: Sequence[EvalItem], scores: Mapping[str, ScoredItem]) -> TaskResult:
+        headline: dict[str, float | None] = {}
         table = []
         for source in self.rows:
             mine = [i for i in items if i.meta["source"] == source]
@@ -141,26 +147,28 @@ class CultureBankTask:
                 "predicted_yes": int((p_yes > 0.5).sum()),
                 "letter_mass_mean": round(float(np.mean([scores[i.id].letter_mass for i in mine])), 6),
             })
-        return {
-            "headline": headline,
-            "metric": "accuracy (x100) of Yes = P(Yes) > P(No) against agreement > 0.5 on the published held-out "
-                      "split (seeded shuffle 1234, last 10%); an exact tie counts half. expected_accuracy: mean "
-                      "probability of the gold answer.",
-            "skipped_sources": self.missing,
-            "data": {s: r.to_dict() for s, r in self.reports.items()},
-            "tables": {"by_source": table},
-        }
+        return TaskResult(
+            headline=headline,
+            units=len(items),
+            unit="rows",
+            description="accuracy (x100) of Yes = P(Yes) > P(No) against agreement > 0.5 on the published held-out "
+                        "split (seeded shuffle 1234, last 10%); an exact tie counts half. expected_accuracy: mean "
+                        "probability of the gold answer.",
+            counts={"rows": len(items), **{f"rows_{t['source'].lower()}": t["n"] for t in table}},
+            details={"skipped_sources": self.missing, "data": {s: r.to_dict() for s, r in self.reports.items()}},
+            tables={"by_source": table},
+        )
 
 
-def make_tasks(*, limit: int | None = None, steer: bool = False, seed: int = 0, data: str | Path | None = None,
-               culturebank_dir: str | Path | None = None, **settings: Any) -> list[CultureBankTask]:
+def make_tasks(options: TaskOptions) -> list[CultureBankTask]:
     """The CultureBank task over the sources whose CSV is found.
 
-    ``data`` / ``culturebank_dir``: the folder holding the released CSVs (default
+    ``options.data`` / ``culturebank_dir``: the folder holding the released CSVs (default
     ``<data root>/culturebank``). Neither file found: :class:`DataNotFound`. ``limit``: a
     seeded sample of that many held-out rows per source.
     """
-    folder = Path(data or culturebank_dir or data_root(settings) / "culturebank").expanduser()
+    settings = options.settings
+    folder = Path(options.data or settings.get("culturebank_dir") or data_root(settings) / "culturebank").expanduser()
     files = find_files(folder) if folder.is_dir() else dict.fromkeys(_config()["sources"])
     if not any(files.values()):
         raise DataNotFound(f"data not found at {folder}; {HOW_TO_GET}")
@@ -176,7 +184,7 @@ def make_tasks(*, limit: int | None = None, steer: bool = False, seed: int = 0, 
         df, report = load_culturebank(path)
         held_out = _valid_rows(test_split(df), report)
         report.warn()
-        rows[source] = held_out.iloc[sample_units(len(held_out), limit, seed)]
+        rows[source] = held_out.iloc[sample_units(len(held_out), options.limit_for("culturebank"), options.seed)]
         reports[source] = report
     return [CultureBankTask(rows, reports, missing)]
 

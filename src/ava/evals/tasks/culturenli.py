@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import io
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,13 +20,18 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import f1_score, roc_auc_score
 
-from ava.benchmarks.base import EvalItem
-from ava.benchmarks.suites import LoadReport, culture_templates, join_segments, locate, sample_units
 from ava.contracts.scoring import ScoredItem, ScoreRequest
+from ava.evals.data import DataError, LoadReport, locate, read_utf8, sample_units
+from ava.evals.prompts.culture import culture_templates, join_segments
+from ava.evals.task import EvalItem, TaskOptions, TaskResult
 
 COLUMNS = ("premise", "hypothesis", "us_ratings", "in_ratings")
 LABELS = ("E", "N", "C")
 HOW_TO_GET = "pass --data PATH to data.tsv from github.com/SALT-NLP/CulturallyAwareNLI"
+SETTINGS = {
+    "culturenli_tsv": "data.tsv (same as --data with --benchmark culturenli)",
+    "data_root": "folder holding one data folder per benchmark (default $AVA_DATA or ../shared/data)",
+}
 
 
 @dataclass(frozen=True)
@@ -71,11 +77,11 @@ def load_culturenli(path: str | Path) -> tuple[list[NliPair], LoadReport]:
     report = LoadReport(str(path))
     pairs: list[NliPair] = []
     cultures = culture_templates()["culturenli"]["cultures"]
-    with open(path, encoding="utf-8", newline="") as fh:
+    with io.StringIO(read_utf8(path), newline="") as fh:
         reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = next(reader, None)
         if header is None or tuple(h.strip() for h in header) != COLUMNS:
-            raise ValueError(f"{path}:1: header must be {'/'.join(COLUMNS)} (tab-separated), got {header}")
+            raise DataError(f"{path}:1: header must be {'/'.join(COLUMNS)} (tab-separated), got {header}")
         for row_no, fields in enumerate(reader):
             line = reader.line_num
             report.rows += 1
@@ -167,50 +173,59 @@ class CultureNLITask:
             self._items = items
         return self._items
 
-    def metrics(self, items: Sequence[EvalItem], scores: Mapping[str, ScoredItem]) -> dict[str, Any]:
+    def metrics(self, items: Sequence[EvalItem], scores: Mapping[str, ScoredItem]) -> TaskResult:
         headline: dict[str, float | None] = {}
         summary, sweep_rows = [], []
         for code in self.cultures:
             mine = [i for i in items if i.meta["culture"] == code]
             if not mine:
                 continue
-            gold = [int(i.meta["entail"]) for i in mine]
-            p_entail = [scores[i.id].probs[0] for i in mine]  # renormalised over E/N/C; E is first
-            sweep = threshold_sweep(gold, p_entail, self.thresholds)
-            best_t, best_f1 = max(sweep, key=lambda tf: (tf[1], -tf[0]))
-            area = auroc(gold, p_entail)
+            row, sweep, best_f1, area = self._culture(code, mine, scores)
             headline[code] = 100 * best_f1
             headline[f"{code}_auroc"] = None if area is None else 100 * area
-            summary.append({
-                "culture": code, "n": len(mine), "n_entail": sum(gold), "macro_f1": round(100 * best_f1, 4),
-                "threshold": best_t, "auroc": None if area is None else round(100 * area, 4),
-                "majority_ties": sum(bool(i.meta["tied"]) for i in mine),
-                "mean_p_entail": round(float(np.mean(p_entail)), 6),
-                "letter_mass_mean": round(float(np.mean([scores[i.id].letter_mass for i in mine])), 6),
-            })
-            sweep_rows += [{"culture": code, "threshold": t, "macro_f1": round(100 * f, 4),
-                            "predicted_entail": int(sum(p > t for p in p_entail))} for t, f in sweep]
-        return {
-            "headline": headline,
-            "metric": "macro-F1 (x100) of P(entail) > t, best t in the published sweep "
-                      f"{self.thresholds} (chosen on the test set, as published); *_auroc: threshold-free "
-                      "AUROC of P(entail) (x100). Gold: majority label per culture, entail vs not.",
-            "counts": {"pairs": len({i.meta["unit"] for i in items}), "prompts": len(items)},
-            "summary": summary,
-            "data": self.report.to_dict(),
-            "tables": {"summary": summary, "thresholds": sweep_rows},
+            summary.append(row)
+            sweep_rows += sweep
+        n_pairs = len({i.meta["unit"] for i in items})
+        return TaskResult(
+            headline=headline,
+            units=n_pairs,
+            unit="pairs",
+            description="macro-F1 (x100) of P(entail) > t, best t in the published sweep "
+                        f"{self.thresholds} (chosen on the test set, as published); *_auroc: threshold-free "
+                        "AUROC of P(entail) (x100). Gold: majority label per culture, entail vs not.",
+            counts={"pairs": n_pairs, "prompts": len(items)},
+            details={"summary": summary, "data": self.report.to_dict()},
+            tables={"summary": summary, "thresholds": sweep_rows},
+        )
+
+    def _culture(self, code: str, mine: Sequence[EvalItem], scores: Mapping[str, ScoredItem]
+                 ) -> tuple[dict[str, Any], list[dict[str, Any]], float, float | None]:
+        """One culture's summary row, threshold-sweep rows, best macro-F1 and AUROC (unrounded)."""
+        gold = [int(i.meta["entail"]) for i in mine]
+        p_entail = [scores[i.id].probs[0] for i in mine]  # renormalised over E/N/C; E is first
+        sweep = threshold_sweep(gold, p_entail, self.thresholds)
+        best_t, best_f1 = max(sweep, key=lambda tf: (tf[1], -tf[0]))
+        area = auroc(gold, p_entail)
+        row = {
+            "culture": code, "n": len(mine), "n_entail": sum(gold), "macro_f1": round(100 * best_f1, 4),
+            "threshold": best_t, "auroc": None if area is None else round(100 * area, 4),
+            "majority_ties": sum(bool(i.meta["tied"]) for i in mine),
+            "mean_p_entail": round(float(np.mean(p_entail)), 6),
+            "letter_mass_mean": round(float(np.mean([scores[i.id].letter_mass for i in mine])), 6),
         }
+        sweep_rows = [{"culture": code, "threshold": t, "macro_f1": round(100 * f, 4),
+                       "predicted_entail": int(sum(p > t for p in p_entail))} for t, f in sweep]
+        return row, sweep_rows, best_f1, area
 
 
-def make_tasks(*, limit: int | None = None, steer: bool = False, seed: int = 0, data: str | Path | None = None,
-               **settings: Any) -> list[CultureNLITask]:
-    """The CultureNLI task: ``data`` is ``data.tsv`` (or its folder); default
+def make_tasks(options: TaskOptions) -> list[CultureNLITask]:
+    """The CultureNLI task: ``options.data`` is ``data.tsv`` (or its folder); default
     ``<data root>/culturenli/data.tsv``. ``limit``: a seeded sample of pairs (both cultures each)."""
-    data = data if data is not None else settings.get("culturenli_tsv")
-    path = locate(data, "culturenli", "data.tsv", HOW_TO_GET, settings)
+    data = options.data if options.data is not None else options.settings.get("culturenli_tsv")
+    path = locate(data, "culturenli", "data.tsv", HOW_TO_GET, options.settings)
     pairs, report = load_culturenli(path)
     report.warn()
     if not pairs:
-        raise ValueError(f"no usable CultureNLI pairs: {report.summary()}")
-    pairs = [pairs[i] for i in sample_units(len(pairs), limit, seed)]
+        raise DataError(f"no usable CultureNLI pairs: {report.summary()}")
+    pairs = [pairs[i] for i in sample_units(len(pairs), options.limit_for("culturenli"), options.seed)]
     return [CultureNLITask(pairs, report)]

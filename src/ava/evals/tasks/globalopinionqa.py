@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import io
 import math
 import re
 import statistics
@@ -26,9 +27,11 @@ from typing import Any
 import numpy as np
 from scipy.spatial.distance import jensenshannon
 
-from ava.benchmarks.base import EvalItem
-from ava.benchmarks.suites import LoadReport, culture_templates, join_segments, locate, sample_units
+from ava.contracts.results import PlotSpec
 from ava.contracts.scoring import ScoredItem, ScoreRequest
+from ava.evals.data import DataError, LoadReport, locate, read_utf8, sample_units
+from ava.evals.prompts.culture import culture_templates, join_segments
+from ava.evals.task import EvalItem, TaskOptions, TaskResult
 from ava.models.letters import LETTERS, option_letters
 
 SUM_TOLERANCE = 1e-6
@@ -42,6 +45,14 @@ HOW_TO_GET = (
     "pass --data PATH to the official CSV (Hugging Face dataset Anthropic/llm_global_opinions, "
     "exported with columns question, selections, options, source)"
 )
+
+SETTINGS = {
+    "goqa_prompt": "cross (default: 'How would someone from {country} answer'), default, or both",
+    "goqa_similarity": "standard (default), or culturebank-compat to add the published script's labelled variant",
+    "goqa_countries": "comma-separated country keys to keep, as in the file (default: all)",
+    "globalopinionqa_csv": "the official CSV (same as --data with --benchmark globalopinionqa)",
+    "data_root": "folder holding one data folder per benchmark (default $AVA_DATA or ../shared/data)",
+}
 
 _WRAPPER = re.compile(r"^\s*defaultdict\(\s*<class 'list'>\s*,\s*(.*)\)\s*$", re.S)
 _QUALIFIER = re.compile(r"^(.*?)\s*\(([^()]*)\)\s*$")
@@ -124,7 +135,7 @@ def load_globalopinionqa(path: str | Path, countries: Sequence[str] | None = Non
     wanted = set(countries) if countries else None
     seen: set[str] = set()
     questions: list[GoqaQuestion] = []
-    with open(path, encoding="utf-8", newline="") as fh:
+    with io.StringIO(read_utf8(path), newline="") as fh:
         reader = csv.DictReader(fh)
         missing = {"question", "selections", "options"} - set(reader.fieldnames or [])
         if missing:
@@ -262,11 +273,11 @@ class GlobalOpinionQATask:
                 out.append((country, s.probs, tuple(human), s.letter_mass))
         return out
 
-    def metrics(self, items: Sequence[EvalItem], scores: Mapping[str, ScoredItem]) -> dict[str, Any]:
+    def metrics(self, items: Sequence[EvalItem], scores: Mapping[str, ScoredItem]) -> TaskResult:
         pairs = self._pairs(items, scores)
         if not pairs:
-            raise ValueError(f"{self.name}: no (question, country) pairs to score; see the load report: "
-                             f"{self.report.summary()}")
+            raise DataError(f"{self.name}: no (question, country) pairs to score; see the load report: "
+                            f"{self.report.summary()}")
         variants = ["standard", "culturebank-compat"] if self.compat else ["standard"]
         headline: dict[str, float | None] = {}
         per_variant: dict[str, dict[str, list[float]]] = {}
@@ -277,6 +288,40 @@ class GlobalOpinionQATask:
             headline[f"skew{suffix}"] = None if skew is None else 100 * skew
             per_variant[variant] = by_country
         u_avg, u_skew, u_by_country = summarise([(c, similarity([1 / len(h)] * len(h), h)) for c, _, h, _ in pairs])
+        ranked = self._country_rows(per_variant, u_by_country)
+        prompt = "cross-national" if self.prompt == "cross" else "default"
+        n_questions = len({i.meta["unit"] for i in items})
+        return TaskResult(
+            headline=headline,
+            units=n_questions,
+            unit="questions",
+            description="x100; similarity = 1 - Jensen-Shannon distance (natural log) between the model's and the "
+            "country's distributions over all listed options; avg_sim: mean over (question, country) pairs; skew: "
+            "sample standard deviation over countries of each country's mean similarity (lower = more even)"
+            + ("; *_cbcompat: 1 - sqrt(JS divergence / number of options), the published CultureBank "
+               "script's variant, which inflates similarity (for comparison with published numbers only)"
+               if self.compat else ""),
+            counts={"questions": n_questions, "pairs": len(pairs), "countries": len(ranked), "prompts": len(items)},
+            details={"prompt": prompt,
+                     "reference": {"uniform_avg_sim": 100 * u_avg,
+                                   "uniform_skew": None if u_skew is None else 100 * u_skew},
+                     "letter_mass_mean": float(np.mean([m for *_, m in pairs])),
+                     "data": self.report.to_dict()},
+            tables={"by_country": ranked},
+            plots=[PlotSpec(
+                name="similarity_by_country",
+                title=f"GlobalOpinionQA ({prompt} prompt): similarity by country (1 - JS distance, x100)",
+                labels=[r["country"] for r in ranked],
+                series={"model": [r["similarity"] for r in ranked],
+                        "uniform": [r["uniform_similarity"] for r in ranked]},
+                ylabel="mean similarity x100",
+                reference={"model Avg Sim": headline["avg_sim"]},
+            )],
+        )
+
+    def _country_rows(self, per_variant: Mapping[str, Mapping[str, list[float]]],
+                      uniform: Mapping[str, list[float]]) -> list[dict[str, Any]]:
+        """One row per country, best similarity first."""
         rows = []
         for country in sorted(per_variant["standard"]):
             name, qualifier = split_country(country)
@@ -285,64 +330,38 @@ class GlobalOpinionQATask:
                                    "n_questions": len(sims), "similarity": round(100 * float(np.mean(sims)), 4)}
             if self.compat:
                 row["similarity_cbcompat"] = round(100 * float(np.mean(per_variant["culturebank-compat"][country])), 4)
-            row["uniform_similarity"] = round(100 * float(np.mean(u_by_country[country])), 4)
+            row["uniform_similarity"] = round(100 * float(np.mean(uniform[country])), 4)
             rows.append(row)
-        ranked = sorted(rows, key=lambda r: (-r["similarity"], r["country"]))
-        return {
-            "headline": headline,
-            "similarity": "1 - Jensen-Shannon distance (natural log) between the model's and the country's "
-            "distributions over all listed options"
-            + ("; *_cbcompat: 1 - sqrt(JS divergence / number of options), the published CultureBank "
-               "script's variant, which inflates similarity (for comparison with published numbers only)"
-               if self.compat else ""),
-            "prompt": "cross-national" if self.prompt == "cross" else "default",
-            "counts": {"questions": len({i.meta["unit"] for i in items}), "pairs": len(pairs),
-                       "countries": len(rows), "prompts": len(items)},
-            "reference": {"uniform_avg_sim": 100 * u_avg, "uniform_skew": None if u_skew is None else 100 * u_skew},
-            "letter_mass_mean": float(np.mean([m for *_, m in pairs])),
-            "data": self.report.to_dict(),
-            "tables": {"by_country": ranked},
-            "plots": [{
-                "name": "similarity_by_country",
-                "title": f"GlobalOpinionQA ({'cross-national' if self.prompt == 'cross' else 'default'} prompt): "
-                         "similarity by country (1 - JS distance, x100)",
-                "labels": [r["country"] for r in ranked],
-                "series": {"model": [r["similarity"] for r in ranked],
-                           "uniform": [r["uniform_similarity"] for r in ranked]},
-                "ylabel": "mean similarity x100",
-                "reference": {"model Avg Sim": headline["avg_sim"]},
-            }],
-        }
+        return sorted(rows, key=lambda r: (-r["similarity"], r["country"]))
 
 
-def make_tasks(*, limit: int | None = None, steer: bool = False, seed: int = 0, data: str | Path | None = None,
-               goqa_prompt: str = "cross", goqa_similarity: str = "standard",
-               goqa_countries: str | Sequence[str] | None = None, **settings: Any) -> list[GlobalOpinionQATask]:
+def make_tasks(options: TaskOptions) -> list[GlobalOpinionQATask]:
     """GlobalOpinionQA tasks.
 
-    ``data``: the official CSV (or a folder holding ``global_opinions.csv``); without it,
+    ``options.data``: the official CSV (or a folder holding ``global_opinions*.csv``); without it,
     ``<data root>/globalopinionqa/global_opinions_subset.csv``. ``limit``: a seeded sample of
-    questions (each keeps all its countries). ``goqa_prompt``: cross (default), default or both.
-    ``goqa_similarity``: standard, or culturebank-compat to add the labelled compatibility numbers.
-    ``goqa_countries``: comma-separated country keys to keep. ``steer`` does not apply.
+    questions (each keeps all its countries). Settings: see ``SETTINGS``.
     """
+    settings = options.settings
+    goqa_prompt = settings.get("goqa_prompt", "cross")
+    goqa_similarity = settings.get("goqa_similarity", "standard")
     if goqa_prompt not in PROMPTS:
         raise ValueError(f"goqa_prompt must be one of {', '.join(PROMPTS)} (got {goqa_prompt!r})")
     if goqa_similarity not in SIMILARITY_VARIANTS:
         raise ValueError(f"goqa_similarity must be one of {', '.join(SIMILARITY_VARIANTS)} (got {goqa_similarity!r})")
-    data = data if data is not None else settings.get("globalopinionqa_csv")
+    data = options.data if options.data is not None else settings.get("globalopinionqa_csv")
     if data is not None and Path(data).expanduser().is_dir():
         folder = Path(data).expanduser()
         found = sorted(folder.glob("global_opinions*.csv"))
         data = found[0] if found else folder / "global_opinions.csv"
     path = locate(data, "globalopinionqa", "global_opinions_subset.csv", HOW_TO_GET, settings)
-    if isinstance(goqa_countries, str):
-        goqa_countries = [c.strip() for c in goqa_countries.split(",") if c.strip()]
-    questions, report = load_globalopinionqa(path, goqa_countries)
+    countries = [c.strip() for c in settings.get("goqa_countries", "").split(",") if c.strip()] or None
+    questions, report = load_globalopinionqa(path, countries)
     report.warn()
     if not questions:
-        raise ValueError(f"no usable GlobalOpinionQA questions: {report.summary()}")
-    questions = [questions[i] for i in sample_units(len(questions), limit, seed)]
+        raise DataError(f"no usable GlobalOpinionQA questions: {report.summary()}")
+    questions = [questions[i] for i in sample_units(len(questions), options.limit_for("globalopinionqa"),
+                                                    options.seed)]
     prompts = ["cross", "default"] if goqa_prompt == "both" else [goqa_prompt]
     compat = goqa_similarity == "culturebank-compat"
     return [GlobalOpinionQATask(questions, report, p, compat) for p in prompts]

@@ -9,32 +9,37 @@ Two tasks over survey questions (``ava.surveys``):
   22 groups' personas in the QA / BIO / PORTRAY formats, plus the same questions without a
   persona; each persona is compared with its own group's distribution.
 
-OpinionQA-XL reuses both with its own questions and the AVA persona format
-(:mod:`ava.benchmarks.opinionqa_xl`).
+``--limit N`` keeps the first N questions of each task (a steered question keeps all its
+personas). OpinionQA-XL reuses both tasks with its own questions and the AVA persona format
+(:mod:`ava.evals.tasks.opinionqa_xl`).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ava.benchmarks import opinion_metrics as om
-from ava.benchmarks.base import EvalItem
-from ava.benchmarks.personas import Persona, opinionqa_personas, render_options, templates
+from ava.contracts.results import PlotSpec
 from ava.contracts.scoring import ScoredItem, ScoreRequest
 from ava.contracts.surveys import OVERALL, SurveyQuestion
+from ava.evals.data import DataError, DataNotFound, LoadReport, first_units
+from ava.evals.metrics import opinion as om
+from ava.evals.prompts.opinion import render_options, templates
+from ava.evals.prompts.personas import Persona, opinionqa_personas
+from ava.evals.task import EvalItem, TaskOptions, TaskResult
 from ava.models.letters import LETTERS, option_letters
 
 TASK_VERSION = "1"
 """Bumped when the metrics or the item set change (the template has its own version)."""
 
-
-class BenchmarkDataMissing(FileNotFoundError):
-    """The survey questions could not be loaded; the message says what to do."""
+SETTINGS = {
+    "n_resamples": "bootstrap resamples for the confidence intervals (default 1000)",
+    "formats": "steering persona formats to use, comma-separated: qa,bio,portray (default all)",
+}
 
 
 # -- questions ------------------------------------------------------------------------------
@@ -54,42 +59,43 @@ def exclusion_reason(q: SurveyQuestion) -> str | None:
     return None
 
 
-def prepare(questions: Sequence[SurveyQuestion]) -> tuple[list[SurveyQuestion], dict[str, Any]]:
-    """The scorable questions, and a count (with examples) of every excluded one by reason."""
+def prepare(name: str, questions: Sequence[SurveyQuestion]) -> tuple[list[SurveyQuestion], LoadReport]:
+    """The scorable questions, and a load report counting every excluded one by reason."""
+    report = LoadReport(name, rows=len(questions))
     kept: list[SurveyQuestion] = []
-    reasons: Counter[str] = Counter()
-    examples: dict[str, list[str]] = {}
     seen: set[tuple[str, str]] = set()
     for q in questions:
         reason = "duplicate (wave, key)" if (q.wave, q.key) in seen else exclusion_reason(q)
         seen.add((q.wave, q.key))
         if reason:
-            reasons[reason] += 1
-            examples.setdefault(reason, [])
-            if len(examples[reason]) < 5:
-                examples[reason].append(q.key)
+            report.drop(reason, q.key, f"{reason}; question excluded")
         else:
             kept.append(q)
-    return kept, {"total": sum(reasons.values()), "by_reason": dict(reasons), "examples": examples}
+    report.kept = len(kept)
+    if not kept:
+        raise DataError(f"{name}: no scorable question ({report.summary()}); check the survey build")
+    if not any(g.distribution and sum(g.distribution) > 0 for q in kept for g in q.groups
+               if (g.attribute, g.group) != OVERALL):
+        raise DataError(f"{name}: every demographic group is empty in this survey data (no group has a "
+                        "distribution), so no per-group number can be computed; rebuild the survey data")
+    return kept, report
 
 
 def question_ids(questions: Sequence[SurveyQuestion]) -> list[str]:
     """A unique id per question: its key, or ``key@wave`` for a key asked in several waves."""
-    counts = Counter(q.key for q in questions)
+    counts: dict[str, int] = {}
+    for q in questions:
+        counts[q.key] = counts.get(q.key, 0) + 1
     return [q.key if counts[q.key] == 1 else f"{q.key}@{q.wave}" for q in questions]
 
 
 def load_questions(benchmark: str, data: str | Path | None) -> list[SurveyQuestion]:
-    try:
-        from ava.surveys import load_benchmark
-    except ImportError:
-        raise BenchmarkDataMissing(
-            f"{benchmark}: the survey loader (ava.surveys.load_benchmark) is not installed in this checkout"
-        ) from None
+    from ava.surveys import load_benchmark
+
     try:
         return list(load_benchmark(benchmark, path=data))
     except FileNotFoundError as exc:
-        raise BenchmarkDataMissing(f"{benchmark}: {exc} (pass --data PATH to the survey data)") from None
+        raise DataNotFound(f"{benchmark}: {exc} (pass --data PATH to the survey data)") from None
 
 
 def topics_of(q: SurveyQuestion) -> list[str]:
@@ -107,7 +113,7 @@ def question_block(q: SurveyQuestion) -> str:
 
 
 def make_request(item_id: str, q: SurveyQuestion, persona: Persona | None = None) -> ScoreRequest:
-    """``(persona, question block, cue)``: separate segments, so a shared persona is cached once."""
+    """``(persona, question block, cue)``: separate segments, so a shared persona is computed once."""
     tpl = templates()
     body = (question_block(q), tpl["cue"])
     segments = (persona.text + tpl["persona_separator"], *body) if persona else body
@@ -152,66 +158,65 @@ def _ci(samples: np.ndarray) -> dict[str, float]:
     return {k: (_r(v) if isinstance(v, float) else v) for k, v in om.interval(samples).items()}
 
 
-# -- the default task -----------------------------------------------------------------------
-class OpinionTask:
-    """Representativeness, consistency and refusal with OpinionQA's default prompt."""
+class _SurveyTask:
+    """What both opinion tasks share: the scorable questions, their ids, versions, bootstrap settings."""
 
-    def __init__(
-        self,
-        name: str,
-        questions: Sequence[SurveyQuestion],
-        *,
-        seed: int = 0,
-        n_resamples: int = om.N_RESAMPLES,
-        excluded: Mapping[str, Any] | None = None,
-    ) -> None:
+    def __init__(self, name: str, questions: Sequence[SurveyQuestion], *, seed: int, n_resamples: int,
+                 limit: int | None) -> None:
         self.name = name
-        self.template_version = str(templates()["version"])
+        self.template_version: str | None = str(templates()["version"])
         self.version = f"{TASK_VERSION}+{self.template_version}"
-        self.questions, dropped = prepare(questions)
-        self.excluded = dict(excluded) if excluded else dropped
+        self.questions, self.report = prepare(name, questions)
         self.ids = question_ids(self.questions)
         self.by_key = dict(zip(self.ids, self.questions, strict=True))
         self.seed = seed
         self.n_resamples = n_resamples
+        self.limit = limit
+
+
+# -- the default task -----------------------------------------------------------------------
+@dataclass
+class _Distances:
+    """WDs per question: model and uniform vs [Overall, groups...], Overall vs each group."""
+
+    model: np.ndarray
+    uniform: np.ndarray
+    human: np.ndarray
+
+
+class OpinionTask(_SurveyTask):
+    """Representativeness, consistency and refusal with OpinionQA's default prompt."""
+
+    def __init__(self, name: str, questions: Sequence[SurveyQuestion], *, seed: int = 0,
+                 n_resamples: int = om.N_RESAMPLES, limit: int | None = None) -> None:
+        super().__init__(name, questions, seed=seed, n_resamples=n_resamples, limit=limit)
 
     def items(self) -> list[EvalItem]:
-        return [
+        return first_units([
             EvalItem(uid, make_request(uid, q), {"unit": uid, "question": uid, "wave": q.wave})
             for uid, q in zip(self.ids, self.questions, strict=True)
-        ]
+        ], self.limit)
 
-    def metrics(self, items: Sequence[EvalItem], scores: Mapping[str, ScoredItem]) -> dict[str, Any]:
+    def metrics(self, items: Sequence[EvalItem], scores: Mapping[str, ScoredItem]) -> TaskResult:
         qs = [self.by_key[i.meta["question"]] for i in items]
         readings = [model_reading(q, scores[i.id]) for q, i in zip(qs, items, strict=True)]
         groups = all_groups(qs)
-        n, n_groups = len(qs), len(groups)
-        w_model = np.full((n, 1 + n_groups), np.nan)  # column 0: Overall
-        w_uniform = np.full((n, 1 + n_groups), np.nan)
-        w_human = np.full((n, n_groups), np.nan)
-        for j, (q, (dist, _)) in enumerate(zip(qs, readings, strict=True)):
-            overall = np.array(q.overall.distribution, dtype=float)
-            humans = np.vstack([overall[None, :], group_matrix(q, groups)])
-            uniform = np.full(len(q.options), 1.0 / len(q.options))
-            w_model[j] = om.wd_many(q.ordinals, dist, humans)
-            w_uniform[j] = om.wd_many(q.ordinals, uniform, humans)
-            w_human[j] = om.wd_many(q.ordinals, overall, humans[1:])
+        n = len(qs)
+        w = self._distances(qs, [d for d, _ in readings], groups)
         weights = om.question_weights(n, self.n_resamples, self.seed)
-        rep = om.representativeness(weights, w_model)
-        rep_u = om.representativeness(weights, w_uniform)
-        human_group, human_avg, human_worst = om.human_baselines(weights, w_human)
+        rep = om.representativeness(weights, w.model)
+        rep_u = om.representativeness(weights, w.uniform)
+        human_group, human_avg, human_worst = om.human_baselines(weights, w.human)
         topic_names = sorted({t for q in qs for t in topics_of(q)})
         topic_matrix = np.array([[t in topics_of(q) for t in topic_names] for q in qs], dtype=float).reshape(
             n, len(topic_names)
         )
         attrs = [a for a, _ in groups]
-        cons = om.consistency(weights, w_model[:, 1:], topic_matrix, attrs) if topic_names and groups else None
+        cons = om.consistency(weights, w.model[:, 1:], topic_matrix, attrs) if topic_names and groups else None
         refusal = np.array([[r, q.overall.refusal_rate if q.refusal_options else np.nan]
                             for q, (_, r) in zip(qs, readings, strict=True)]).reshape(n, 2)
         refusal_rates = om.weighted_mean(weights, refusal)
         letter_mass = np.array([[scores[i.id].letter_mass] for i in items]).reshape(n, 1)
-        mass = om.weighted_mean(weights, letter_mass)[:, 0]
-
         series = {
             "representativeness": rep[:, 0],
             "uniform_representativeness": rep_u[:, 0],
@@ -220,15 +225,35 @@ class OpinionTask:
             "consistency": cons["overall"] if cons else np.full(len(weights), np.nan),
             "refusal_model": refusal_rates[:, 0],
             "refusal_humans": refusal_rates[:, 1],
-            "letter_mass": mass,
+            "letter_mass": om.weighted_mean(weights, letter_mass)[:, 0],
         }
-        headline = {k: _r(v[0]) for k, v in series.items()}
-        intervals = {k: _ci(v) for k, v in series.items()}
-        group_rows = [
+        group_rows = self._group_rows(groups, w, rep, rep_u, human_group)
+        return self._result(qs, groups, topic_names, series, group_rows, cons,
+                            self._tables(qs, topic_names, w, refusal, letter_mass))
+
+    @staticmethod
+    def _distances(qs: Sequence[SurveyQuestion], dists: Sequence[np.ndarray],
+                   groups: Sequence[tuple[str, str]]) -> _Distances:
+        n, n_groups = len(qs), len(groups)
+        w = _Distances(np.full((n, 1 + n_groups), np.nan), np.full((n, 1 + n_groups), np.nan),
+                       np.full((n, n_groups), np.nan))  # model / uniform column 0: Overall
+        for j, (q, dist) in enumerate(zip(qs, dists, strict=True)):
+            overall = np.array(q.overall.distribution, dtype=float)
+            humans = np.vstack([overall[None, :], group_matrix(q, groups)])
+            uniform = np.full(len(q.options), 1.0 / len(q.options))
+            w.model[j] = om.wd_many(q.ordinals, dist, humans)
+            w.uniform[j] = om.wd_many(q.ordinals, uniform, humans)
+            w.human[j] = om.wd_many(q.ordinals, overall, humans[1:])
+        return w
+
+    @staticmethod
+    def _group_rows(groups: Sequence[tuple[str, str]], w: _Distances, rep: np.ndarray, rep_u: np.ndarray,
+                    human_group: np.ndarray) -> list[dict[str, Any]]:
+        return [
             {
                 "attribute": a,
                 "group": g,
-                "n_questions": int(np.isfinite(w_model[:, 1 + k]).sum()),
+                "n_questions": int(np.isfinite(w.model[:, 1 + k]).sum()),
                 "model": _r(rep[0, 1 + k]),
                 "model_ci_low": _ci(rep[:, 1 + k])["low"],
                 "model_ci_high": _ci(rep[:, 1 + k])["high"],
@@ -237,135 +262,116 @@ class OpinionTask:
             }
             for k, (a, g) in enumerate(groups)
         ]
-        overall_row = {"attribute": OVERALL[0], "group": OVERALL[1], "n_questions": n, "model": headline[
-            "representativeness"], "model_ci_low": intervals["representativeness"]["low"],
-            "model_ci_high": intervals["representativeness"]["high"],
-            "uniform": headline["uniform_representativeness"], "humans": 1.0}
+
+    def _tables(self, qs: Sequence[SurveyQuestion], topic_names: Sequence[str], w: _Distances,
+                refusal: np.ndarray, letter_mass: np.ndarray) -> dict[str, list[dict[str, Any]]]:
+        waves = sorted({q.wave for q in qs})
         return {
-            "headline": headline,
-            "intervals": intervals,
-            "counts": {
-                "questions": n,
-                "groups": n_groups,
-                "topics": len(topic_names),
-                "waves": len({q.wave for q in qs}),
-                "excluded": self.excluded,
-            },
-            "groups": {f"{a}:{g}": r["model"] for (a, g), r in zip(groups, group_rows, strict=True)},
-            "consistency": self._consistency_section(cons, groups, topic_names),
-            "tables": {
-                "groups": [overall_row, *group_rows],
-                "topics": self._breakdown(qs, topic_names, lambda q, t: t in topics_of(q), w_model, w_uniform,
-                                          refusal, "topic"),
-                "waves": self._breakdown(qs, sorted({q.wave for q in qs}), lambda q, w: q.wave == w, w_model,
-                                         w_uniform, refusal, "wave"),
-                "questions": [
-                    {
-                        "key": q.key,
-                        "wave": q.wave,
-                        "topics": "|".join(topics_of(q)),
-                        "n_options": len(q.options),
-                        "wd_model": _r(w_model[j, 0]),
-                        "wd_uniform": _r(w_uniform[j, 0]),
-                        "refusal_model": _r(refusal[j, 0]),
-                        "refusal_humans": _r(refusal[j, 1]),
-                        "letter_mass": _r(letter_mass[j, 0]),
-                    }
-                    for j, q in enumerate(qs)
-                ],
-            },
-            "plots": [
+            "topics": _breakdown(qs, topic_names, lambda q, t: t in topics_of(q), w, refusal, "topic"),
+            "waves": _breakdown(qs, waves, lambda q, wave: q.wave == wave, w, refusal, "wave"),
+            "questions": [
                 {
-                    "name": "representativeness_by_group",
-                    "title": f"{self.name}: representativeness by group ({n} questions)",
-                    "labels": [f"{a}: {g}" for a, g in groups],
-                    "series": {
-                        "model": [r["model"] for r in group_rows],
-                        "uniform": [r["uniform"] for r in group_rows],
-                        "humans (group vs overall)": [r["humans"] for r in group_rows],
-                    },
-                    "errors": {"model": [[r["model_ci_low"], r["model_ci_high"]] for r in group_rows]},
-                    "reference": {"model overall": headline["representativeness"]},
-                    "ylabel": "1 - mean WD",
+                    "key": q.key,
+                    "wave": q.wave,
+                    "topics": "|".join(topics_of(q)),
+                    "n_options": len(q.options),
+                    "wd_model": _r(w.model[j, 0]),
+                    "wd_uniform": _r(w.uniform[j, 0]),
+                    "refusal_model": _r(refusal[j, 0]),
+                    "refusal_humans": _r(refusal[j, 1]),
+                    "letter_mass": _r(letter_mass[j, 0]),
                 }
+                for j, q in enumerate(qs)
             ],
         }
 
-    @staticmethod
-    def _breakdown(
-        qs: Sequence[SurveyQuestion],
-        keys: Sequence[str],
-        member: Callable[[SurveyQuestion, str], bool],
-        w_model: np.ndarray,
-        w_uniform: np.ndarray,
-        refusal: np.ndarray,
-        label: str,
-    ) -> list[dict[str, Any]]:
-        rows = []
-        for key in keys:
-            mask = np.array([member(q, key) for q in qs])
-            with om._quiet():
-                rows.append({
-                    label: key,
-                    "n_questions": int(mask.sum()),
-                    "model": _r(1 - np.nanmean(w_model[mask, 0])),
-                    "uniform": _r(1 - np.nanmean(w_uniform[mask, 0])),
-                    "refusal_model": _r(np.nanmean(refusal[mask, 0])),
-                    "refusal_humans": _r(np.nanmean(refusal[mask, 1])),
-                })
-        return rows
+    def _result(self, qs: Sequence[SurveyQuestion], groups: Sequence[tuple[str, str]], topic_names: Sequence[str],
+                series: Mapping[str, np.ndarray], group_rows: list[dict[str, Any]], cons: dict[str, np.ndarray] | None,
+                tables: dict[str, list[dict[str, Any]]]) -> TaskResult:
+        headline = {k: _r(v[0]) for k, v in series.items()}
+        intervals = {k: _ci(v) for k, v in series.items()}
+        n = len(qs)
+        overall_row = {"attribute": OVERALL[0], "group": OVERALL[1], "n_questions": n,
+                       "model": headline["representativeness"], "model_ci_low": intervals["representativeness"]["low"],
+                       "model_ci_high": intervals["representativeness"]["high"],
+                       "uniform": headline["uniform_representativeness"], "humans": 1.0}
+        plot = PlotSpec(
+            name="representativeness_by_group",
+            title=f"{self.name}: representativeness by group ({n} questions)",
+            labels=[f"{a}: {g}" for a, g in groups],
+            series={"model": [r["model"] for r in group_rows], "uniform": [r["uniform"] for r in group_rows],
+                    "humans (group vs overall)": [r["humans"] for r in group_rows]},
+            errors={"model": [[r["model_ci_low"], r["model_ci_high"]] for r in group_rows]},
+            reference={"model overall": headline["representativeness"]},
+            ylabel="1 - mean WD",
+        )
+        return TaskResult(
+            headline=headline,
+            units=n,
+            unit="questions",
+            description="1 - mean over questions of the Wasserstein distance between the model's and the group's "
+                        "answer distributions over option positions (fractions); human baselines: each group vs "
+                        "the whole population; uniform: the uniform distribution's representativeness.",
+            intervals=intervals,
+            counts={"questions": n, "groups": len(groups), "topics": len(topic_names),
+                    "waves": len({q.wave for q in qs}), "excluded": self.report.to_dict()},
+            groups={f"{a}:{g}": r["model"] for (a, g), r in zip(groups, group_rows, strict=True)},
+            details={"consistency": _consistency_section(cons, groups, topic_names)},
+            tables={"groups": [overall_row, *group_rows], **tables},
+            plots=[plot],
+        )
 
-    @staticmethod
-    def _consistency_section(
-        cons: dict[str, np.ndarray] | None, groups: Sequence[tuple[str, str]], topics: Sequence[str]
-    ) -> dict[str, Any]:
-        if cons is None:
-            return {"available": False, "reason": "no coarse-topic tags (cg:...) or no groups"}
-        per_attr = {}
-        for a, attr in enumerate(cons["attributes"]):
-            best = int(cons["best_overall"][a, 0])
-            by_topic = cons["best_by_topic"][a, 0]
-            per_attr[str(attr)] = {
-                "consistency": _r(cons["per_attribute"][a, 0]),
-                "best_group": groups[best][1],
-                "best_by_topic": {t: groups[int(g)][1] for t, g in zip(topics, by_topic, strict=True) if g >= 0},
-            }
-        return {"available": True, "per_attribute": per_attr}
+
+def _breakdown(qs: Sequence[SurveyQuestion], keys: Sequence[str], member: Callable[[SurveyQuestion, str], bool],
+               w: _Distances, refusal: np.ndarray, label: str) -> list[dict[str, Any]]:
+    rows = []
+    for key in keys:
+        mask = np.array([member(q, key) for q in qs])
+        with om.quiet_nan_warnings():
+            rows.append({
+                label: key,
+                "n_questions": int(mask.sum()),
+                "model": _r(1 - np.nanmean(w.model[mask, 0])),
+                "uniform": _r(1 - np.nanmean(w.uniform[mask, 0])),
+                "refusal_model": _r(np.nanmean(refusal[mask, 0])),
+                "refusal_humans": _r(np.nanmean(refusal[mask, 1])),
+            })
+    return rows
+
+
+def _consistency_section(cons: dict[str, np.ndarray] | None, groups: Sequence[tuple[str, str]],
+                         topics: Sequence[str]) -> dict[str, Any]:
+    if cons is None:
+        return {"available": False, "reason": "no coarse-topic tags (cg:...) or no groups"}
+    per_attr = {}
+    for a, attr in enumerate(cons["attributes"]):
+        best = int(cons["best_overall"][a, 0])
+        by_topic = cons["best_by_topic"][a, 0]
+        per_attr[str(attr)] = {
+            "consistency": _r(cons["per_attribute"][a, 0]),
+            "best_group": groups[best][1],
+            "best_by_topic": {t: groups[int(g)][1] for t, g in zip(topics, by_topic, strict=True) if g >= 0},
+        }
+    return {"available": True, "per_attribute": per_attr}
 
 
 # -- the steering task ----------------------------------------------------------------------
-class SteerTask:
+class SteerTask(_SurveyTask):
     """Each persona's distribution vs its own group's; also the same questions unsteered."""
 
-    def __init__(
-        self,
-        name: str,
-        questions: Sequence[SurveyQuestion],
-        personas: Sequence[Persona],
-        *,
-        seed: int = 0,
-        n_resamples: int = om.N_RESAMPLES,
-    ) -> None:
-        self.name = name
-        self.template_version = str(templates()["version"])
-        self.version = f"{TASK_VERSION}+{self.template_version}"
-        self.questions, self.excluded = prepare(questions)
-        if not self.questions:
-            raise BenchmarkDataMissing(f"{name}: no scorable steering questions")
-        self.ids = question_ids(self.questions)
-        self.by_key = dict(zip(self.ids, self.questions, strict=True))
+    def __init__(self, name: str, questions: Sequence[SurveyQuestion], personas: Sequence[Persona], *,
+                 seed: int = 0, n_resamples: int = om.N_RESAMPLES, limit: int | None = None) -> None:
+        super().__init__(name, questions, seed=seed, n_resamples=n_resamples, limit=limit)
         self.personas = list(personas)
         self.formats = list(dict.fromkeys(p.format for p in self.personas))
         self.groups = list(dict.fromkeys((p.attribute, p.group) for p in self.personas))
         known = set(all_groups(self.questions))
         unknown = [g for g in self.groups if g not in known]
         if unknown:
-            raise ValueError(f"{name}: persona group(s) {unknown} have no human distributions in the survey data")
-        self.seed = seed
-        self.n_resamples = n_resamples
+            raise DataError(f"{name}: persona group(s) {unknown} have no human distributions in the survey data")
 
     def items(self) -> list[EvalItem]:
-        # persona-major order: consecutive prompts share the persona prefix (cached once)
+        # persona-major order: consecutive prompts share the persona prefix (computed once)
         pairs = list(zip(self.ids, self.questions, strict=True))
         out = [EvalItem(f"{uid}|default", make_request(f"{uid}|default", q), {"unit": uid, "question": uid})
                for uid, q in pairs]
@@ -375,16 +381,58 @@ class SteerTask:
                 meta = {"unit": uid, "question": uid, "format": p.format, "attribute": p.attribute,
                         "group": p.group}
                 out.append(EvalItem(item_id, make_request(item_id, q, p), meta))
-        return out
+        return first_units(out, self.limit)
 
-    def metrics(self, items: Sequence[EvalItem], scores: Mapping[str, ScoredItem]) -> dict[str, Any]:
+    def metrics(self, items: Sequence[EvalItem], scores: Mapping[str, ScoredItem]) -> TaskResult:
         keys = list(dict.fromkeys(i.meta["question"] for i in items))
-        qs = [self.by_key[k] for k in keys]
+        steered, default, uniform = self._distances(keys, items, scores)
+        weights = om.question_weights(len(keys), self.n_resamples, self.seed)
+        st = om.steerability(weights, steered)
+        rep_default = om.representativeness(weights, default)
+        rep_uniform = om.representativeness(weights, uniform)
+        with om.quiet_nan_warnings():
+            series = {
+                "steerability": st["max_over_formats"],
+                "steerability_per_question_max": st["per_question_max"],
+                **{f"steerability_{f}": st["per_format"][k] for k, f in enumerate(self.formats)},
+                "default_group_representativeness": np.nanmean(rep_default, axis=1),
+                "uniform_group_representativeness": np.nanmean(rep_uniform, axis=1),
+            }
+        series["steering_gain"] = series["steerability"] - series["default_group_representativeness"]
+        rows = self._group_rows(st, default, rep_default, rep_uniform)
+        plot = PlotSpec(
+            name="steered_vs_default",
+            title=f"{self.name}: steered (best of {'/'.join(self.formats)}) vs default, {len(keys)} questions",
+            labels=[f"{r['attribute']}: {r['group']}" for r in rows],
+            series={"default": [r["default"] for r in rows], "steered": [r["steered"] for r in rows]},
+            errors={"steered": [[r["steered_ci_low"], r["steered_ci_high"]] for r in rows]},
+            reference={"uniform": _r(series["uniform_group_representativeness"][0])},
+            ylabel="rep. vs persona's group",
+        )
+        return TaskResult(
+            headline={k: _r(v[0]) for k, v in series.items()},
+            units=len(keys),
+            unit="questions",
+            description="steerability: per group, the best persona format's representativeness against that "
+                        "group's distribution, averaged over groups (published); per_question_max: the best format "
+                        "per question; default / uniform: the same questions without a persona / uniform.",
+            intervals={k: _ci(v) for k, v in series.items()},
+            counts={"questions": len(keys), "groups": len(self.groups), "formats": self.formats,
+                    "excluded": self.report.to_dict()},
+            groups={f"{r['attribute']}:{r['group']}": r["steered"] for r in rows},
+            tables={"groups": rows},
+            plots=[plot],
+        )
+
+    def _distances(self, keys: Sequence[str], items: Sequence[EvalItem], scores: Mapping[str, ScoredItem]
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """WD per (format, question, group) with the group's persona; per (question, group) without one
+        and for the uniform distribution."""
         row = {k: j for j, k in enumerate(keys)}
         col = {g: k for k, g in enumerate(self.groups)}
         fmt = {f: k for k, f in enumerate(self.formats)}
-        n, n_groups = len(qs), len(self.groups)
-        humans = [group_matrix(q, self.groups) for q in qs]
+        n, n_groups = len(keys), len(self.groups)
+        humans = [group_matrix(self.by_key[k], self.groups) for k in keys]
         steered = np.full((len(self.formats), n, n_groups), np.nan)
         default = np.full((n, n_groups), np.nan)
         uniform = np.full((n, n_groups), np.nan)
@@ -398,22 +446,13 @@ class SteerTask:
             else:
                 default[j] = om.wd_many(q.ordinals, dist, humans[j])
                 uniform[j] = om.wd_many(q.ordinals, np.full(len(q.options), 1 / len(q.options)), humans[j])
-        weights = om.question_weights(n, self.n_resamples, self.seed)
-        st = om.steerability(weights, steered)
-        rep_default = om.representativeness(weights, default)
-        rep_uniform = om.representativeness(weights, uniform)
-        with om._quiet():
-            series = {
-                "steerability": st["max_over_formats"],
-                "steerability_per_question_max": st["per_question_max"],
-                **{f"steerability_{f}": st["per_format"][k] for f, k in fmt.items()},
-                "default_group_representativeness": np.nanmean(rep_default, axis=1),
-                "uniform_group_representativeness": np.nanmean(rep_uniform, axis=1),
-            }
-        series["steering_gain"] = series["steerability"] - series["default_group_representativeness"]
+        return steered, default, uniform
+
+    def _group_rows(self, st: dict[str, np.ndarray], default: np.ndarray, rep_default: np.ndarray,
+                    rep_uniform: np.ndarray) -> list[dict[str, Any]]:
         rows = []
-        for (a, g), k in col.items():
-            reps = {f: st["per_group_reps"][i, 0, k] for f, i in fmt.items()}
+        for k, (a, g) in enumerate(self.groups):
+            reps = {f: st["per_group_reps"][i, 0, k] for i, f in enumerate(self.formats)}
             best = max(reps, key=lambda f: -np.inf if np.isnan(reps[f]) else reps[f])
             ci = _ci(st["per_group_max"][:, k])
             rows.append({
@@ -429,27 +468,10 @@ class SteerTask:
                 "per_question_max": _r(st["per_group_question_max"][0, k]),
                 "uniform": _r(rep_uniform[0, k]),
             })
-        return {
-            "headline": {k: _r(v[0]) for k, v in series.items()},
-            "intervals": {k: _ci(v) for k, v in series.items()},
-            "counts": {"questions": n, "groups": n_groups, "formats": self.formats, "excluded": self.excluded},
-            "groups": {f"{r['attribute']}:{r['group']}": r["steered"] for r in rows},
-            "tables": {"groups": rows},
-            "plots": [
-                {
-                    "name": "steered_vs_default",
-                    "title": f"{self.name}: steered (best of {'/'.join(self.formats)}) vs default, {n} questions",
-                    "labels": [f"{r['attribute']}: {r['group']}" for r in rows],
-                    "series": {"default": [r["default"] for r in rows], "steered": [r["steered"] for r in rows]},
-                    "errors": {"steered": [[r["steered_ci_low"], r["steered_ci_high"]] for r in rows]},
-                    "reference": {"uniform": _r(series["uniform_group_representativeness"][0])},
-                    "ylabel": "rep. vs persona's group",
-                }
-            ],
-        }
+        return rows
 
 
-# -- the registry factory -------------------------------------------------------------------
+# -- settings and the registry factory -----------------------------------------------------
 def int_setting(settings: Mapping[str, Any], key: str, default: int) -> int:
     value = settings.get(key, default)
     try:
@@ -471,27 +493,26 @@ def select_formats(personas: Sequence[Persona], settings: Mapping[str, Any]) -> 
     return [p for p in personas if p.format in names]
 
 
-def make_tasks(
-    limit: int | None = None,
-    steer: bool = False,
-    seed: int = 0,
-    data: str | Path | None = None,
-    *,
-    questions: Sequence[SurveyQuestion] | None = None,
-    **settings: Any,
-) -> list[Any]:
-    """``opinionqa`` [+ ``opinionqa-steer``]. ``limit`` is applied by the runner (per question).
-
-    Settings: ``n_resamples`` (bootstrap, default 1000), ``formats`` (steering formats).
-    """
-    del limit  # the runner keeps the first N questions of each task (items share meta["unit"])
-    qs = list(questions) if questions is not None else load_questions("opinionqa", data)
-    n_resamples = int_setting(settings, "n_resamples", om.N_RESAMPLES)
-    tasks: list[Any] = [OpinionTask("opinionqa", qs, seed=seed, n_resamples=n_resamples)]
-    if steer:
+def make_tasks(options: TaskOptions, *, questions: Sequence[SurveyQuestion] | None = None) -> list[Any]:
+    """``opinionqa`` [+ ``opinionqa-steer``]; ``questions`` replaces the survey data (tests)."""
+    qs = list(questions) if questions is not None else load_questions("opinionqa", options.data)
+    n_resamples = int_setting(options.settings, "n_resamples", om.N_RESAMPLES)
+    tasks: list[Any] = [OpinionTask("opinionqa", qs, seed=options.seed, n_resamples=n_resamples,
+                                    limit=options.limit_for("opinionqa"))]
+    if options.steer:
         steer_qs = [q for q in qs if "steer500" in q.tags]
         if not steer_qs:
-            raise BenchmarkDataMissing("opinionqa: no question is tagged steer500 (the steering set)")
-        personas = select_formats(opinionqa_personas(), settings)
-        tasks.append(SteerTask("opinionqa-steer", steer_qs, personas, seed=seed, n_resamples=n_resamples))
+            raise DataError("opinionqa: no question is tagged steer500 (the steering set)")
+        personas = select_formats(opinionqa_personas(), options.settings)
+        tasks.append(SteerTask("opinionqa-steer", steer_qs, personas, seed=options.seed, n_resamples=n_resamples,
+                               limit=options.limit_for("opinionqa-steer")))
     return tasks
+
+
+def steering_requests(n_questions: int, formats: str = "qa,bio,portray") -> list[ScoreRequest]:
+    """OpinionQA's real steering workload, as ``ava eval --benchmark opinionqa --steer`` builds it:
+    the first ``n_questions`` of the steering set, unsteered and under every persona (speed scripts, tests)."""
+    (steer,) = [t for t in make_tasks(TaskOptions(steer=True, settings={"formats": formats},
+                                                  task_limits={"opinionqa-steer": n_questions}))
+                if t.name == "opinionqa-steer"]
+    return [item.request for item in steer.items()]

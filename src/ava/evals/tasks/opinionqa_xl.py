@@ -9,20 +9,31 @@ steer_questions=all`` for every one); the sample is recorded in the task's datas
 from __future__ import annotations
 
 import random
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
-from ava.benchmarks import opinion_metrics as om
-from ava.benchmarks.opinionqa import OpinionTask, SteerTask, int_setting, load_questions, prepare
-from ava.benchmarks.personas import ava_personas
 from ava.contracts.surveys import SurveyQuestion
+from ava.evals.metrics import opinion as om
+from ava.evals.prompts.personas import ava_personas
+from ava.evals.task import TaskOptions
+from ava.evals.tasks.opinionqa import OpinionTask, SteerTask, int_setting, load_questions, prepare
 
 STEER_QUESTIONS = 500
 
+SETTINGS = {
+    "n_resamples": "bootstrap resamples for the confidence intervals (default 1000)",
+    "steer_questions": f"questions in the seeded steering sample, or 'all' (default {STEER_QUESTIONS})",
+}
 
-def steer_sample(questions: list[SurveyQuestion], size: str | int, seed: int) -> list[SurveyQuestion]:
-    """A seeded sample of the scorable questions, in their original order."""
-    kept, _ = prepare(questions)
+
+def steer_sample(questions: Sequence[SurveyQuestion], size: str | int, seed: int) -> list[SurveyQuestion]:
+    """A seeded sample of the scorable questions, in their original order.
+
+    Why ``random.Random`` and not :func:`ava.evals.data.sample_units` (numpy): this sample
+    defines the published OpinionQA-XL steering set of every run so far; drawing it another way
+    would change which questions are steered (and every cached score's key).
+    """
+    kept, _ = prepare("opinionqa-xl-steer", questions)
     if str(size) == "all":
         return kept
     try:
@@ -35,24 +46,14 @@ def steer_sample(questions: list[SurveyQuestion], size: str | int, seed: int) ->
     return [q for i, q in enumerate(kept) if i in chosen]
 
 
-def make_tasks(
-    limit: int | None = None,
-    steer: bool = False,
-    seed: int = 0,
-    data: str | Path | None = None,
-    *,
-    questions: list[SurveyQuestion] | None = None,
-    **settings: Any,
-) -> list[Any]:
-    """``opinionqa-xl`` [+ ``opinionqa-xl-steer``]; ``limit`` is applied by the runner.
-
-    Settings: ``n_resamples`` (default 1000), ``steer_questions`` (default 500, or ``all``).
-    """
-    del limit
-    qs = list(questions) if questions is not None else load_questions("opinionqa-xl", data)
-    n_resamples = int_setting(settings, "n_resamples", om.N_RESAMPLES)
-    tasks: list[Any] = [OpinionTask("opinionqa-xl", qs, seed=seed, n_resamples=n_resamples)]
-    if steer:
-        sample = steer_sample(qs, settings.get("steer_questions", STEER_QUESTIONS), seed)
-        tasks.append(SteerTask("opinionqa-xl-steer", sample, ava_personas(), seed=seed, n_resamples=n_resamples))
+def make_tasks(options: TaskOptions, *, questions: Sequence[SurveyQuestion] | None = None) -> list[Any]:
+    """``opinionqa-xl`` [+ ``opinionqa-xl-steer``]; ``questions`` replaces the survey data (tests)."""
+    qs = list(questions) if questions is not None else load_questions("opinionqa-xl", options.data)
+    n_resamples = int_setting(options.settings, "n_resamples", om.N_RESAMPLES)
+    tasks: list[Any] = [OpinionTask("opinionqa-xl", qs, seed=options.seed, n_resamples=n_resamples,
+                                    limit=options.limit_for("opinionqa-xl"))]
+    if options.steer:
+        sample = steer_sample(qs, options.settings.get("steer_questions", STEER_QUESTIONS), options.seed)
+        tasks.append(SteerTask("opinionqa-xl-steer", sample, ava_personas(), seed=options.seed,
+                               n_resamples=n_resamples, limit=options.limit_for("opinionqa-xl-steer")))
     return tasks
