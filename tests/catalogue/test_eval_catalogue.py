@@ -161,7 +161,8 @@ def test_unreadable_run_record_is_refused(tmp_path):
     data, out = goqa_csv(tmp_path / "g.csv"), tmp_path / "run"
     out.mkdir()
     (out / "run.json").write_text('{"status": "complete",\n oops')
-    assert_error(invoke(*eval_args(data, out)), f"{out / 'run.json'}:2: not a readable run record", "--restart")
+    assert_error(invoke(*eval_args(data, out)), f"{out / 'run.json'}:2: not JSON", "not a readable run record",
+                 "--restart")
 
 
 def test_run_directory_of_an_older_ava_is_refused(tmp_path):

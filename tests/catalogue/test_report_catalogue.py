@@ -76,7 +76,7 @@ def test_binary_results_file(runs, tmp_path):
     ('{"schema_version": "2.0", "run": 3, "tasks": {}}', '"run" must be an object'),
     ('{"schema_version": "2.0", "tasks": {"t": {"intervals": {"x": 1}}}}', "each interval must be an object"),
     ('{"schema_version": "1.0", "tasks": {}}', "results schema '1.0', this ava reads 2.0"),
-    ('{"tasks": {}', "results.json:1: unreadable results"),
+    ('{"tasks": {}', "results.json:1: not JSON"),
 ])
 def test_malformed_results_file(runs, tmp_path, content, needle):
     run = copy_run(runs, tmp_path)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ava.contracts.results import SCHEMA_VERSION, PlotSpec
+from ava.io import UnreadableJson, read_json
 from ava.reports.tables import fmt_interval, fmt_number
 
 
@@ -57,11 +57,9 @@ def read_results(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ReportError(f"{path}: missing, although the run says complete; rerun its `ava eval` command")
     try:
-        results = json.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ReportError(f"{path}: not UTF-8 text (byte {exc.start}), not a results file") from None
-    except json.JSONDecodeError as exc:
-        raise ReportError(f"{path}:{exc.lineno}: unreadable results ({exc.msg})") from None
+        results = read_json(path)
+    except UnreadableJson as exc:
+        raise ReportError(f"{exc}, not a results file") from None
     if not isinstance(results, dict):
         raise ReportError(f"{path}: a JSON {type(results).__name__}, not a results object")
     major = str(results.get("schema_version", "")).split(".")[0]

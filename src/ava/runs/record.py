@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 from ava.contracts.runs import RecordError, RunRecord
-from ava.io import write_json
+from ava.io import UnreadableJson, read_json, write_json
 
 
 def now() -> str:
@@ -33,11 +32,9 @@ def read_run(path: str | Path) -> RunRecord | None:
     if not record.is_file():
         return None
     try:
-        obj = json.loads(record.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise RecordError(f"{record}: not UTF-8 text (byte {exc.start}); not a run record") from None
-    except json.JSONDecodeError as exc:
-        raise RecordError(f"{record}:{exc.lineno}: not a readable run record ({exc.msg})") from None
+        obj = read_json(record)
+    except UnreadableJson as exc:
+        raise RecordError(f"{exc}, not a readable run record") from None
     try:
         return RunRecord.from_dict(obj)
     except RecordError as exc:

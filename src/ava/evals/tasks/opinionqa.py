@@ -493,20 +493,31 @@ def select_formats(personas: Sequence[Persona], settings: Mapping[str, Any]) -> 
     return [p for p in personas if p.format in names]
 
 
+def survey_tasks(benchmark: str, options: TaskOptions, questions: Sequence[SurveyQuestion] | None,
+                 steering: Callable[[list[SurveyQuestion]], tuple[list[SurveyQuestion], list[Persona]]]) -> list[Any]:
+    """The default task of a survey benchmark, and with ``--steer`` its steering task over the
+    questions and personas ``steering`` picks (shared by OpinionQA and OpinionQA-XL)."""
+    qs = list(questions) if questions is not None else load_questions(benchmark, options.data)
+    n_resamples = int_setting(options.settings, "n_resamples", om.N_RESAMPLES)
+    tasks: list[Any] = [OpinionTask(benchmark, qs, seed=options.seed, n_resamples=n_resamples,
+                                    limit=options.limit_for(benchmark))]
+    if options.steer:
+        steer_qs, personas = steering(qs)
+        tasks.append(SteerTask(f"{benchmark}-steer", steer_qs, personas, seed=options.seed, n_resamples=n_resamples,
+                               limit=options.limit_for(f"{benchmark}-steer")))
+    return tasks
+
+
 def make_tasks(options: TaskOptions, *, questions: Sequence[SurveyQuestion] | None = None) -> list[Any]:
     """``opinionqa`` [+ ``opinionqa-steer``]; ``questions`` replaces the survey data (tests)."""
-    qs = list(questions) if questions is not None else load_questions("opinionqa", options.data)
-    n_resamples = int_setting(options.settings, "n_resamples", om.N_RESAMPLES)
-    tasks: list[Any] = [OpinionTask("opinionqa", qs, seed=options.seed, n_resamples=n_resamples,
-                                    limit=options.limit_for("opinionqa"))]
-    if options.steer:
+
+    def steering(qs: list[SurveyQuestion]) -> tuple[list[SurveyQuestion], list[Persona]]:
         steer_qs = [q for q in qs if "steer500" in q.tags]
         if not steer_qs:
             raise DataError("opinionqa: no question is tagged steer500 (the steering set)")
-        personas = select_formats(opinionqa_personas(), options.settings)
-        tasks.append(SteerTask("opinionqa-steer", steer_qs, personas, seed=options.seed, n_resamples=n_resamples,
-                               limit=options.limit_for("opinionqa-steer")))
-    return tasks
+        return steer_qs, select_formats(opinionqa_personas(), options.settings)
+
+    return survey_tasks("opinionqa", options, questions, steering)
 
 
 def steering_requests(n_questions: int, formats: str = "qa,bio,portray") -> list[ScoreRequest]:

@@ -13,10 +13,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from ava.contracts.surveys import SurveyQuestion
-from ava.evals.metrics import opinion as om
 from ava.evals.prompts.personas import ava_personas
 from ava.evals.task import TaskOptions
-from ava.evals.tasks.opinionqa import OpinionTask, SteerTask, int_setting, load_questions, prepare
+from ava.evals.tasks.opinionqa import prepare, survey_tasks
 
 STEER_QUESTIONS = 500
 
@@ -48,12 +47,6 @@ def steer_sample(questions: Sequence[SurveyQuestion], size: str | int, seed: int
 
 def make_tasks(options: TaskOptions, *, questions: Sequence[SurveyQuestion] | None = None) -> list[Any]:
     """``opinionqa-xl`` [+ ``opinionqa-xl-steer``]; ``questions`` replaces the survey data (tests)."""
-    qs = list(questions) if questions is not None else load_questions("opinionqa-xl", options.data)
-    n_resamples = int_setting(options.settings, "n_resamples", om.N_RESAMPLES)
-    tasks: list[Any] = [OpinionTask("opinionqa-xl", qs, seed=options.seed, n_resamples=n_resamples,
-                                    limit=options.limit_for("opinionqa-xl"))]
-    if options.steer:
-        sample = steer_sample(qs, options.settings.get("steer_questions", STEER_QUESTIONS), options.seed)
-        tasks.append(SteerTask("opinionqa-xl-steer", sample, ava_personas(), seed=options.seed,
-                               n_resamples=n_resamples, limit=options.limit_for("opinionqa-xl-steer")))
-    return tasks
+    size = options.settings.get("steer_questions", STEER_QUESTIONS)
+    return survey_tasks("opinionqa-xl", options, questions,
+                        lambda qs: (steer_sample(qs, size, options.seed), ava_personas()))
