@@ -165,12 +165,27 @@ def test_unreadable_run_record_is_refused(tmp_path):
                  "--restart")
 
 
-def test_run_directory_of_an_older_ava_is_refused(tmp_path):
+def test_run_record_of_an_unknown_schema_is_refused(tmp_path):
     data, out = goqa_csv(tmp_path / "g.csv"), tmp_path / "run"
     out.mkdir()
-    (out / "run.json").write_text(json.dumps({"schema_version": "1.0", "model": "uniform", "identity": "uniform",
-                                              "status": "complete"}))
-    assert_error(invoke(*eval_args(data, out)), "run record schema '1.0' (written by another ava version)")
+    (out / "run.json").write_text(json.dumps({"schema_version": "7", "kind": "eval", "status": "complete"}))
+    assert_error(invoke(*eval_args(data, out)), "run record schema '7' (written by another ava version)",
+                 "--restart")
+
+
+def test_run_directory_of_the_previous_ava_resumes_from_its_cache(tmp_path, monkeypatch):
+    data, out = goqa_csv(tmp_path / "g.csv"), tmp_path / "run"
+    assert invoke(*eval_args(data, out)).exit_code == 0
+    legacy = {"schema_version": "1.0", "model": "uniform", "adapter": None, "identity": "uniform",
+              "backend": "uniform", "status": "complete", "tasks": ["globalopinionqa"], "updated_at": "then"}
+    (out / "run.json").write_text(json.dumps(legacy))  # what ava wrote before run records
+    result = invoke(*eval_args(data, out))
+    assert result.exit_code == 0, result.output
+    info = json.loads((out / "results.json").read_text())["tasks"]["globalopinionqa"]["task_info"]
+    assert info["n_cached"] == 6 and json.loads((out / "run.json").read_text())["schema_version"] == "1"
+    (out / "run.json").write_text(json.dumps(legacy))
+    forbid_model_loading(monkeypatch)
+    assert_error(invoke(*eval_args(data, out, model="tiny")), "model: uniform -> builtin:tiny")
 
 
 # -- benchmark data -------------------------------------------------------------------------

@@ -99,6 +99,8 @@ class RunRecord:
         """Validate a parsed ``run.json``; :class:`RecordError` names the first bad field."""
         if not isinstance(obj, dict):
             raise RecordError(f"a run record is a JSON object, not {type(obj).__name__}")
+        if _is_eval_manifest_1_0(obj):
+            return cls._from_eval_manifest_1_0(obj)
         version = obj.get("schema_version")
         if version != RUN_SCHEMA_VERSION or "binding" not in obj:
             raise RecordError(f"run record schema {version!r} (written by another ava version), "
@@ -127,3 +129,24 @@ class RunRecord:
             info=info,
             schema_version=version,
         )
+
+    @classmethod
+    def _from_eval_manifest_1_0(cls, obj: dict[str, Any]) -> RunRecord:
+        """An ``ava eval`` run directory written before run records (``RunManifest``, results schema
+        1.0): its score cache is keyed exactly as now, so it resumes; read for one release."""
+        status = obj["status"] if obj["status"] in ("running", "interrupted", "complete") else "interrupted"
+        return cls(
+            kind="eval",
+            status=RunStatus(status),
+            binding=Binding(model=obj["identity"]),
+            started_at=str(obj.get("updated_at", "")),
+            updated_at=str(obj.get("updated_at", "")),
+            reason="written by an older ava (run.json schema 1.0)",
+            info={k: obj.get(k) for k in ("model", "adapter", "backend", "tasks")},
+            schema_version="1.0",
+        )
+
+
+def _is_eval_manifest_1_0(obj: dict[str, Any]) -> bool:
+    return (obj.get("schema_version") == "1.0" and "binding" not in obj and isinstance(obj.get("identity"), str)
+            and isinstance(obj.get("status"), str))

@@ -123,7 +123,7 @@ def eval_command(
     data: str | None = typer.Option(None, help="the benchmark's data: a file or the folder holding it"),
     set_: list[str] | None = typer.Option(None, "--set", help="benchmark setting key=value (repeatable)"),
     progress: bool = typer.Option(True, help="show progress bars"),
-    restart: bool = typer.Option(False, help="discard what --out holds and start over"),
+    restart: bool = typer.Option(False, "--restart", help="discard what --out holds and start over"),
 ) -> None:
     """Evaluate a model; rerunning the same command resumes (scored prompts are cached)."""
     from ava.evals.data import DataError

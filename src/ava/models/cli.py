@@ -35,7 +35,7 @@ def score(
     skip_bad: bool = typer.Option(False, help="skip malformed lines instead of stopping"),
     batch_tokens: int | None = typer.Option(None, help="token budget per batch (default: by device)"),
     chunk: int = typer.Option(512, min=1, help="requests scored and saved per step"),
-    restart: bool = typer.Option(False, help="discard what --out holds and start over"),
+    restart: bool = typer.Option(False, "--restart", help="discard what --out holds and start over"),
     progress: bool = typer.Option(True, help="show a progress bar"),
 ) -> None:
     """Score each request's option letters; rerunning the same command resumes."""

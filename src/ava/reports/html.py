@@ -65,7 +65,7 @@ def read_results(path: Path) -> dict[str, Any]:
     major = str(results.get("schema_version", "")).split(".")[0]
     if major != SCHEMA_VERSION.split(".")[0]:
         raise ReportError(f"{path}: results schema {results.get('schema_version')!r}, this ava reads "
-                          f"{SCHEMA_VERSION}; rerun the evaluation into a new --out")
+                          f"{SCHEMA_VERSION}; rerun its `ava eval` command (it resumes from its cache)")
     tasks = results.get("tasks")
     if not isinstance(tasks, dict) or not all(isinstance(t, dict) for t in tasks.values()):
         raise ReportError(f"{path}: \"tasks\" must map each task name to an object")
