@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -245,8 +245,3 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path) -> Path:
     with atomic_write(out) as fh:
         fh.write(page)
     return Path(out)
-
-
-def headline_values(results: Mapping[str, Any]) -> dict[str, float]:
-    """Flat ``task/metric -> value`` (for tests and scripts)."""
-    return {f"{t}/{k}": v for t, m in results.get("tasks", {}).items() for k, v in m.get("headline", {}).items()}
