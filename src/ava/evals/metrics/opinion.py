@@ -112,11 +112,18 @@ def interval(samples: np.ndarray, level: float = LEVEL) -> dict[str, float]:
 # -- composite metrics ----------------------------------------------------------------------
 def human_baselines(weights: np.ndarray, human_distances: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-group 1 - mean WD(D_G, D_Overall) ``[B, G]``, and its mean ("humans average") and
-    minimum ("humans worst") over groups ``[B]``. Columns must exclude Overall itself.
+    minimum ("humans worst") over groups ``[B]``. Columns must exclude Overall itself; row 0 of
+    ``weights`` must be the point estimate (all ones), as :func:`question_weights` makes it.
 
-    The one implementation: the survey build's summary (:mod:`ava.surveys.baselines`) calls it
-    with a single all-ones weight row."""
+    Row 0 is the plain mean over the questions each group answered, in question order
+    (``np.mean``, what one computes by hand); rows 1.. are the bootstrap resamples (weight
+    products). The one implementation: the survey build's summary
+    (:mod:`ava.surveys.baselines`) calls it with a single all-ones weight row.
+    """
     per_group = representativeness(weights, human_distances)
+    for g, column in enumerate(np.asarray(human_distances, dtype=float).T):
+        answered = column[~np.isnan(column)]
+        per_group[0, g] = 1.0 - np.mean(answered) if answered.size else np.nan
     with quiet_nan_warnings():
         return per_group, np.nanmean(per_group, axis=1), np.nanmin(per_group, axis=1)
 
