@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 lint: setup
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests perf
 
 test: setup lint
 	bash scripts/system-deps.sh
@@ -31,7 +31,7 @@ demo: setup
 
 bench: setup
 	$(BIN)/pip install -q -e ".[bench]"
-	$(BIN)/python benchmarks/scoring.py
+	$(BIN)/python perf/scoring.py
 
 clean:
 	rm -rf $(VENV) runs

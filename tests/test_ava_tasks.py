@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ava.benchmarks import ava_tasks
+from ava.evals.tasks import ava_tasks
 from test_training import write_instruction_fixture
 
 
@@ -64,31 +64,69 @@ def test_batched_generation_equals_one_by_one():
     assert batched == single and all(batched)
 
 
-def test_evaluate_writes_outputs_and_resumes(tmp_path, monkeypatch):
+def test_eval_writes_a_run_directory_and_resumes_without_the_model(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from ava.cli import app
+    from ava.runs import read_run
+
     data = write_instruction_fixture(tmp_path / "data", n_train=2, n_test=3)
     out = tmp_path / "eval"
-    doc = ava_tasks.evaluate("tiny", None, data, out, limit=2, seed=0)
-    assert doc["n_items"] == 16  # 4 tasks x 2 items x 2 splits
-    res = doc["results"]
+    args = ["eval", "--model", "tiny", "--benchmark", "ava-tasks", "--data", str(data), "--limit", "2",
+            "--out", str(out), "--no-progress"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "ava-tasks (all, 16 items)" in result.output
+    doc = json.loads((out / "results.json").read_text())
+    task = doc["tasks"]["ava-tasks"]
+    assert doc["schema_version"].startswith("2.") and read_run(out).complete
+    assert task["units"] == 16 and task["unit"] == "items"  # 4 tasks x 2 items x 2 splits
+    res = task["details"]["by_split"]
     assert set(res) == {"all", "test_advertiser", "test_temporal"}
     assert res["all"]["TAP-G"]["n"] == 4 and res["all"]["TAP-G"]["baseline"] == 50.0
-    assert 0.0 <= res["all"]["TAP-G"]["accuracy_balanced"] <= 100.0
+    assert 0.0 <= task["headline"]["TAP-G/accuracy_balanced"] <= 100.0
     ts = res["all"]["TS-E"]
     assert {"bleu1", "bleu4", "rouge_lsum", "bertscore_f1", "delta_ppl"} <= set(ts)
     assert ts["delta_ppl"] == pytest.approx(ts["ppl_source"] - ts["ppl_target"])
-    items = [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
+    assert task["headline"]["TS-E/delta_ppl"] == ts["delta_ppl"]
+    items = [json.loads(line) for line in (out / "items" / "ava-tasks.jsonl").read_text().splitlines()]
     assert len(items) == 16 and all(i["ppl_source"] > 1 for i in items if i["task"] == "TS-E")
-    assert (out / "results.csv").read_text().startswith("split,task,metric,value\n")
-    assert not (out / "items.partial.jsonl").exists()
+    assert (out / "tables" / "ava-tasks__results.csv").read_text().startswith("split,task,metric,value\n")
+    assert task["diagnostics"] is None and task["task_info"]["n_scored"] == 16
 
-    # Resume: nothing left to generate, so the model must not even be loaded; same bytes out.
-    before = (out / "results.json").read_bytes()
-
+    # Resume: nothing left to generate, so the model must not even be loaded; same numbers out.
     def no_model(*args, **kwargs):
         raise AssertionError("model loaded although every item was done")
 
-    monkeypatch.setattr("ava.models.load_model", no_model)
-    ava_tasks.evaluate("tiny", None, data, out, limit=2, seed=0)
-    assert (out / "results.json").read_bytes() == before
-    with pytest.raises(ValueError, match="other settings"):
-        ava_tasks.evaluate("tiny", None, data, out, limit=3, seed=0)
+    monkeypatch.setattr("ava.models.lazy.load_model", no_model)
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0, again.output
+    redone = json.loads((out / "results.json").read_text())["tasks"]["ava-tasks"]
+    assert redone["headline"] == task["headline"] and redone["task_info"]["n_cached"] == 16
+    # A larger sample generates only the new items (each answer is cached under its own key).
+    monkeypatch.undo()
+    more = CliRunner().invoke(app, [a if a != "2" else "3" for a in args])
+    assert more.exit_code == 0, more.output
+    info = json.loads((out / "results.json").read_text())["tasks"]["ava-tasks"]["task_info"]
+    assert info["n_items"] == 24 and info["n_cached"] == 16
+    # ava report renders it like any other evaluation run.
+    report = CliRunner().invoke(app, ["report", str(out), "--out", str(tmp_path / "r.html")])
+    assert report.exit_code == 0, report.output
+    assert "TAP-G/accuracy_balanced" in (tmp_path / "r.html").read_text()
+
+
+def test_flags_ava_tasks_cannot_honour_are_refused(tmp_path):
+    from typer.testing import CliRunner
+
+    from ava.cli import app
+
+    base = ["eval", "--benchmark", "ava-tasks", "--data", str(tmp_path), "--out", str(tmp_path / "o")]
+    for extra, message in ((["--model", "tiny", "--steer"], "has no steering task"),
+                           (["--model", "tiny", "--chat"], "drop --chat"),
+                           (["--model", "uniform"], "give a language model"),
+                           (["--model", "tiny", "--set", "formats=qa"], "unknown setting 'formats'")):
+        result = CliRunner().invoke(app, [*base, *extra])
+        assert result.exit_code == 2 and message in result.output, (extra, result.output)
+    missing = CliRunner().invoke(app, ["eval", "--benchmark", "ava-tasks", "--model", "tiny", "--out",
+                                       str(tmp_path / "o")])
+    assert missing.exit_code == 2 and "needs --data DIR" in missing.output

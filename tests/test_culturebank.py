@@ -14,9 +14,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ava.benchmarks import culturebank as cb
-from ava.benchmarks.suites import DataNotFound
 from ava.contracts.scoring import ScoredItem
+from ava.evals.data import DataNotFound
+from ava.evals.task import TaskOptions
+from ava.evals.tasks import culturebank as cb
 
 FIXTURES = Path(__file__).parent / "fixtures" / "culturebank"
 RELEASED_COLUMNS = [
@@ -57,7 +58,7 @@ def test_split_is_the_published_seeded_tail():
 
 
 def test_tasks_from_fixtures():
-    (task,) = cb.make_tasks(data=FIXTURES)
+    (task,) = cb.make_tasks(TaskOptions(data=FIXTURES))
     items = task.items()
     assert [i.meta["source"] for i in items] == ["TikTok"] * 3 + ["Reddit"] * 2
     item = items[0]
@@ -71,39 +72,36 @@ def test_tasks_from_fixtures():
     assert f'"cultural group": "{row["cultural group"]}"' in item.request.prompt
 
 
-def test_runner_limit_keeps_every_source():
-    from ava.benchmarks.runner import limit_items
-
-    (task,) = cb.make_tasks(data=FIXTURES, limit=2)
-    kept = limit_items(task.items(), 2)
-    assert [i.meta["source"] for i in kept] == ["TikTok", "TikTok", "Reddit", "Reddit"]
+def test_limit_keeps_every_source():
+    (task,) = cb.make_tasks(TaskOptions(data=FIXTURES, limit=2))
+    assert [i.meta["source"] for i in task.items()] == ["TikTok", "TikTok", "Reddit", "Reddit"]
 
 
 def test_accuracy_hand_computed():
-    (task,) = cb.make_tasks(data=FIXTURES)
+    (task,) = cb.make_tasks(TaskOptions(data=FIXTURES))
     items = task.items()
     p_yes = [0.9, 0.2, 0.5, 0.7, 0.4]
     scores = {i.id: ScoredItem(i.id, (math.log(p), math.log(1 - p))) for i, p in zip(items, p_yes, strict=True)}
     m = task.metrics(items, scores)
     gold = [i.meta["gold"] for i in items]
     credit = [0.5 if p == 0.5 else float((p > 0.5) == g) for p, g in zip(p_yes, gold, strict=True)]
-    assert m["headline"]["tiktok"] == pytest.approx(100 * sum(credit[:3]) / 3)
-    assert m["headline"]["reddit"] == pytest.approx(100 * sum(credit[3:]) / 2)
-    assert m["tables"]["by_source"][0]["predicted_yes"] == 1
+    assert m.headline["tiktok"] == pytest.approx(100 * sum(credit[:3]) / 3)
+    assert m.headline["reddit"] == pytest.approx(100 * sum(credit[3:]) / 2)
+    assert m.tables["by_source"][0]["predicted_yes"] == 1
 
 
 def test_missing_data_says_where_to_get_it(tmp_path):
     with pytest.raises(DataNotFound, match="SALT-NLP/CultureBank"):
-        cb.make_tasks(data=tmp_path / "nowhere")
+        cb.make_tasks(TaskOptions(data=tmp_path / "nowhere"))
 
 
 def test_a_missing_file_is_reported(tmp_path):
     shutil.copy(FIXTURES / "culturebank_reddit.csv", tmp_path)
-    (task,) = cb.make_tasks(culturebank_dir=tmp_path)
+    (task,) = cb.make_tasks(TaskOptions(settings={"culturebank_dir": str(tmp_path)}))
     assert {i.meta["source"] for i in task.items()} == {"Reddit"}
     m = task.metrics(task.items(), {i.id: ScoredItem(i.id, (math.log(0.5), math.log(0.5))) for i in task.items()})
-    assert set(m["headline"]) == {"reddit"}
-    assert "culturebank_tiktok.csv not found" in m["skipped_sources"]["TikTok"]
+    assert set(m.headline) == {"reddit"}
+    assert "culturebank_tiktok.csv not found" in m.details["skipped_sources"]["TikTok"]
 
 
 def test_bad_agreement_is_counted_and_a_missing_column_is_an_error(tmp_path):
@@ -111,7 +109,7 @@ def test_bad_agreement_is_counted_and_a_missing_column_is_an_error(tmp_path):
     held = cb.test_split(df.assign(row=range(len(df))))
     df.loc[held["row"].iloc[0], "agreement"] = ""
     df.to_csv(tmp_path / "culturebank_tiktok.csv", index=False)
-    (task,) = cb.make_tasks(data=tmp_path)
+    (task,) = cb.make_tasks(TaskOptions(data=tmp_path))
     assert len(task.items()) == 2
     report = task.reports["TikTok"]
     assert report.dropped == {"missing or malformed agreement": 1}
@@ -119,14 +117,14 @@ def test_bad_agreement_is_counted_and_a_missing_column_is_an_error(tmp_path):
                                "agreement ''; row dropped"]
     df.drop(columns=["actor_behavior"]).to_csv(tmp_path / "culturebank_tiktok.csv", index=False)
     with pytest.raises(ValueError, match="actor_behavior"):
-        cb.make_tasks(data=tmp_path)
+        cb.make_tasks(TaskOptions(data=tmp_path))
 
 
 @pytest.mark.slow
 def test_smollm2_answers_yes_or_no(smollm2_scorer):
-    (task,) = cb.make_tasks(data=FIXTURES, limit=1)
+    (task,) = cb.make_tasks(TaskOptions(data=FIXTURES, limit=1))
     items = task.items()
     scores = {s.id: s for s in smollm2_scorer.score([i.request for i in items])}
     assert all(s.letter_mass > 0.05 for s in scores.values())
     m = task.metrics(items, scores)
-    assert set(m["headline"]) == {"tiktok", "reddit"}
+    assert set(m.headline) == {"tiktok", "reddit"}

@@ -6,8 +6,9 @@ import math
 
 import pytest
 
-from ava.benchmarks import culturenli as cnli
 from ava.contracts.scoring import ScoredItem
+from ava.evals.task import TaskOptions
+from ava.evals.tasks import culturenli as cnli
 from ava.models.scorer import UniformScorer
 from conftest import shared_path
 
@@ -66,7 +67,7 @@ def test_metrics_hand_computed(tmp_path):
     path = tmp_path / "data.tsv"
     rows = [("E", "N"), ("N", "E"), ("E", "E"), ("C", "C")]
     path.write_text(HEADER + "".join(f"P{i}\tH{i}\t['{us}']\t['{ind}']\n" for i, (us, ind) in enumerate(rows)))
-    (task,) = cnli.make_tasks(data=path)
+    (task,) = cnli.make_tasks(TaskOptions(data=path))
     items = task.items()
     assert [i.id for i in items] == ["0:US", "0:IN", "1:US", "1:IN", "2:US", "2:IN", "3:US", "3:IN"]
     p_entail = [0.95, 0.65, 0.75, 0.1]  # the same P(entail) per pair for both cultures
@@ -76,20 +77,20 @@ def test_metrics_hand_computed(tmp_path):
         scores[item.id] = ScoredItem(item.id, (math.log(p), math.log((1 - p) / 2), math.log((1 - p) / 2)))
     m = task.metrics(items, scores)
     # US gold (E, N, E, C) -> 1,0,1,0: best threshold 0.7 is perfect
-    assert m["headline"]["US"] == pytest.approx(100.0) and m["headline"]["US_auroc"] == pytest.approx(100.0)
+    assert m.headline["US"] == pytest.approx(100.0) and m.headline["US_auroc"] == pytest.approx(100.0)
     # IN gold (N, E, E, C) -> 0,1,1,0: t=0.6 predicts 1,1,1,0 (F1 0.8 / 2/3); t>=0.7 predicts 1,0,1,0 (0.5/0.5)
-    assert m["headline"]["IN"] == pytest.approx(100 * (0.8 + 2 / 3) / 2)
+    assert m.headline["IN"] == pytest.approx(100 * (0.8 + 2 / 3) / 2)
     # positives (0.65, 0.75) each beat one of the negatives (0.95, 0.1): 2 of 4 pairs ordered
-    assert m["headline"]["IN_auroc"] == pytest.approx(100 * 2 / 4)
-    summary = {r["culture"]: r for r in m["summary"]}
+    assert m.headline["IN_auroc"] == pytest.approx(100 * 2 / 4)
+    summary = {r["culture"]: r for r in m.details["summary"]}
     assert summary["US"]["threshold"] == 0.7 and summary["IN"]["threshold"] == 0.6
-    assert len(m["tables"]["thresholds"]) == 10
+    assert len(m.tables["thresholds"]) == 10
 
 
 def test_prompt_verbatim(tmp_path):
     path = tmp_path / "data.tsv"
     path.write_text(HEADER + "A man sleeps.\tA man rests.\t['E']\t['E']\n")
-    us, india = cnli.make_tasks(data=path)[0].items()
+    us, india = cnli.make_tasks(TaskOptions(data=path))[0].items()
     assert us.request.prompt == (
         "Premise: A man sleeps.\nHypothesis: A man rests.\n\nLet’s think as someone who lives in the United States. "
         "What do you think is the relationship between the premise and the hypothesis?\n(E) Entail \n(N) Neutral\n"
@@ -116,7 +117,7 @@ def test_real_file_loads():
 
 
 def test_real_uniform_baseline_equals_the_all_negative_f1():
-    (task,) = cnli.make_tasks(data=shared_path("culturenli", "data.tsv"))
+    (task,) = cnli.make_tasks(TaskOptions(data=shared_path("culturenli", "data.tsv")))
     items = task.items()
     assert len(items) == 2 * 2227
     scores = {s.id: s for s in UniformScorer().score([i.request for i in items])}
@@ -125,15 +126,15 @@ def test_real_uniform_baseline_equals_the_all_negative_f1():
         mine = [i for i in items if i.meta["culture"] == code]
         share_neg = sum(1 - i.meta["entail"] for i in mine) / len(mine)
         f1_neg = 2 * share_neg / (1 + share_neg)  # precision = share, recall = 1
-        assert m["headline"][code] == pytest.approx(100 * f1_neg / 2)
-        assert m["headline"][f"{code}_auroc"] == pytest.approx(50.0)
+        assert m.headline[code] == pytest.approx(100 * f1_neg / 2)
+        assert m.headline[f"{code}_auroc"] == pytest.approx(50.0)
 
 
 @pytest.mark.slow
 def test_smollm2_scores_culturenli(smollm2_scorer):
-    (task,) = cnli.make_tasks(data=shared_path("culturenli", "data.tsv"), limit=4, seed=0)
+    (task,) = cnli.make_tasks(TaskOptions(data=shared_path("culturenli", "data.tsv"), limit=4, seed=0))
     items = task.items()
     scores = {s.id: s for s in smollm2_scorer.score([i.request for i in items])}
     m = task.metrics(items, scores)
-    assert set(m["headline"]) == {"US", "IN", "US_auroc", "IN_auroc"}
-    assert all(0 <= r["mean_p_entail"] <= 1 and r["letter_mass_mean"] > 0.1 for r in m["summary"])
+    assert set(m.headline) == {"US", "IN", "US_auroc", "IN_auroc"}
+    assert all(0 <= r["mean_p_entail"] <= 1 and r["letter_mass_mean"] > 0.1 for r in m.details["summary"])

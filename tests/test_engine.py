@@ -9,18 +9,14 @@ import pytest
 from ava.contracts.scoring import ScoredItem, ScoreRequest
 from ava.models.engine import EngineConfig, LetterEngine
 from ava.models.reference import reference_score
-from conftest import ROOT
 
 
 def _real_requests(n_questions: int, every: int = 1) -> list[ScoreRequest]:
     """OpinionQA steering prompts (real questions and personas, bundled build): the first
     ``n_questions``, unsteered and under every ``every``-th persona."""
-    import sys
+    from ava.evals.tasks.opinionqa import steering_requests
 
-    sys.path.insert(0, str(ROOT))
-    from benchmarks.scoring import opinionqa_requests
-
-    requests = opinionqa_requests(n_questions)
+    requests = steering_requests(n_questions)
     personas = list(dict.fromkeys(r.id.split("|", 1)[1] for r in requests))
     keep = set(personas[::every])
     return [r for r in requests if r.id.split("|", 1)[1] in keep]

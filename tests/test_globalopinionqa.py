@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from ava.benchmarks import globalopinionqa as goqa
 from ava.contracts.scoring import ScoredItem
+from ava.evals.task import TaskOptions
+from ava.evals.tasks import globalopinionqa as goqa
 from ava.models.scorer import UniformScorer
 from conftest import shared_path
 
@@ -139,32 +140,32 @@ def test_task_metrics_hand_computed(tmp_path):
         ["Q1?", "{'Spain': [0.5, 0.5], 'Chad': [1.0, 0.0]}", "['Yes', 'No']", "GAS"],
         ["Q2?", "{'Spain': [0.0, 1.0]}", "['Yes', 'No']", "GAS"],
     ])
-    (task,) = goqa.make_tasks(data=path, goqa_similarity="culturebank-compat")
+    (task,) = goqa.make_tasks(TaskOptions(data=path, settings={"goqa_similarity": "culturebank-compat"}))
     items, scores = scored(task, {"0:Spain": [0.5, 0.5], "0:Chad": [0.5, 0.5], "1:Spain": [0.5, 0.5]})
     assert [i.id for i in items] == ["0:Spain", "0:Chad", "1:Spain"]
     s_half = 1 - math.sqrt(0.5 * (math.log(4 / 3) + 0.5 * math.log(2 / 3) + 0.5 * math.log(2)))
     m = task.metrics(items, scores)
     spain, chad = (1 + s_half) / 2, s_half
-    assert m["headline"]["avg_sim"] == pytest.approx(100 * (1 + 2 * s_half) / 3)
-    assert m["headline"]["skew"] == pytest.approx(100 * abs(spain - chad) / math.sqrt(2))
-    assert m["headline"]["avg_sim_cbcompat"] > m["headline"]["avg_sim"]
-    assert "cbcompat" in m["similarity"] and "inflates" in m["similarity"]
-    rows = {r["country"]: r for r in m["tables"]["by_country"]}
+    assert m.headline["avg_sim"] == pytest.approx(100 * (1 + 2 * s_half) / 3)
+    assert m.headline["skew"] == pytest.approx(100 * abs(spain - chad) / math.sqrt(2))
+    assert m.headline["avg_sim_cbcompat"] > m.headline["avg_sim"]
+    assert "cbcompat" in m.description and "inflates" in m.description
+    rows = {r["country"]: r for r in m.tables["by_country"]}
     assert rows["Spain"]["n_questions"] == 2 and rows["Spain"]["similarity"] == pytest.approx(100 * spain, abs=1e-3)
-    assert m["plots"][0]["labels"] == ["Spain", "Chad"]  # ranked by similarity
+    assert m.plots[0].labels == ["Spain", "Chad"]  # ranked by similarity
 
 
 def test_standard_results_carry_no_compat_numbers(tmp_path):
     path = write_csv(tmp_path / "g.csv", [["Q1?", "{'Spain': [0.5, 0.5]}", "['Yes', 'No']", ""]])
-    (task,) = goqa.make_tasks(data=path)
+    (task,) = goqa.make_tasks(TaskOptions(data=path))
     m = task.metrics(*scored(task))
-    assert set(m["headline"]) == {"avg_sim", "skew"} and "cbcompat" not in m["similarity"]
+    assert set(m.headline) == {"avg_sim", "skew"} and "cbcompat" not in m.description
 
 
 def test_prompts_verbatim(tmp_path):
     path = write_csv(tmp_path / "g.csv", [["Do you agree?", "{'India (Non-national sample)': [0.5, 0.5]}",
                                            "['Yes', 'DK/Refused']", ""]])
-    cross, default = goqa.make_tasks(data=path, goqa_prompt="both")
+    cross, default = goqa.make_tasks(TaskOptions(data=path, settings={"goqa_prompt": "both"}))
     assert cross.items()[0].request.prompt == (
         "Human: How would someone from India (Non-national sample) answer the following question:\n"
         "Do you agree?\nHere are the options:\n(A) Yes\n(B) DK/Refused\n"
@@ -200,26 +201,27 @@ def test_real_subset_loads_completely(real):
 
 
 def test_real_subset_uniform_baseline(real):
-    (task,) = goqa.make_tasks(data=shared_path(*SUBSET), goqa_similarity="culturebank-compat")
+    options = TaskOptions(data=shared_path(*SUBSET), settings={"goqa_similarity": "culturebank-compat"})
+    (task,) = goqa.make_tasks(options)
     items, scores = scored(task)
     assert len(items) == 5752
     m = task.metrics(items, scores)
     questions, _ = real
     expected = np.mean([goqa.similarity(np.full(len(d), 1 / len(d)), d)
                         for q in questions for d in q.selections.values()])
-    assert m["headline"]["avg_sim"] == pytest.approx(100 * expected)
-    assert m["reference"]["uniform_avg_sim"] == pytest.approx(m["headline"]["avg_sim"])
-    assert m["headline"]["avg_sim_cbcompat"] > m["headline"]["avg_sim"]
-    assert sum(r["n_questions"] for r in m["tables"]["by_country"]) == 5752
-    india = next(r for r in m["tables"]["by_country"] if r["country"] == "India (Non-national sample)")
+    assert m.headline["avg_sim"] == pytest.approx(100 * expected)
+    assert m.details["reference"]["uniform_avg_sim"] == pytest.approx(m.headline["avg_sim"])
+    assert m.headline["avg_sim_cbcompat"] > m.headline["avg_sim"]
+    assert sum(r["n_questions"] for r in m.tables["by_country"]) == 5752
+    india = next(r for r in m.tables["by_country"] if r["country"] == "India (Non-national sample)")
     assert india["country_name"] == "India" and india["sample"] == "Non-national sample"
 
 
 def test_limit_is_a_seeded_sample_of_whole_questions():
     path = shared_path(*SUBSET)
-    a = goqa.make_tasks(data=path, limit=20, seed=1)[0].items()
-    b = goqa.make_tasks(data=path, limit=20, seed=1)[0].items()
-    c = goqa.make_tasks(data=path, limit=20, seed=2)[0].items()
+    a = goqa.make_tasks(TaskOptions(data=path, limit=20, seed=1))[0].items()
+    b = goqa.make_tasks(TaskOptions(data=path, limit=20, seed=1))[0].items()
+    c = goqa.make_tasks(TaskOptions(data=path, limit=20, seed=2))[0].items()
     assert [i.id for i in a] == [i.id for i in b] != [i.id for i in c]
     assert len({i.meta["unit"] for i in a}) == 20
     questions, _ = goqa.load_globalopinionqa(path)
@@ -230,9 +232,9 @@ def test_limit_is_a_seeded_sample_of_whole_questions():
 
 @pytest.mark.slow
 def test_smollm2_reads_a_distribution_over_every_option(smollm2_scorer):
-    (task,) = goqa.make_tasks(data=shared_path(*SUBSET), limit=3, seed=0)
+    (task,) = goqa.make_tasks(TaskOptions(data=shared_path(*SUBSET), limit=3, seed=0))
     items = task.items()
     scores = {s.id: s for s in smollm2_scorer.score([i.request for i in items])}
     m = task.metrics(items, scores)
-    assert 0 < m["headline"]["avg_sim"] <= 100
-    assert m["letter_mass_mean"] > 0.2
+    assert 0 < m.headline["avg_sim"] <= 100
+    assert m.details["letter_mass_mean"] > 0.2

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import wasserstein_distance
 
-from ava.benchmarks import opinion_metrics as om
+from ava.evals.metrics import opinion as om
 
 NAN = float("nan")
 

@@ -24,15 +24,18 @@ def opinionqa_questions():
 
 @pytest.mark.slow
 def test_uniform_and_human_baselines_on_opinionqa(opinionqa_questions, tmp_path):
-    from ava.benchmarks.opinionqa import make_tasks
-    from ava.benchmarks.runner import run_tasks
+    from ava.evals.runner import run_tasks
+    from ava.evals.task import TaskOptions
+    from ava.evals.tasks.opinionqa import make_tasks
     from ava.models import load_scorer
 
-    (task,) = make_tasks(questions=opinionqa_questions, n_resamples=200)
+    (task,) = make_tasks(TaskOptions(settings={"n_resamples": "200"}), questions=opinionqa_questions)
     res = run_tasks([task], load_scorer("uniform"), tmp_path, progress=False)
     m = res["tasks"]["opinionqa"]
     h = m["headline"]
-    assert m["counts"]["questions"] + m["counts"]["excluded"]["total"] == len(opinionqa_questions)
+    excluded = m["counts"]["excluded"]
+    assert excluded["rows"] == len(opinionqa_questions) and excluded["kept"] == m["counts"]["questions"]
+    assert sum(excluded["dropped"].values()) == len(opinionqa_questions) - m["counts"]["questions"]
     assert m["counts"]["questions"] > 1400 and m["counts"]["groups"] == 60 and m["counts"]["topics"] == 23
     assert m["counts"]["waves"] == 15
     assert h["representativeness"] == h["uniform_representativeness"]
@@ -49,11 +52,13 @@ def test_uniform_and_human_baselines_on_opinionqa(opinionqa_questions, tmp_path)
 
 @pytest.mark.slow
 def test_smollm2_limited_steered_run_end_to_end(opinionqa_questions, smollm2_scorer, tmp_path):
-    from ava.benchmarks.opinionqa import make_tasks
-    from ava.benchmarks.runner import run_tasks
+    from ava.evals.runner import run_tasks
+    from ava.evals.task import TaskOptions
+    from ava.evals.tasks.opinionqa import make_tasks
 
-    tasks = make_tasks(steer=True, questions=opinionqa_questions, n_resamples=100, formats="portray")
-    res = run_tasks(tasks, smollm2_scorer, tmp_path, limit=1, config={"model": "smollm2"}, progress=False)
+    options = TaskOptions(limit=1, steer=True, settings={"n_resamples": "100", "formats": "portray"})
+    tasks = make_tasks(options, questions=opinionqa_questions)
+    res = run_tasks(tasks, smollm2_scorer, tmp_path, config={"model": "smollm2", "limit": 1}, progress=False)
     default, steer = res["tasks"]["opinionqa"], res["tasks"]["opinionqa-steer"]
     assert default["counts"]["questions"] == 1 and default["task_info"]["n_items"] == 1
     assert steer["counts"]["groups"] == 22 and steer["task_info"]["n_items"] == 1 + 22

@@ -8,11 +8,12 @@ from collections.abc import Sequence
 
 import pytest
 
-from ava.benchmarks.opinionqa import OpinionTask, SteerTask, make_request, make_tasks, model_reading
-from ava.benchmarks.personas import Persona, ava_personas, opinionqa_personas
-from ava.benchmarks.runner import run_tasks
 from ava.contracts.scoring import ScoredItem, ScoreRequest
 from ava.contracts.surveys import GroupDistribution, SurveyQuestion
+from ava.evals.prompts.personas import Persona, ava_personas, opinionqa_personas
+from ava.evals.runner import run_tasks
+from ava.evals.task import TaskOptions
+from ava.evals.tasks.opinionqa import OpinionTask, SteerTask, make_request, make_tasks, model_reading
 
 
 def gd(attr: str, group: str, dist: Sequence[float], refusal: float = 0.0) -> GroupDistribution:
@@ -102,12 +103,13 @@ def test_exclusions_are_counted_with_reasons():
     mismatched = question("MISMATCH_W66", ["Low", "High"], [1, 2], [gd("Overall", "Overall", [0.2, 0.3, 0.5])])
     task = OpinionTask("opinionqa", [*fixtures(), mismatched])
     assert [q.key for q in task.questions] == ["SAFE_W26", "WORLD_W27"]
-    assert task.excluded["by_reason"] == {
+    assert dict(task.report.dropped) == {
         "degenerate ordinals": 1,
         "no Overall distribution": 1,
         "Overall distribution does not match options": 1,
     }
-    assert task.excluded["examples"]["degenerate ordinals"] == ["SAME_W26"]
+    assert "opinionqa:SAME_W26: degenerate ordinals; question excluded" in task.report.messages
+    assert (task.report.rows, task.report.kept) == (5, 2)
 
 
 def test_uniform_model_hand_computed(tmp_path):
@@ -151,7 +153,7 @@ def test_consistency_of_an_overall_oracle(tmp_path):
     m = m["tasks"]["opinionqa"]
     assert m["headline"]["representativeness"] == pytest.approx(1.0)
     assert m["headline"]["refusal_model"] == pytest.approx(0.1)
-    section = m["consistency"]
+    section = m["details"]["consistency"]
     assert section["available"] and set(section["per_attribute"]) == {"SEX", "POLPARTY"}
     # crime = {q1, q2}, family = {q2}; SEX: Male/Female tie overall, best per topic from the same data
     for attr in section["per_attribute"].values():
@@ -188,12 +190,12 @@ def test_steering_refuses_a_persona_group_without_data():
 
 def test_make_tasks_with_given_questions_and_settings():
     qs = fixtures()
-    tasks = make_tasks(steer=False, questions=qs, n_resamples="7")
+    tasks = make_tasks(TaskOptions(steer=False, settings={"n_resamples": "7"}), questions=qs)
     assert [t.name for t in tasks] == ["opinionqa"] and tasks[0].n_resamples == 7
     with pytest.raises(ValueError, match="expected an integer"):
-        make_tasks(questions=qs, n_resamples="many")
+        make_tasks(TaskOptions(settings={"n_resamples": "many"}), questions=qs)
     with pytest.raises(ValueError, match="unknown format"):
-        make_tasks(steer=True, questions=qs, formats="qa,story")
+        make_tasks(TaskOptions(steer=True, settings={"formats": "qa,story"}), questions=qs)
 
 
 def test_ava_personas_cover_nine_factors():
@@ -206,7 +208,7 @@ def test_ava_personas_cover_nine_factors():
 
 
 def test_bundled_personas_rebuild_from_the_steer_files(shared_data):
-    from ava.benchmarks.personas import PERSONAS_FILE, build_opinionqa_personas
+    from ava.evals.prompts.personas import PERSONAS_FILE, build_opinionqa_personas
     from ava.paths import bundled
 
     rebuilt = build_opinionqa_personas(shared_data / "opinionqa")
@@ -222,8 +224,8 @@ def test_bundled_personas_rebuild_from_the_steer_files(shared_data):
 def test_opinionqa_xl_steering_uses_the_ava_format_on_a_seeded_sample():
     from dataclasses import replace
 
-    from ava.benchmarks.opinionqa_xl import make_tasks as make_xl_tasks
-    from ava.benchmarks.opinionqa_xl import steer_sample
+    from ava.evals.tasks.opinionqa_xl import make_tasks as make_xl_tasks
+    from ava.evals.tasks.opinionqa_xl import steer_sample
 
     groups = list(dict.fromkeys((p.attribute, p.group) for p in ava_personas()))
     qs = []
@@ -231,7 +233,8 @@ def test_opinionqa_xl_steering_uses_the_ava_format_on_a_seeded_sample():
         have = {(g.attribute, g.group) for g in q.groups}
         qs.append(replace(q, groups=(*q.groups, *[gd(a, g, q.overall.distribution) for a, g in groups
                                                    if (a, g) not in have])))
-    tasks = make_xl_tasks(steer=True, seed=3, questions=qs, steer_questions="1", n_resamples="10")
+    options = TaskOptions(steer=True, seed=3, settings={"steer_questions": "1", "n_resamples": "10"})
+    tasks = make_xl_tasks(options, questions=qs)
     assert [t.name for t in tasks] == ["opinionqa-xl", "opinionqa-xl-steer"]
     steer = tasks[1]
     assert steer.formats == ["ava"] and len(steer.groups) == 32 and len(steer.questions) == 1
@@ -249,4 +252,24 @@ def test_a_key_asked_in_two_waves_is_two_questions_and_a_repeat_is_excluded():
     again = replace(q1, wave="W29")
     task = OpinionTask("opinionqa", [q1, again, again])
     assert [i.id for i in task.items()] == ["SAFE_W26@W26", "SAFE_W26@W29"]
-    assert task.excluded["by_reason"] == {"duplicate (wave, key)": 1}
+    assert dict(task.report.dropped) == {"duplicate (wave, key)": 1}
+
+
+def test_survey_data_without_any_group_or_question_is_refused():
+    from dataclasses import replace
+
+    from ava.evals.data import DataError
+
+    only_overall = [replace(q, groups=tuple(g for g in q.groups if g.attribute == "Overall")) for q in fixtures()]
+    with pytest.raises(DataError, match="every demographic group is empty"):
+        OpinionTask("opinionqa", only_overall)
+    with pytest.raises(DataError, match="no scorable question"):
+        OpinionTask("opinionqa", fixtures()[2:])
+
+
+def test_limit_keeps_the_first_questions_with_all_their_personas():
+    qs = fixtures()
+    personas = [p for p in opinionqa_personas() if (p.attribute, p.group) in GROUPS]
+    steer = SteerTask("s", [q for q in qs if "steer500" in q.tags], personas, limit=1)
+    assert {i.meta["question"] for i in steer.items()} == {"SAFE_W26"} and len(steer.items()) == 1 + 12
+    assert [i.id for i in OpinionTask("o", qs, limit=1).items()] == ["SAFE_W26"]

@@ -12,9 +12,9 @@ from html.parser import HTMLParser
 import pytest
 from typer.testing import CliRunner
 
-from ava.benchmarks.opinionqa import OpinionTask
-from ava.benchmarks.runner import run_tasks
 from ava.cli import app
+from ava.evals.runner import run_tasks
+from ava.evals.tasks.opinionqa import OpinionTask
 from ava.reports.html import ReportError, build_report
 from test_opinionqa import OracleScorer, fixtures
 
@@ -99,7 +99,7 @@ def test_report_refuses_unfinished_and_foreign_directories(two_runs, tmp_path):
     (unfinished / "run.json").write_text(json.dumps({**manifest, "status": "interrupted"}))
     with pytest.raises(ReportError, match="interrupted, not complete"):
         build_report([unfinished])
-    with pytest.raises(ReportError, match="no results.json"):
+    with pytest.raises(ReportError, match="no run.json"):
         build_report([tmp_path])
     result = CliRunner().invoke(app, ["report", str(tmp_path / "missing"), "--out", str(tmp_path / "r.html")])
     assert result.exit_code == 2 and "no such run directory" in result.output
@@ -136,7 +136,7 @@ def test_report_flags_runs_over_different_items(two_runs, tmp_path):
     from ava.models import load_scorer
 
     qs = fixtures()
-    run_tasks([OpinionTask("opinionqa", qs, n_resamples=5)], load_scorer("uniform"), tmp_path / "one", limit=1,
+    run_tasks([OpinionTask("opinionqa", qs, n_resamples=5, limit=1)], load_scorer("uniform"), tmp_path / "one",
               progress=False)
     doc = parse(build_report([two_runs / "uniform", tmp_path / "one"]))
     assert "dataset hashes differ" in doc.texts["not-comparable"] and "opinionqa" in doc.texts["not-comparable"]

@@ -5,38 +5,43 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import pytest
 
-from ava.benchmarks.base import EvalItem
-from ava.benchmarks.runner import RunDirMismatch, limit_items, run_tasks
-from ava.contracts.results import SCHEMA_VERSION
+from ava.contracts.results import SCHEMA_VERSION, PlotSpec
 from ava.contracts.scoring import ScoredItem, ScoreRequest
+from ava.evals.data import first_units
+from ava.evals.runner import run_tasks
+from ava.evals.task import EvalItem, TaskResult
+from ava.runs import BindingMismatch, ChunkPolicy, RunRefused, read_run
 
 
 class ToyTask:
     """Three yes/no items; metric = mean probability of "A"."""
 
     name = "toy"
+    template_version = None
 
-    def __init__(self, version: str = "1", prompt: str = "Q{}?\n") -> None:
+    def __init__(self, version: str = "1", prompt: str = "Q{}?\n", limit: int | None = None) -> None:
         self.version = version
         self.prompt = prompt
+        self.limit = limit
 
     def items(self) -> Sequence[EvalItem]:
-        return [
+        return first_units([
             EvalItem(f"q{i}", ScoreRequest(f"q{i}", (self.prompt.format(i), "Answer:"), ("A", "B")), {"unit": i // 2})
             for i in range(5)
-        ]
+        ], self.limit)
 
-    def metrics(self, items: Sequence[EvalItem], scores: Mapping[str, ScoredItem]) -> dict[str, Any]:
+    def metrics(self, items: Sequence[EvalItem], scores: Mapping[str, ScoredItem]) -> TaskResult:
         p = [scores[i.id].probs[0] for i in items]
-        return {
-            "headline": {"p_a": sum(p) / len(p)},
-            "tables": {"per_item": [{"id": i.id, "p_a": x} for i, x in zip(items, p, strict=True)]},
-            "plots": [{"name": "p_a", "title": "P(A)", "labels": [i.id for i in items], "series": {"p": p}}],
-        }
+        return TaskResult(
+            headline={"p_a": sum(p) / len(p)},
+            units=len(items),
+            unit="items",
+            tables={"per_item": [{"id": i.id, "p_a": x} for i, x in zip(items, p, strict=True)]},
+            plots=[PlotSpec(name="p_a", title="P(A)", labels=[i.id for i in items], series={"p": p})],
+        )
 
 
 class CountingScorer:
@@ -74,14 +79,16 @@ def test_run_writes_run_directory(tmp_path):
     assert (tmp_path / "plots" / "toy__p_a.png").read_bytes()[:4] == b"\x89PNG"
     items = [json.loads(line) for line in (tmp_path / "items" / "toy.jsonl").read_text().splitlines()]
     assert [r["id"] for r in items] == ["q0", "q1", "q2", "q3", "q4"]
-    assert json.loads((tmp_path / "run.json").read_text())["status"] == "complete"
+    record = read_run(tmp_path)
+    assert record.kind == "eval" and record.status == "complete" and record.binding.model == "counting"
+    assert record.info["tasks"] == ["toy"]
 
 
 def test_rerun_and_extension_never_rescore(tmp_path):
     scorer = CountingScorer()
-    run_tasks([ToyTask()], scorer, tmp_path, limit=1, progress=False)
+    run_tasks([ToyTask(limit=1)], scorer, tmp_path, progress=False)
     assert scorer.seen == ["q0", "q1"]  # a unit is meta["unit"]: two items per unit
-    run_tasks([ToyTask()], scorer, tmp_path, limit=2, progress=False)
+    run_tasks([ToyTask(limit=2)], scorer, tmp_path, progress=False)
     run_tasks([ToyTask()], scorer, tmp_path, progress=False)
     assert scorer.seen == ["q0", "q1", "q2", "q3", "q4"]
 
@@ -95,10 +102,10 @@ def test_changed_template_is_rescored(tmp_path):
 
 
 def test_interrupted_run_resumes_without_loss(tmp_path, monkeypatch):
-    monkeypatch.setattr("ava.benchmarks.runner.CHUNK", 2)
+    monkeypatch.setattr("ava.evals.runner.CHUNKS", ChunkPolicy(2, 2))
     with pytest.raises(KeyboardInterrupt):
         run_tasks([ToyTask()], CountingScorer(fail_after=3), tmp_path, progress=False)
-    assert json.loads((tmp_path / "run.json").read_text())["status"] == "interrupted"
+    assert read_run(tmp_path).status == "interrupted" and "rerun the same command" in read_run(tmp_path).reason
     assert not (tmp_path / "results.json").exists()
     resumed = CountingScorer()
     res = run_tasks([ToyTask()], resumed, tmp_path, progress=False)
@@ -119,10 +126,13 @@ def test_torn_cache_line_is_rescored(tmp_path):
 
 def test_run_dir_of_another_model_is_refused(tmp_path):
     run_tasks([ToyTask()], CountingScorer("model-a"), tmp_path, progress=False)
-    with pytest.raises(RunDirMismatch, match="model-a"):
+    with pytest.raises(BindingMismatch, match="model: model-a -> model-b"):
         run_tasks([ToyTask()], CountingScorer("model-b"), tmp_path, progress=False)
+    restarted = CountingScorer("model-b")
+    run_tasks([ToyTask()], restarted, tmp_path, progress=False, restart=True)
+    assert len(restarted.seen) == 5 and read_run(tmp_path).binding.model == "model-b"
     (tmp_path / "run.json").unlink()
-    with pytest.raises(RunDirMismatch, match="no run.json"):
+    with pytest.raises(RunRefused, match="no run record"):
         run_tasks([ToyTask()], CountingScorer("model-a"), tmp_path, progress=False)
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("x")  # a folder of other things is fine
@@ -138,9 +148,23 @@ def test_low_letter_mass_warns(tmp_path, capsys):
 
 def test_limit_counts_units():
     items = ToyTask().items()
-    assert [i.id for i in limit_items(items, 2)] == ["q0", "q1", "q2", "q3"]
+    assert [i.id for i in first_units(items, 2)] == ["q0", "q1", "q2", "q3"]
     with pytest.raises(ValueError, match="at least 1"):
-        limit_items(items, 0)
+        first_units(items, 0)
+
+
+def test_a_failing_task_leaves_the_run_failed_with_its_reason(tmp_path):
+    class Broken(ToyTask):
+        def metrics(self, items, scores):
+            raise ValueError("no pairs to score")
+
+    with pytest.raises(ValueError):
+        run_tasks([Broken()], CountingScorer(), tmp_path, progress=False)
+    record = read_run(tmp_path)
+    assert record.status == "failed" and record.reason == "ValueError: no pairs to score"
+    assert not (tmp_path / "results.json").exists()
+    res = run_tasks([ToyTask()], CountingScorer(), tmp_path, progress=False)  # resumes: every score cached
+    assert res["tasks"]["toy"]["task_info"]["n_cached"] == 5
 
 
 def test_uniform_scorer_and_identical_outputs(tmp_path):

@@ -36,8 +36,8 @@ def fixture_questions(monkeypatch):
     """The fixture questions, with a distribution for each of OpinionQA's 22 persona groups."""
     from dataclasses import replace
 
-    from ava.benchmarks.personas import opinionqa_personas
     from ava.contracts.surveys import GroupDistribution
+    from ava.evals.prompts.personas import opinionqa_personas
 
     groups = list(dict.fromkeys((p.attribute, p.group) for p in opinionqa_personas()))
     qs = []
@@ -50,7 +50,7 @@ def fixture_questions(monkeypatch):
             if (a, g) not in have
         ]
         qs.append(replace(q, groups=(*q.groups, *extra)) if q.overall.distribution else q)
-    monkeypatch.setattr("ava.benchmarks.opinionqa.load_questions", lambda name, data: qs)
+    monkeypatch.setattr("ava.evals.tasks.opinionqa.load_questions", lambda name, data: qs)
     return qs
 
 
@@ -72,15 +72,15 @@ def test_eval_end_to_end_then_another_model_is_refused(fixture_questions, tmp_pa
     assert info["n_scored"] == 0 and info["n_cached"] == info["n_items"]
     other = invoke("--model", "tiny", "--benchmark", "opinionqa", "--out", str(out), "--no-progress")
     assert other.exit_code == 2
-    assert "holds a run of model 'uniform'" in other.output and "new --out" in other.output
+    assert "model: uniform -> builtin:tiny" in other.output and "--restart" in other.output
 
 
 def test_missing_survey_data_is_a_clear_error(tmp_path, monkeypatch):
-    from ava.benchmarks import opinionqa
+    from ava.evals.data import DataNotFound
 
     def missing(name, data):
-        raise opinionqa.BenchmarkDataMissing(f"{name}: no survey data at {data} (pass --data PATH)")
+        raise DataNotFound(f"{name}: no survey data at {data} (pass --data PATH)")
 
-    monkeypatch.setattr("ava.benchmarks.opinionqa.load_questions", missing)
+    monkeypatch.setattr("ava.evals.tasks.opinionqa.load_questions", missing)
     result = invoke("--model", "uniform", "--benchmark", "opinionqa", "--data", str(tmp_path / "nowhere"))
     assert result.exit_code == 2 and "no survey data" in result.output

@@ -54,23 +54,43 @@ def test_malformed_lines_skipped_on_request(tmp_path):
     assert [json.loads(x)["id"] for x in out.read_text().splitlines()] == ["r0", "r1"]
 
 
-def test_interrupted_run_resumes_without_rescoring(tmp_path):
+class StopAfter:
+    """The uniform scorer, interrupted (like Ctrl-C) once it has scored ``n`` requests."""
+
+    identity, backend = "uniform", "uniform"
+
+    def __init__(self, n: int) -> None:
+        self.n, self.seen = n, []
+
+    def score(self, requests, progress=False):
+        from ava.models.scorer import UniformScorer
+
+        if len(self.seen) >= self.n:
+            raise KeyboardInterrupt
+        self.seen += [r.id for r in requests]
+        return UniformScorer().score(requests)
+
+
+def test_interrupted_run_resumes_without_rescoring(tmp_path, monkeypatch):
+    from ava.runs import read_run
+
     inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     _write(inp, [_req(i) for i in range(4)])
-    # a run killed after two results, mid-way through writing the third line
-    done = [
-        {"id": "r0", "probs": [0.9, 0.1], "letter_mass": 0.5, "logprobs": [-0.8, -3.0]},
-        {"id": "r1", "probs": [0.9, 0.1], "letter_mass": 0.5, "logprobs": [-0.8, -3.0]},
-    ]
-    partial = tmp_path / "out.jsonl.partial"
-    partial.write_text("".join(json.dumps(d) + "\n" for d in done) + '{"id": "r2", "pro', encoding="utf-8")
-    result = runner.invoke(app, ["score", "--model", "uniform", "-i", str(inp), "-o", str(out)])
+    first = StopAfter(2)
+    monkeypatch.setattr("ava.models.lazy.load_scorer", lambda *a, **k: first)
+    result = runner.invoke(app, ["score", "--model", "uniform", "-i", str(inp), "--out", str(out), "--chunk", "2"])
+    assert result.exit_code == 130 and "rerun the same command to resume" in result.output
+    assert read_run(out).status == "interrupted" and not out.exists()
+    second = StopAfter(99)
+    monkeypatch.setattr("ava.models.lazy.load_scorer", lambda *a, **k: second)
+    result = runner.invoke(app, ["score", "--model", "uniform", "-i", str(inp), "--out", str(out), "--chunk", "2"])
     assert result.exit_code == 0, result.output
-    assert "resuming: 2 already scored, 2 to go" in result.output
+    assert "resuming: 2 already scored, 2 to go" in result.output and second.seen == ["r2", "r3"]
     rows = [json.loads(x) for x in out.read_text().splitlines()]
-    assert [r["id"] for r in rows] == ["r0", "r1", "r2", "r3"]
-    assert rows[0]["probs"] == [0.9, 0.1]  # kept, not re-scored
-    assert rows[3]["probs"] == [0.5, 0.5]
+    assert [r["id"] for r in rows] == ["r0", "r1", "r2", "r3"] and rows[3]["probs"] == [0.5, 0.5]
+    assert read_run(out).complete and not (tmp_path / "out.jsonl.partial").exists()
+    again = runner.invoke(app, ["score", "--model", "uniform", "-i", str(inp), "--out", str(out)])
+    assert again.exit_code == 0 and "all 4 requests already scored" in again.output
 
 
 def test_unknown_model_is_a_one_line_error(tmp_path):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ava.benchmarks import suites
 from ava.contracts.scoring import ScoreRequest
+from ava.evals import suites
 from conftest import shared_path
 
 FIXTURES = Path(__file__).parent / "fixtures" / "culturebank"
@@ -43,8 +43,10 @@ def test_compat_columns_appear_only_when_asked_for_and_labelled():
 
 
 def test_join_segments_breaks_only_after_newlines():
-    assert suites.join_segments(["Human: ", "Q?\n", "A ("]) == ("Human: Q?\n", "A (")
-    assert suites.join_segments(["a\n", "b\n", "c"]) == ("a\n", "b\n", "c")
+    from ava.evals.prompts.culture import join_segments
+
+    assert join_segments(["Human: ", "Q?\n", "A ("]) == ("Human: Q?\n", "A (")
+    assert join_segments(["a\n", "b\n", "c"]) == ("a\n", "b\n", "c")
 
 
 @pytest.fixture
@@ -66,7 +68,7 @@ def test_missing_culturebank_is_skipped_with_instructions(tmp_path, culture_only
 
 
 def test_unknown_suite():
-    with pytest.raises(ValueError, match="quick"):
+    with pytest.raises(ValueError, match="unknown suite 'nope' \\(known: paper, quick\\)"):
         suites.build_suite_tasks("nope")
 
 

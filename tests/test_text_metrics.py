@@ -9,7 +9,7 @@ import re
 import pytest
 import torch
 
-from ava.benchmarks import text_metrics as tm
+from ava.evals.metrics import text as tm
 from conftest import shared_path
 
 

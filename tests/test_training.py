@@ -62,7 +62,7 @@ def write_instruction_fixture(root: Path, n_train: int = 12, n_test: int = 6) ->
 
 
 def _completion_nll(model, tokenizer, samples) -> float:
-    from ava.benchmarks.text_metrics import conditional_perplexities
+    from ava.evals.metrics.text import conditional_perplexities
 
     ppl = conditional_perplexities(
         model, tokenizer, [generation_prefix(tokenizer, s.prompt) for s in samples], [s.response for s in samples]

@@ -1,14 +1,20 @@
-"""The ``ava`` command: one sub-command per stage of the data's journey."""
+"""The ``ava`` command: one sub-command per stage of the data's journey.
+
+The grammar (docs/cli.md): ``ava data build-ads|build-surveys`` make data sets, ``ava train``
+fine-tunes, ``ava score`` reads letter distributions, ``ava eval`` runs benchmarks, ``ava
+report`` compares runs. ``ava build`` is the old spelling of ``ava data build-ads``, kept
+hidden for one release.
+"""
 
 from __future__ import annotations
 
 import typer
 
-from ava.benchmarks.cli import eval_command
+from ava.evals.cli import eval_command
 from ava.instructions.cli import build
 from ava.models.cli import score
 from ava.reports.cli import report_command
-from ava.surveys.cli import data_app
+from ava.surveys.cli import build_surveys_cmd
 from ava.training.cli import train
 
 app = typer.Typer(
@@ -19,18 +25,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+data_app = typer.Typer(help="Build data sets: the AVA instruction dataset, the survey benchmarks.",
+                       no_args_is_help=True)
+data_app.command("build-ads", help="Build the AVA instruction dataset from ad-library files.")(build)
+data_app.command("build-surveys", help="Build OpinionQA / OpinionQA-XL from raw Pew ATP files.")(build_surveys_cmd)
+
 
 @app.callback()
 def main() -> None:
     """align-via-actions."""
 
 
-app.command(help="Option-letter distributions for a JSONL file of requests.")(score)
 app.add_typer(data_app, name="data")
-app.command(help="Build the AVA instruction dataset from ad-library files.")(build)
 app.command(help="Fine-tune a model on the behaviour instructions (TRL SFT, LoRA or full).")(train)
+app.command(help="Option-letter distributions for a JSONL file of requests.")(score)
 app.command("eval", help="Evaluate a model on a benchmark or suite (resumable run directory).")(eval_command)
 app.command("report", help="One self-contained HTML page comparing run directories.")(report_command)
+app.command("build", hidden=True, help="Old spelling of `ava data build-ads` (kept for one release).")(build)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,20 @@ def write_json(path: str | Path, obj: Any) -> None:
         fh.write("\n")
 
 
+class UnreadableJson(ValueError):
+    """A file that is not UTF-8 JSON; the message names the file (and line) and why."""
+
+
+def read_json(path: str | Path) -> Any:
+    """A JSON file's value; :class:`UnreadableJson` ("FILE:LINE: not JSON (...)") instead of a traceback."""
+    try:
+        return json.loads(Path(path).read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UnreadableJson(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise UnreadableJson(f"{path}:{exc.lineno}: not JSON ({exc.msg})") from None
+
+
 def file_sha256(path: str | Path) -> str:
     """SHA-256 of a file, read in 1 MiB blocks (inputs can be large survey or ad dumps)."""
     digest = hashlib.sha256()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FAMILIES = ("TAP", "TAG", "TS", "TC")
 SPLITS = ("train", "test_advertiser", "test_temporal")
 
 

@@ -2,15 +2,18 @@
 
 A run directory (``ava eval --out DIR``) holds:
 
-* ``run.json`` — :class:`RunManifest`: who is being scored and the run's status
-  (``running`` / ``interrupted`` / ``complete``). Written first, so a half-finished
-  directory never looks complete, and so a later run with another model is refused.
-* ``cache/scores.jsonl`` — one :class:`CachedScore` per scored prompt, appended and
-  flushed chunk by chunk: an interrupted or extended run never scores a prompt twice.
+* ``run.json`` — the run record (:class:`ava.contracts.runs.RunRecord`, kind ``eval``): its
+  status (running / interrupted / failed / complete), the model identity it is bound to, and
+  notes (model name, adapter, backend, tasks). Written first and last: the one place that says
+  whether the run is finished.
+* ``cache/scores.jsonl`` — one :class:`CachedScore` per scored prompt, appended and flushed
+  chunk by chunk: an interrupted or extended run never scores a prompt twice.
+  ``cache/generations.jsonl`` — the same for generation tasks (``ava-tasks``): one line per
+  answered item, ``{"key", "task", "id", "record"}``.
 * ``results.json`` — :class:`Results` (only once every task is done).
-* ``items/<task>.jsonl`` — one :class:`ItemRecord` per prompt.
-* ``tables/<task>__<table>.csv`` — each ``metrics()["tables"]`` entry.
-* ``plots/<task>__<plot>.png`` — each ``metrics()["plots"]`` entry (see :class:`PlotSpec`).
+* ``items/<task>.jsonl`` — one :class:`ItemRecord` per prompt (a generation task: its records).
+* ``tables/<task>__<table>.csv`` — each :class:`~ava.evals.task.TaskResult` table.
+* ``plots/<task>__<plot>.png`` — each :class:`PlotSpec` of a task's result.
 
 ``SCHEMA_VERSION`` changes whenever a field changes meaning or disappears.
 """
@@ -20,26 +23,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = "1.0"
-
-RUN_STATUSES = ("running", "interrupted", "complete")
-
-
-@dataclass(frozen=True)
-class RunManifest:
-    """``run.json``: the scorer a run directory belongs to, and how far it got."""
-
-    schema_version: str
-    model: str
-    adapter: str | None
-    identity: str
-    backend: str
-    status: str
-    tasks: list[str]
-    updated_at: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+SCHEMA_VERSION = "2.0"
 
 
 @dataclass(frozen=True)
@@ -118,7 +102,7 @@ class Interval:
 
 @dataclass(frozen=True)
 class PlotSpec:
-    """A bar chart a task asks for (``metrics()["plots"]`` entries; rendered by ``ava.reports``).
+    """A bar chart a task asks for (``TaskResult.plots``; rendered by ``ava.reports.plots``).
 
     ``series`` maps a legend label to one value per label in ``labels``; ``errors`` (optional)
     maps the same legend labels to ``[low, high]`` pairs; ``reference`` draws horizontal
@@ -158,11 +142,11 @@ class RunInfo:
 class Results:
     """``results.json``.
 
-    ``tasks[name]`` is the task's ``metrics()`` dict, with ``tables`` and ``plots`` replaced
-    by the relative paths of the files written for them, plus ``task_info`` (:class:`TaskInfo`)
-    and ``diagnostics`` (:class:`Diagnostics`). Every task has ``headline``: name -> number;
-    tasks may add ``intervals`` (name -> :class:`Interval`) for their headline numbers and
-    other sections (the opinion tasks' sections are listed in ``docs/evaluation.md``).
+    ``tasks[name]`` is the task's :class:`~ava.evals.task.TaskResult` (``headline``, ``units``,
+    ``unit``, ``description``, ``intervals``, ``counts``, ``groups``, ``details``), with
+    ``tables`` and ``plots`` as the relative paths of the files written for them, plus
+    ``task_info`` (:class:`TaskInfo`) and ``diagnostics`` (:class:`Diagnostics`; null for a
+    generation task). Each task's ``details`` sections are listed in ``docs/evaluation.md``.
     """
 
     schema_version: str

@@ -1,65 +1,106 @@
-"""``ava score``: option-letter distributions for a JSONL file of requests."""
+"""``ava score``: option-letter distributions for a JSONL file of requests.
+
+The output is bound to the model, the requests and the options that change scores (its run
+record ``<out>.run.json``); a rerun resumes, a rerun with other ones is refused with what
+differs (``--restart`` starts over); one writer at a time; an empty input is an error.
+"""
 
 from __future__ import annotations
 
-import shutil
+import json
 from pathlib import Path
 
 import typer
 
+from ava.contracts.scoring import ScoreRequest
 from ava.models.engine import EngineConfig
 from ava.models.loading import ModelError
-from ava.models.requests_io import finish, partial_path, read_done_ids, read_requests, scored_to_json
+from ava.models.requests_io import partial_path, read_requests, requests_hash, scored_row
+
+OWNED = ("", ".partial")
+"""Beside the run record: the output itself and its partial file (removed by ``--restart``)."""
+
+
+class ScoreInputError(ValueError):
+    """An input that cannot be scored as it is; the message names the file and what to do."""
 
 
 def score(
     model: str = typer.Option("smollm2", "--model", "-m", help="built-in name, HF id or local path"),
     input: Path = typer.Option(..., "--input", "-i", exists=True, dir_okay=False, help="requests JSONL"),
-    output: Path = typer.Option(..., "--output", "-o", help="scores JSONL (written when complete)"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="scores JSONL (written when complete)"),
+    output: Path | None = typer.Option(None, "--output", hidden=True, help="old spelling of --out"),
     adapter: str | None = typer.Option(None, help="PEFT adapter folder"),
     chat: bool = typer.Option(False, help="wrap prompts in the model's chat template"),
     skip_bad: bool = typer.Option(False, help="skip malformed lines instead of stopping"),
     batch_tokens: int | None = typer.Option(None, help="token budget per batch (default: by device)"),
-    chunk: int = typer.Option(512, help="requests scored and saved per step"),
+    chunk: int = typer.Option(512, min=1, help="requests scored and saved per step"),
+    restart: bool = typer.Option(False, "--restart", help="discard what --out holds and start over"),
+    progress: bool = typer.Option(True, help="show a progress bar"),
 ) -> None:
-    """Score each request's option letters; resumes an interrupted run."""
-    requests, bad = read_requests(input)
-    for b in bad[:20]:
-        typer.echo(f"{input}: {b}", err=True)
-    if bad:
-        more = f" (and {len(bad) - 20} more)" if len(bad) > 20 else ""
-        if not skip_bad:
-            typer.echo(f"error: {len(bad)} malformed line(s){more}; fix them or pass --skip-bad", err=True)
-            raise typer.Exit(2)
-        typer.echo(f"skipping {len(bad)} malformed line(s){more}", err=True)
-    partial = partial_path(output)
-    if output.exists() and not partial.exists():
-        shutil.copyfile(output, partial)  # extending a finished run: start from its results
-    done = set(read_done_ids(partial))
-    todo = [r for r in requests if r.id not in done]
-    if not todo:
-        if partial.exists():
-            finish(output)
-        typer.echo(f"all {len(requests)} requests already scored in {output}")
-        return
-    if done:
-        typer.echo(f"resuming: {len(done)} already scored, {len(todo)} to go", err=True)
-    from ava.models.scorer import load_scorer
+    """Score each request's option letters; rerunning the same command resumes."""
+    from ava.runs import RunRefused
 
     try:
-        scorer = load_scorer(model, adapter=adapter, chat=chat, config=EngineConfig(max_batch_tokens=batch_tokens))
-        from tqdm.auto import tqdm
-
-        output.parent.mkdir(parents=True, exist_ok=True)
-        with open(partial, "a", encoding="utf-8") as fh, tqdm(total=len(todo), unit="prompt", desc="scoring") as bar:
-            for start in range(0, len(todo), chunk):
-                part = todo[start : start + chunk]
-                for item in scorer.score(part):
-                    fh.write(scored_to_json(item) + "\n")
-                fh.flush()
-                bar.update(len(part))
-    except (ModelError, ValueError) as exc:
+        target = _one_output(out, output)
+        requests = _read(input, skip_bad)
+        n = _run(requests, target, model, adapter, chat, batch_tokens, chunk, restart, progress)
+    except KeyboardInterrupt:
+        typer.echo("error: interrupted; every finished chunk is saved: rerun the same command to resume", err=True)
+        raise typer.Exit(130) from None
+    except (ScoreInputError, RunRefused, ModelError, ValueError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    finish(output)
-    typer.echo(f"wrote {len(requests)} scores to {output}")
+    typer.echo(f"wrote {n} scores to {target}")
+
+
+def _one_output(out: Path | None, output: Path | None) -> Path:
+    if out is not None and output is not None and out != output:
+        raise ScoreInputError("give --out once (--output is its old spelling)")
+    if out is None and output is None:
+        raise ScoreInputError("give --out FILE: where the scores are written")
+    return out or output  # type: ignore[return-value]
+
+
+def _read(path: Path, skip_bad: bool) -> list[ScoreRequest]:
+    """The valid requests; bad lines are printed with their numbers and stop the run unless skipped."""
+    requests, bad = read_requests(path)
+    for b in bad[:20]:
+        typer.echo(f"{path}: {b}", err=True)
+    more = f" (and {len(bad) - 20} more)" if len(bad) > 20 else ""
+    if bad and not skip_bad:
+        raise ScoreInputError(f"{path}: {len(bad)} malformed line(s){more}; fix them or pass --skip-bad")
+    if bad:
+        typer.echo(f"skipping {len(bad)} malformed line(s){more}", err=True)
+    if not requests:
+        raise ScoreInputError(f"{path}: no requests to score (the file is empty or every line was skipped)")
+    return requests
+
+
+def _run(requests: list[ScoreRequest], out: Path, model: str, adapter: str | None, chat: bool,
+         batch_tokens: int | None, chunk: int, restart: bool, progress: bool) -> int:
+    """Score what the output does not hold yet (bound, locked, resumable); write it in input order."""
+    from ava.io import atomic_write
+    from ava.models.lazy import LazyScorer, scorer_identity
+    from ava.runs import Binding, ChunkPolicy, JsonlLog, Output, interrupt_on_sigterm, run_in_chunks, start_run
+
+    scorer = LazyScorer(model, adapter=adapter, chat=chat, config=EngineConfig(max_batch_tokens=batch_tokens))
+    binding = Binding(model=scorer_identity(model, adapter), inputs=requests_hash(requests), options={"chat": chat})
+    info = {"model": model, "adapter": adapter, "requests": len(requests)}
+    interrupt_on_sigterm()
+    with start_run(Output(out, folder=False), "score", binding, info=info, restart=restart, owned=OWNED) as run:
+        if run.previous is not None and run.previous.complete and out.is_file():
+            typer.echo(f"all {len(requests)} requests already scored in {out}", err=True)
+            return len(requests)
+        log = JsonlLog(partial_path(out), key="id")
+        log.load()
+        todo = [r for r in requests if r.id not in log.rows]
+        if log.rows:
+            typer.echo(f"resuming: {len(requests) - len(todo)} already scored, {len(todo)} to go", err=True)
+        run_in_chunks(todo, lambda part: [scored_row(s) for s in scorer.score(part)], log,
+                      policy=ChunkPolicy(chunk, chunk), desc="scoring", unit="prompt", progress=progress)
+        with atomic_write(out) as fh:
+            for r in requests:
+                fh.write(json.dumps(log.rows[r.id], ensure_ascii=False) + "\n")
+        partial_path(out).unlink(missing_ok=True)
+    return len(requests)

@@ -1,17 +1,18 @@
-"""Reading score requests from JSONL and writing scored items, resumably.
+"""Reading score requests from JSONL, and the rows ``ava score`` writes.
 
-Results go to ``<output>.partial`` while a run is going and are renamed to ``<output>``
-only when every request is scored, so a partial result is never mistaken for a full one.
-A re-run resumes from the partial file (ids already scored are skipped).
+While a run is going its results are appended to ``<out>.partial`` (resumable); ``<out>`` is
+written, in input order, only when every request is scored, and the run record beside it
+(``<out>.run.json``) says so.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ava.contracts.scoring import ScoredItem, ScoreRequest
 
@@ -31,6 +32,8 @@ def parse_request(obj: object) -> ScoreRequest:
         raise ValueError("expected a JSON object")
     if "id" not in obj:
         raise ValueError('missing "id"')
+    if isinstance(obj["id"], bool) or not isinstance(obj["id"], str | int) or str(obj["id"]) == "":
+        raise ValueError(f'"id" must be a non-empty string or an integer, got {obj["id"]!r:.40}')
     if "segments" in obj:
         segments = obj["segments"]
         if not isinstance(segments, list) or not all(isinstance(s, str) for s in segments):
@@ -50,8 +53,13 @@ def read_requests(path: str | Path) -> tuple[list[ScoreRequest], list[BadLine]]:
     requests: list[ScoreRequest] = []
     bad: list[BadLine] = []
     seen: set[str] = set()
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                bad.append(BadLine(number, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"))
+                continue
             if not line.strip():
                 continue
             try:
@@ -74,29 +82,18 @@ def read_requests(path: str | Path) -> tuple[list[ScoreRequest], list[BadLine]]:
     return requests, bad
 
 
-def scored_to_json(item: ScoredItem) -> str:
-    return json.dumps(
-        {"id": item.id, "probs": list(item.probs), "letter_mass": item.letter_mass, "logprobs": list(item.logprobs)}
-    )
+def requests_hash(requests: Sequence[ScoreRequest]) -> str:
+    """Hash of every request (id, segments, options) in order: what an ``ava score`` output is bound to."""
+    digest = hashlib.sha256()
+    for r in requests:
+        digest.update(json.dumps([r.id, list(r.segments), list(r.options)], ensure_ascii=False).encode() + b"\n")
+    return digest.hexdigest()[:16]
 
 
-def read_done_ids(path: Path) -> Iterator[str]:
-    """Ids in a results file; a torn last line (from a kill mid-write) is cut off."""
-    if not path.exists():
-        return
-    with open(path, "rb+") as fh:
-        data = fh.read()
-        keep = data.rfind(b"\n") + 1
-        if keep < len(data):
-            fh.truncate(keep)
-    for line in data[:keep].decode("utf-8").splitlines():
-        if line.strip():
-            yield str(json.loads(line)["id"])
+def scored_row(item: ScoredItem) -> dict[str, Any]:
+    """One line of an ``ava score`` output."""
+    return {"id": item.id, "probs": list(item.probs), "letter_mass": item.letter_mass, "logprobs": list(item.logprobs)}
 
 
 def partial_path(output: Path) -> Path:
     return output.with_name(output.name + ".partial")
-
-
-def finish(output: Path) -> None:
-    os.replace(partial_path(output), output)

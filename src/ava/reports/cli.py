@@ -8,15 +8,17 @@ import typer
 
 
 def report_command(
-    run_dirs: list[Path] = typer.Argument(..., help="run directories written by `ava eval --out`"),
+    run_dirs: list[Path] = typer.Argument(..., help="run directories written by `ava eval --out` (any benchmark)"),
     out: Path = typer.Option(Path("report.html"), "--out", "-o", help="the HTML file to write"),
 ) -> None:
     """Compare evaluation runs: headline table, per-group heatmap, plots (images embedded)."""
     from ava.reports.html import ReportError, write_report
+    from ava.runs import NotWritable, Output, check_writable
 
     try:
+        check_writable(Output(out, folder=False))
         path = write_report(run_dirs, out)
-    except ReportError as exc:
+    except (ReportError, NotWritable) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"wrote {path} ({len(run_dirs)} run(s))")

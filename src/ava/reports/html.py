@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import base64
 import html
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ava.contracts.results import SCHEMA_VERSION
+from ava.contracts.results import SCHEMA_VERSION, PlotSpec
+from ava.io import UnreadableJson, read_json
 from ava.reports.tables import fmt_interval, fmt_number
 
 
@@ -31,28 +31,53 @@ class Run:
 
 
 def load_run(run_dir: str | Path) -> Run:
+    """A finished run directory's results; :class:`ReportError` (one line) for anything else."""
+    from ava.runs import RecordError, read_run
+
     path = Path(run_dir)
-    results_path = path / "results.json"
-    manifest_path = path / "run.json"
     if not path.is_dir():
         raise ReportError(f"{path}: no such run directory")
-    if manifest_path.exists():
-        status = json.loads(manifest_path.read_text(encoding="utf-8")).get("status")
-        if status != "complete":
-            raise ReportError(
-                f"{path}: the run is {status}, not complete; re-run its `ava eval` command to finish it"
-            )
-    if not results_path.exists():
-        raise ReportError(f"{path}: no results.json; is this an `ava eval --out` directory?")
     try:
-        results = json.loads(results_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ReportError(f"{results_path}:{exc.lineno}: unreadable results ({exc.msg})") from None
+        record = read_run(path)
+    except RecordError as exc:
+        raise ReportError(str(exc)) from None
+    if record is None:
+        raise ReportError(f"{path}: no run.json; is this an `ava eval --out` directory?")
+    if record.kind != "eval":
+        raise ReportError(f"{path}: holds a {record.kind} output, not an evaluation run")
+    if not record.complete:
+        why = f" ({record.reason})" if record.reason else ""
+        raise ReportError(f"{path}: the run is {record.status}{why}, not complete; rerun its `ava eval` command to "
+                          "finish it")
+    return Run(path.name, path, read_results(path / "results.json"))
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    """``results.json`` checked for what the report reads: an object of this schema with a task map."""
+    if not path.is_file():
+        raise ReportError(f"{path}: missing, although the run says complete; rerun its `ava eval` command")
+    try:
+        results = read_json(path)
+    except UnreadableJson as exc:
+        raise ReportError(f"{exc}, not a results file") from None
+    if not isinstance(results, dict):
+        raise ReportError(f"{path}: a JSON {type(results).__name__}, not a results object")
     major = str(results.get("schema_version", "")).split(".")[0]
     if major != SCHEMA_VERSION.split(".")[0]:
-        raise ReportError(f"{results_path}: results schema {results.get('schema_version')!r}, "
-                          f"this ava reads {SCHEMA_VERSION}")
-    return Run(path.name, path, results)
+        raise ReportError(f"{path}: results schema {results.get('schema_version')!r}, this ava reads "
+                          f"{SCHEMA_VERSION}; rerun its `ava eval` command (it resumes from its cache)")
+    tasks = results.get("tasks")
+    if not isinstance(tasks, dict) or not all(isinstance(t, dict) for t in tasks.values()):
+        raise ReportError(f"{path}: \"tasks\" must map each task name to an object")
+    if not isinstance(results.get("run", {}), dict):
+        raise ReportError(f"{path}: \"run\" must be an object")
+    for task, entry in tasks.items():
+        for key in ("headline", "intervals", "groups", "task_info", "plots", "counts"):
+            if not isinstance(entry.get(key) or {}, dict):
+                raise ReportError(f"{path}: task {task!r}: {key!r} must be an object")
+        if not all(isinstance(ci or {}, dict) for ci in (entry.get("intervals") or {}).values()):
+            raise ReportError(f"{path}: task {task!r}: each interval must be an object")
+    return results
 
 
 def _labels(paths: Sequence[Path]) -> list[str]:
@@ -161,8 +186,8 @@ def comparison_plot(task: str, runs: Sequence[Run]) -> bytes:
         run.label: [run.results.get("tasks", {}).get(task, {}).get("groups", {}).get(g) for g in groups]
         for run in runs
     }
-    return bar_plot_png({"title": f"{task}: per-group score by run", "labels": list(groups), "series": series,
-                         "ylabel": "score"})
+    return bar_plot_png(PlotSpec(name=f"{task}-groups", title=f"{task}: per-group score by run",
+                                 labels=list(groups), series=series, ylabel="score"))
 
 
 CSS = """
@@ -220,8 +245,3 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path) -> Path:
     with atomic_write(out) as fh:
         fh.write(page)
     return Path(out)
-
-
-def headline_values(results: Mapping[str, Any]) -> dict[str, float]:
-    """Flat ``task/metric -> value`` (for tests and scripts)."""
-    return {f"{t}/{k}": v for t, m in results.get("tasks", {}).items() for k, v in m.get("headline", {}).items()}

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
@@ -14,24 +12,23 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ava.contracts.results import PlotSpec  # noqa: E402
 from ava.io import atomic_write  # noqa: E402
 
 # Fixed metadata: PNG bytes do not depend on the matplotlib build date or the clock.
 _PNG_META = {"Software": None}
 
 
-def render_bar_plot(spec: Mapping[str, Any], path: Path) -> None:
+def render_bar_plot(spec: PlotSpec, path: Path) -> None:
     """Write :func:`bar_plot_png` to ``path`` atomically."""
     data = bar_plot_png(spec)
     with atomic_write(path, "wb") as fh:
         fh.write(data)
 
 
-def bar_plot_png(spec: Mapping[str, Any]) -> bytes:
-    """Grouped bars, one group per label and one colour per series (``PlotSpec`` fields)."""
-    labels: Sequence[str] = spec["labels"]
-    series: Mapping[str, Sequence[float]] = spec["series"]
-    errors: Mapping[str, Sequence[Sequence[float]]] = spec.get("errors") or {}
+def bar_plot_png(spec: PlotSpec) -> bytes:
+    """Grouped bars, one group per label and one colour per series."""
+    labels, series, errors = spec.labels, spec.series, spec.errors
     width = 0.8 / max(1, len(series))
     x = np.arange(len(labels))
     fig, ax = plt.subplots(figsize=(min(24.0, max(6.0, 0.3 * len(labels) * max(1, len(series)) + 2)), 5.0))
@@ -42,19 +39,19 @@ def bar_plot_png(spec: Mapping[str, Any]) -> bytes:
             lo_hi = np.array([[np.nan, np.nan] if e is None else e for e in errors[name]], dtype=float)
             yerr = np.abs(np.vstack([vals - lo_hi[:, 0], lo_hi[:, 1] - vals]))
         ax.bar(x + (k - (len(series) - 1) / 2) * width, vals, width, label=name, yerr=yerr, capsize=2)
-    for name, value in (spec.get("reference") or {}).items():
+    for name, value in spec.reference.items():
         ax.axhline(value, linestyle="--", linewidth=1, color="grey")
         ax.annotate(name, (len(labels) - 0.5, value), ha="right", va="bottom", fontsize=8, color="grey")
     finite = [v for vs in series.values() for v in vs if v is not None and np.isfinite(v)]
-    finite += list((spec.get("reference") or {}).values())
+    finite += list(spec.reference.values())
     if finite:
         lo, hi = min(finite), max(finite)
         pad = max(0.01, (hi - lo) * 0.15)
         ax.set_ylim(max(0.0, lo - pad) if lo >= 0 else lo - pad, hi + pad)
     ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=8)
-    ax.set_ylabel(spec.get("ylabel", ""))
-    ax.set_title(spec.get("title", ""))
-    if len(series) > 1 or spec.get("reference"):
+    ax.set_ylabel(spec.ylabel)
+    ax.set_title(spec.title)
+    if len(series) > 1 or spec.reference:
         ax.legend(fontsize=8)
     fig.tight_layout()
     buffer = io.BytesIO()

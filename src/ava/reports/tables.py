@@ -24,21 +24,14 @@ def fmt_interval(ci: Mapping[str, Any] | None, digits: int = 3) -> str:
 
 
 def headline_rows(results: Mapping[str, Any]) -> list[dict[str, str]]:
-    """One row per (task, headline number): value, 95% CI, questions, prompts."""
+    """One row per (task, headline number): value, 95% CI, and how many units it is over."""
     rows = []
     for task, metrics in results.get("tasks", {}).items():
-        intervals = metrics.get("intervals", {})
-        info = metrics.get("task_info", {})
+        intervals = metrics.get("intervals") or {}
+        n = f"{metrics.get('units', '')} {metrics.get('unit', '')}".strip()
         for name, value in metrics.get("headline", {}).items():
-            rows.append(
-                {
-                    "task": task,
-                    "metric": name,
-                    "value": fmt_number(value),
-                    "ci95": fmt_interval(intervals.get(name)),
-                    "n": str(metrics.get("counts", {}).get("questions", info.get("n_items", ""))),
-                }
-            )
+            rows.append({"task": task, "metric": name, "value": fmt_number(value),
+                         "ci95": fmt_interval(intervals.get(name)), "n": n})
     return rows
 
 
@@ -49,7 +42,7 @@ def print_headline(results: Mapping[str, Any], title: str = "") -> None:
 
     table = Table(title=title or None)
     for col, justify in (("task", "left"), ("metric", "left"), ("value", "right"), ("95% CI", "right"),
-                         ("questions", "right")):
+                         ("over", "right")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for row in headline_rows(results):
         table.add_row(row["task"], row["metric"], row["value"], row["ci95"], row["n"])
@@ -58,10 +51,13 @@ def print_headline(results: Mapping[str, Any], title: str = "") -> None:
         console = Console(width=120)  # logs and pipes: never truncate metric names
     console.print(table)
     for task, metrics in results.get("tasks", {}).items():
-        info, diag = metrics.get("task_info", {}), metrics.get("diagnostics", {})
+        info, diag = metrics.get("task_info", {}), metrics.get("diagnostics") or {}
         rate = info.get("prompts_per_s")
+        summary = (metrics.get("details") or {}).get("summary")
+        if isinstance(summary, str):
+            console.print(summary, highlight=False)
         console.print(
-            f"{task}: {info.get('n_items', '?')} prompts ({info.get('n_cached', 0)} cached"
-            + (f", {rate} prompts/s" if rate else "")
-            + f"), letter mass {fmt_number(diag.get('letter_mass_mean'))}"
+            f"{task}: {info.get('n_items', '?')} items ({info.get('n_cached', 0)} cached"
+            + (f", {rate} per s" if rate else "")
+            + (f"), letter mass {fmt_number(diag.get('letter_mass_mean'))}" if diag else ")")
         )

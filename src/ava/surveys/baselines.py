@@ -1,22 +1,20 @@
-"""OpinionQA's human baselines (benchmarks.md): per group 1 - mean_q WD(D_G, D_Overall)."""
+"""OpinionQA's human baselines (benchmarks.md) for a survey build's manifest.
+
+The distance and the baseline maths are the evaluation's own (:mod:`ava.evals.metrics.opinion`,
+a leaf module of numpy/scipy code): a build reports exactly the numbers ``ava eval`` would.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import wasserstein_distance
 
 from ava.contracts.surveys import OVERALL, SurveyQuestion
+from ava.evals.metrics.opinion import human_baselines as _baselines
+from ava.evals.metrics.opinion import is_degenerate, wd
 
-
-def wd(positions: Sequence[float], p: Sequence[float], q: Sequence[float]) -> float:
-    """Earth-mover distance over option positions, normalised by the position range."""
-    pos = np.asarray(positions, dtype=float)
-    span = float(pos.max() - pos.min())
-    if span <= 0:
-        raise ValueError("degenerate ordinals: all positions equal")
-    return float(wasserstein_distance(pos, pos, p, q)) / span
+__all__ = ["human_baselines", "wd"]
 
 
 def human_baselines(questions: Sequence[SurveyQuestion]) -> dict:
@@ -26,21 +24,24 @@ def human_baselines(questions: Sequence[SurveyQuestion]) -> dict:
     where it has answers. Returns per-group scores, "humans average" (mean over groups) and
     "humans worst" (minimum), and the number of questions used.
     """
-    usable = [q for q in questions if len(set(q.ordinals)) > 1 and q.overall.distribution]
-    sums: dict[tuple[str, str], list[float]] = {}
+    usable = [q for q in questions if not is_degenerate(q.ordinals) and q.overall.distribution]
+    groups: dict[tuple[str, str], int] = {}
     for q in usable:
-        overall = q.overall.distribution
         for g in q.groups:
-            if (g.attribute, g.group) == OVERALL or not g.distribution:
-                continue
-            sums.setdefault((g.attribute, g.group), []).append(wd(q.ordinals, g.distribution, overall))
-    per_group = {f"{a}/{g}": 1.0 - float(np.mean(v)) for (a, g), v in sums.items()}
-    values = list(per_group.values())
+            if (g.attribute, g.group) != OVERALL and g.distribution:
+                groups.setdefault((g.attribute, g.group), len(groups))
+    distances = np.full((len(usable), len(groups)), np.nan)
+    for j, q in enumerate(usable):
+        for g in q.groups:
+            if (g.attribute, g.group) != OVERALL and g.distribution:
+                distances[j, groups[(g.attribute, g.group)]] = wd(q.ordinals, g.distribution, q.overall.distribution)
+    per_group_scores, average, worst = _baselines(np.ones((1, len(usable))), distances)
+    per_group = {f"{a}/{g}": float(per_group_scores[0, k]) for (a, g), k in groups.items()}
     return {
         "n_questions": len(usable),
         "n_groups": len(per_group),
-        "humans_average": float(np.mean(values)) if values else float("nan"),
-        "humans_worst": float(np.min(values)) if values else float("nan"),
+        "humans_average": float(average[0]) if per_group else float("nan"),
+        "humans_worst": float(worst[0]) if per_group else float("nan"),
         "worst_group": min(per_group, key=per_group.get) if per_group else None,
         "per_group": dict(sorted(per_group.items())),
     }

@@ -1,1 +1,0 @@
-"""Benchmarks: each is one module with its loader, prompt template (as data) and metrics."""

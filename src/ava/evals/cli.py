@@ -1,0 +1,155 @@
+"""``ava eval``: score a model on a benchmark (or a suite of them) into a run directory.
+
+Everything that can be checked is checked before anything slow: the names (benchmark, suite,
+``--set`` keys), the flags that a benchmark would ignore, the output location (preflight),
+then the data; the model is loaded only when an item needs scoring.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ava.evals import registry
+from ava.evals.task import TaskOptions
+
+
+class EvalUsageError(ValueError):
+    """A command line that would do something other than what it says; the message says what."""
+
+
+def parse_settings(pairs: list[str] | None) -> dict[str, str]:
+    """``--set key=value`` pairs -> dict (values stay strings; each task parses its own)."""
+    settings: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise EvalUsageError(f"--set {pair!r}: expected key=value")
+        settings[key.strip()] = value.strip()
+    return settings
+
+
+def default_out(name: str, model: str, adapter: str | None) -> Path:
+    stem = Path(adapter).name if adapter else Path(model).name
+    return Path("runs") / re.sub(r"[^A-Za-z0-9._-]+", "_", f"{name}-{stem}")
+
+
+@dataclass
+class EvalPlan:
+    """What one ``ava eval`` command will do, checked: the benchmark or suite, options, output."""
+
+    model: str
+    adapter: str | None
+    chat: bool
+    benchmark: registry.Benchmark | None
+    suite: str | None
+    options: TaskOptions
+    out: Path
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def plan_eval(model: str, adapter: str | None, benchmark: str | None, suite: str | None, steer: bool,
+              limit: int | None, out: Path | None, seed: int, chat: bool, data: str | None,
+              set_: list[str] | None) -> EvalPlan:
+    """Check a command line; :class:`EvalUsageError` (or ``UnknownName``) says what is wrong."""
+    from ava.evals.suites import check_suite, suite_benchmarks
+
+    if (benchmark is None) == (suite is None):
+        raise EvalUsageError("give exactly one of --benchmark NAME or --suite NAME")
+    settings = parse_settings(set_)
+    bench = registry.get(benchmark) if benchmark is not None else None
+    if bench is not None:
+        registry.check_settings(settings, [bench])
+        if steer and not bench.steer:
+            raise EvalUsageError(f"--steer: {bench.name} has no steering task (benchmarks with one: "
+                                 f"{', '.join(b.name for b in registry.BENCHMARKS.values() if b.steer)})")
+        if bench.generates and chat:
+            raise EvalUsageError(f"--chat: {bench.name} generates in the prompt format the model was trained on; "
+                                 "drop --chat")
+        if bench.generates and model == "uniform":
+            raise EvalUsageError(f"{bench.name} generates text: give a language model with --model, not uniform")
+    else:
+        check_suite(str(suite))
+        registry.check_settings(settings, suite_benchmarks(str(suite)))
+        if data is not None:
+            raise EvalUsageError("--data names one benchmark's data; with --suite use --set data_root=DIR "
+                                 "(a folder with one data folder per benchmark)")
+        if steer:
+            raise EvalUsageError("--steer: a suite sets steering per benchmark; drop --steer")
+    name = benchmark or f"suite-{suite}"
+    config: dict[str, Any] = {"model": model, "adapter": adapter, "benchmark": benchmark, "suite": suite,
+                              "steer": steer, "chat": chat, "data": data, "settings": settings, "limit": limit,
+                              "argv": sys.argv[1:]}
+    return EvalPlan(model, adapter, chat, bench, suite, TaskOptions(limit, steer, seed, data, settings),
+                    out or default_out(name, model, adapter), config)
+
+
+def run_plan(plan: EvalPlan, progress: bool, restart: bool) -> dict[str, Any]:
+    """Preflight the output, build the tasks, run them (the model loads on first need)."""
+    from ava.models.lazy import LazyScorer
+    from ava.runs import Output, check_writable, interrupt_on_sigterm
+
+    scorer = LazyScorer(plan.model, adapter=plan.adapter, chat=plan.chat)
+    check_writable(Output(plan.out, folder=True))
+    interrupt_on_sigterm()  # `kill` marks the run interrupted, like Ctrl-C
+    if plan.benchmark is not None:
+        from ava.evals.runner import run_tasks
+
+        tasks = plan.benchmark.factory()(plan.options)
+        return run_tasks(tasks, scorer, plan.out, seed=plan.options.seed, config=plan.config, progress=progress,
+                         restart=restart, generation_model=scorer.generation_model)
+    from ava.evals.suites import run_suite
+
+    return run_suite(str(plan.suite), scorer=scorer, out_dir=plan.out, seed=plan.options.seed,
+                     limit=plan.options.limit, settings=plan.options.settings, progress=progress, config=plan.config,
+                     restart=restart, generation_model=scorer.generation_model)
+
+
+def eval_command(
+    model: str = typer.Option("smollm2", "--model", "-m", help="built-in name, HF id or local path"),
+    adapter: str | None = typer.Option(None, help="PEFT adapter folder"),
+    benchmark: str | None = typer.Option(None, "--benchmark", "-b", help="e.g. opinionqa, opinionqa-xl, ava-tasks"),
+    suite: str | None = typer.Option(None, help="a suite of benchmarks: quick or paper"),
+    steer: bool = typer.Option(False, help="also evaluate steering with group personas (opinion benchmarks)"),
+    limit: int | None = typer.Option(None, min=1, help="units per task: first N questions, or a seeded sample"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="run directory (default runs/<benchmark>-<model>)"),
+    seed: int = typer.Option(0, help="seed for bootstrap resampling and any sampling"),
+    chat: bool = typer.Option(False, help="wrap prompts in the model's chat template"),
+    data: str | None = typer.Option(None, help="the benchmark's data: a file or the folder holding it"),
+    set_: list[str] | None = typer.Option(None, "--set", help="benchmark setting key=value (repeatable)"),
+    progress: bool = typer.Option(True, help="show progress bars"),
+    restart: bool = typer.Option(False, "--restart", help="discard what --out holds and start over"),
+) -> None:
+    """Evaluate a model; rerunning the same command resumes (scored prompts are cached)."""
+    from ava.evals.data import DataError
+    from ava.models.loading import ModelError
+    from ava.runs import RunRefused
+
+    try:
+        plan = plan_eval(model, adapter, benchmark, suite, steer, limit, out, seed, chat, data, set_)
+        results = run_plan(plan, progress, restart)
+    except KeyboardInterrupt:
+        target = out or "the run directory"
+        raise _fail(f"interrupted; nothing scored is lost: rerun the same command to resume ({target})", 130) from None
+    except (EvalUsageError, registry.UnknownName, RunRefused, ModelError, DataError, FileNotFoundError,
+            ValueError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    _print_results(results, plan.out)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _print_results(results: Any, out_dir: Path) -> None:
+    from ava.reports.tables import print_headline
+
+    if isinstance(results, dict) and "tasks" in results:
+        print_headline(results)
+    typer.echo(f"run directory: {out_dir}")

@@ -1,0 +1,231 @@
+"""Run benchmark tasks with a scorer into a run directory: score (or generate), cache, measure, write.
+
+One loop for both kinds of task: the items not yet in the run's cache are done chunk by chunk
+(:func:`ava.runs.run_in_chunks`: appended and flushed per chunk, so an interruption loses at
+most one chunk), then the task's metrics run over every item and the outputs are written. The
+run directory is opened with :func:`ava.runs.start_run`: preflight, one writer, bound to the
+model, ``run.json`` written first as running and last as complete.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ava.contracts.results import SCHEMA_VERSION, CachedScore, Diagnostics, Results, RunInfo, TaskInfo
+from ava.contracts.scoring import ScoredItem
+from ava.evals import rundir
+from ava.evals.task import EvalItem, GenerationItem, GenerationTask, Task, TaskResult
+from ava.io import write_json
+from ava.models.scorer import Scorer
+from ava.runs import Binding, ChunkPolicy, JsonlLog, Output, now, run_in_chunks, start_run
+
+LOW_LETTER_MASS = 0.25
+"""Mean letter mass below which a model is warned to be not answering the questions."""
+
+CHUNKS = ChunkPolicy(first=32, most=4096, seconds=5.0)
+"""Prompts scored (and appended to the cache) per step: from 32, doubling while a step takes
+under 5 s, at most 4096 -- the most an interruption can lose."""
+
+GenerationModel = Callable[[], tuple[Any, Any]]
+"""Loads (model, tokenizer) for generation tasks, on first need only."""
+
+
+@dataclass
+class _Done:
+    """A task's items, its result, and what the run did for them."""
+
+    items: Sequence[EvalItem] | Sequence[GenerationItem]
+    result: TaskResult
+    n_new: int
+    seconds: float
+    metrics_s: float
+    scores: dict[str, ScoredItem] | None = None  # letter tasks
+    records: dict[str, Any] | None = None  # generation tasks
+    diagnostics: Diagnostics | None = None
+
+
+def run_tasks(
+    tasks: Sequence[Task | GenerationTask],
+    scorer: Scorer,
+    out_dir: Path,
+    *,
+    seed: int = 0,
+    config: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    restart: bool = False,
+    generation_model: GenerationModel | None = None,
+) -> dict[str, Any]:
+    """Do every task's items (cached), compute metrics, write the run directory, return the results.
+
+    ``config`` is recorded in the results (``model``, ``adapter`` and ``limit`` keys name the
+    scorer and the selection there; anything else is free-form, e.g. the command line). A rerun
+    resumes from the cache; another model's directory is refused (``restart`` starts over).
+    """
+    out_dir = Path(out_dir)
+    config = dict(config or {})
+    names = [t.name for t in tasks]
+    if len(set(names)) != len(names):
+        raise ValueError(f"task names must be unique, got {names}")
+    model = str(config.get("model", scorer.identity))
+    info = {"model": model, "adapter": config.get("adapter"), "backend": scorer.backend, "tasks": names}
+    output = Output(out_dir, folder=True)
+    with start_run(output, "eval", Binding(model=scorer.identity), info=info, restart=restart, owned=rundir.OWNED):
+        (out_dir / "results.json").unlink(missing_ok=True)  # never leave an old result beside new work
+        scores_log, generations_log = rundir.open_caches(out_dir)
+        for log in (scores_log, generations_log):
+            if log.unreadable:
+                _warn(f"{log.path}: ignored {log.unreadable} unreadable line(s) (an interrupted write); "
+                      "those items are redone")
+        started_at, t0 = now(), time.perf_counter()
+        results_tasks: dict[str, dict[str, Any]] = {}
+        for task in tasks:
+            if isinstance(task, GenerationTask):
+                done = _generate_task(task, scorer.identity, generations_log, generation_model, progress)
+            else:
+                done = _score_task(task, scorer, scores_log, progress)
+            results_tasks[task.name] = _task_entry(out_dir, task, done)
+        run = _run_info(scorer, model, config, seed, started_at, t0, results_tasks)
+        results = Results(schema_version=SCHEMA_VERSION, run=run, tasks=results_tasks).to_dict()
+        write_json(out_dir / "results.json", rundir.clean(results))
+    return results
+
+
+def _score_task(task: Task, scorer: Scorer, log: JsonlLog, progress: bool) -> _Done:
+    """Scores for every item of ``task``: cached ones read back, the rest scored chunk by chunk."""
+    items = list(task.items())
+    _check_ids(task.name, items)
+    keys = {item.id: rundir.cache_key(scorer.identity, task.name, task.version, item) for item in items}
+    todo = [item for item in items if keys[item.id] not in log.rows]
+
+    def work(part: Sequence[EvalItem]) -> list[dict[str, Any]]:
+        rows = []
+        for item, s in zip(part, scorer.score([item.request for item in part]), strict=True):
+            if len(s.logprobs) != len(item.request.options):
+                raise ValueError(f"{task.name}/{item.id}: scorer returned {len(s.logprobs)} scores "
+                                 f"for {len(item.request.options)} options")
+            rows.append(asdict(CachedScore(keys[item.id], task.name, item.id, list(s.logprobs))))
+        return rows
+
+    started = time.perf_counter()
+    run_in_chunks(todo, work, log, policy=CHUNKS, desc=_desc(task.name, len(items), len(todo)), unit="prompt",
+                  progress=progress)
+    seconds = time.perf_counter() - started
+    scores = {item.id: ScoredItem(item.id, tuple(float(v) for v in log.rows[keys[item.id]]["logprobs"]))
+              for item in items}
+    diag = diagnostics(scores)
+    if diag.low_letter_mass:
+        _warn(f"{task.name}: the model puts only {diag.letter_mass_mean:.1%} of its probability on the option "
+              f"letters on average (min {diag.letter_mass_min:.1%}); its distributions are mostly not answers: "
+              "try --chat, or a larger or instruction-tuned model")
+    t_metrics = time.perf_counter()
+    result = task.metrics(items, scores)
+    return _Done(items, result, len(todo), seconds, time.perf_counter() - t_metrics, scores=scores, diagnostics=diag)
+
+
+def _generate_task(task: GenerationTask, identity: str, log: JsonlLog, generation_model: GenerationModel | None,
+                   progress: bool) -> _Done:
+    """Records for every item of ``task``: cached ones read back, the rest generated chunk by chunk."""
+    items = list(task.samples())
+    _check_ids(task.name, items)
+    keys = {item.id: rundir.cache_key(identity, task.name, task.version, item) for item in items}
+    todo = [item for item in items if keys[item.id] not in log.rows]
+    started = time.perf_counter()
+    if todo:
+        if generation_model is None:
+            raise ValueError(f"{task.name} generates text: it needs a language model, not {identity!r}")
+        model, tokenizer = generation_model()
+
+        def work(part: Sequence[GenerationItem]) -> list[dict[str, Any]]:
+            records = task.generate(model, tokenizer, part)
+            return [{"key": keys[i.id], "task": task.name, "id": i.id, "record": r}
+                    for i, r in zip(part, records, strict=True)]
+
+        run_in_chunks(todo, work, log, policy=ChunkPolicy(task.batch_size, task.batch_size),
+                      boundary=lambda item: item.group, desc=_desc(task.name, len(items), len(todo)), unit="item",
+                      progress=progress)
+    seconds = time.perf_counter() - started
+    records = {item.id: log.rows[keys[item.id]]["record"] for item in items}
+    t_metrics = time.perf_counter()
+    result = task.metrics(items, records)
+    return _Done(items, result, len(todo), seconds, time.perf_counter() - t_metrics, records=records)
+
+
+def _task_entry(out_dir: Path, task: Task | GenerationTask, done: _Done) -> dict[str, Any]:
+    """Write a task's item, table and plot files; return its ``results.json`` entry."""
+    items_path = out_dir / "items" / f"{rundir.safe_name(task.name)}.jsonl"
+    if done.scores is not None:
+        rundir.write_items(items_path, task.name, done.items, done.scores)  # type: ignore[arg-type]
+    else:
+        rundir.write_generated(items_path, [done.records[i.id] for i in done.items])  # type: ignore[index]
+    entry = rundir.write_task_outputs(out_dir, task.name, done.result)
+    entry["task_info"] = asdict(TaskInfo(
+        name=task.name,
+        version=task.version,
+        dataset_hash=rundir.dataset_hash(done.items),
+        template_version=task.template_version,
+        n_items=len(done.items),
+        n_scored=done.n_new,
+        n_cached=len(done.items) - done.n_new,
+        scoring_s=round(done.seconds, 3),
+        metrics_s=round(done.metrics_s, 3),
+        prompts_per_s=round(done.n_new / done.seconds, 2) if done.n_new and done.seconds > 0 else None,
+    ))
+    entry["diagnostics"] = asdict(done.diagnostics) if done.diagnostics is not None else None
+    return entry
+
+
+def _run_info(scorer: Scorer, model: str, config: Mapping[str, Any], seed: int, started_at: str, t0: float,
+              results_tasks: Mapping[str, Mapping[str, Any]]) -> RunInfo:
+    from ava import __version__
+
+    return RunInfo(
+        model=model,
+        adapter=config.get("adapter"),
+        identity=scorer.identity,
+        backend=scorer.backend,
+        seed=seed,
+        limit=config.get("limit"),
+        config={k: v for k, v in config.items() if k not in ("model", "adapter", "limit")},
+        started_at=started_at,
+        finished_at=now(),
+        wall_s=round(time.perf_counter() - t0, 3),
+        scoring_s=round(sum(t["task_info"]["scoring_s"] for t in results_tasks.values()), 3),
+        ava_version=__version__,
+        python=platform.python_version(),
+        platform=platform.platform(),
+    )
+
+
+def diagnostics(scores: Mapping[str, ScoredItem]) -> Diagnostics:
+    import numpy as np
+
+    mass = np.array([s.letter_mass for s in scores.values()]) if scores else np.array([math.nan])
+    mean = float(np.mean(mass))
+    return Diagnostics(
+        letter_mass_mean=mean,
+        letter_mass_min=float(np.min(mass)),
+        letter_mass_p10=float(np.percentile(mass, 10)),
+        threshold=LOW_LETTER_MASS,
+        low_letter_mass=bool(mean < LOW_LETTER_MASS),
+    )
+
+
+def _check_ids(name: str, items: Sequence[EvalItem | GenerationItem]) -> None:
+    ids = [item.id for item in items]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"task {name}: item ids are not unique")
+
+
+def _desc(name: str, n_items: int, n_todo: int) -> str:
+    return f"{name} ({n_items - n_todo} cached)" if n_todo < n_items else name
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)

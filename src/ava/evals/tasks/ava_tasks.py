@@ -1,0 +1,263 @@
+"""``ava eval --benchmark ava-tasks``: the held-out AVA training tasks, generated and scored.
+
+A generation task (:class:`~ava.evals.task.GenerationTask`): the runner has the model answer
+each held-out sample (batched greedy decoding with left padding, in the prompt format the
+model was trained on, :mod:`ava.training.format`), caches every answer in the run directory
+and hands them to ``metrics``. Predictive tasks (TAP) are scored by accuracy on normalised
+labels, class-balanced, beside the random baseline; generative ones (TAG, TS, TC) by BLEU-1..4
+precisions, ROUGE-Lsum, BERTScore F1 (bundled MiniLM encoder) and, for pair tasks, delta-PPL.
+
+``--data`` is the instruction build (``ava data build-ads --out DIR``); ``--limit N`` a seeded
+sample of N items per task and split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ava.contracts.instructions import InstructionSample
+from ava.evals.data import DataNotFound
+from ava.evals.metrics import text as tm
+from ava.evals.task import GenerationItem, TaskOptions, TaskResult
+from ava.training.data import manifest_sha256, read_split, stratified_sample
+from ava.training.format import encode_prefix, generation_prefix
+
+NAME = "ava-tasks"
+TEST_SPLITS = ("test_advertiser", "test_temporal")
+SETTINGS = {"batch_size": "prompts generated per batch (default: ava_tasks.yaml generation.batch_size)"}
+HEADLINE = {
+    "TAP": ("accuracy_balanced", "top1_balanced", "top3", "baseline", "baseline_top1"),
+    "GEN": ("bleu1", "bleu4", "rouge_lsum", "bertscore_f1", "delta_ppl"),
+}
+
+
+def generate(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int, batch_size: int = 8) -> list[str]:
+    """Greedy continuations of formatted prompts, batched longest-first with left padding."""
+    import torch
+
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    encoded = encode_prefix(tokenizer, [generation_prefix(tokenizer, p) for p in prompts])
+    device = next(model.parameters()).device
+    outputs: list[str] = [""] * len(prompts)
+    order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
+    for b in range(0, len(order), batch_size):
+        idx = order[b : b + batch_size]
+        width = max(len(encoded[i]) for i in idx)
+        ids = torch.full((len(idx), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for row, i in enumerate(idx):
+            ids[row, width - len(encoded[i]) :] = torch.tensor(encoded[i])
+            mask[row, width - len(encoded[i]) :] = 1
+        with torch.no_grad():
+            generated = model.generate(
+                input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
+                do_sample=False, pad_token_id=pad,
+            )
+        for row, i in enumerate(idx):
+            outputs[i] = tokenizer.decode(generated[row, width:], skip_special_tokens=True).strip()
+    return outputs
+
+
+def data_vocabularies(data: Path) -> dict[str, list[str]]:
+    """Label sets of the tasks whose labels come from the data (budget, impression buckets).
+
+    Taken over every split, not only the scored items: a sample of a few items would otherwise
+    shrink the label set, inflate the random baseline and hide predictions of unseen buckets.
+    """
+    tasks = {t for t, v in tm.task_spec()["predictive"].items() if v.get("labels") == "data"}
+    labels: dict[str, set[str]] = defaultdict(set)
+    for split in ("train", *TEST_SPLITS):
+        for s in read_split(data, split):
+            if s.task in tasks and s.label:
+                labels[s.task].add(s.label)
+    return {t: sorted(v) for t, v in labels.items()}
+
+
+def _vocabulary(task: str, records: list[Mapping[str, Any]], known: Mapping[str, list[str]] | None) -> list[str]:
+    spec = tm.task_spec()
+    name = spec["predictive"][task]["labels"]
+    if name == "data":
+        return list((known or {}).get(task) or sorted({r["label"] for r in records if r["label"]}))
+    return list(spec["vocabularies"][name])
+
+
+def score_predictive(task: str, records: list[Mapping[str, Any]],
+                     vocabularies: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
+    """Accuracy of normalised labels; items whose gold label cannot be read are counted, not scored."""
+    kind = tm.task_spec()["predictive"][task]["kind"]
+    gold_ok, correct, top3, unparsed, bad_gold = [], [], [], 0, []
+    states = kind == "states"
+    vocab = [] if states else _vocabulary(task, records, vocabularies)
+    for r in records:
+        gold = tm.normalise_gold_states(r["label"] or "") if states else tm.find_labels(r["label"] or "", vocab)
+        if gold is None or (not states and len(gold) != 1):
+            bad_gold.append(r["id"])
+            continue
+        pred = tm.normalise_states(r["prediction"]) if states else tm.find_labels(r["prediction"], vocab)
+        unparsed += not pred
+        gold_ok.append(gold[0])
+        correct.append(bool(pred) and pred[0] == gold[0])
+        top3.append(gold[0] in pred[:3])
+    if states:
+        n_states = len(tm.state_names()[0])
+        metrics = {
+            "top1_balanced": tm.balanced_accuracy(gold_ok, correct), "top1": tm.accuracy(correct),
+            "top3": tm.accuracy(top3), "baseline_top1": 100.0 / n_states, "baseline_top3": 300.0 / n_states,
+        }
+    else:
+        metrics = {
+            "accuracy_balanced": tm.balanced_accuracy(gold_ok, correct), "accuracy": tm.accuracy(correct),
+            "baseline": 100.0 / len(vocab) if vocab else math.nan, "n_classes": len(vocab),
+        }
+    return {"n": len(gold_ok), "n_unparsed": unparsed, "n_bad_gold": len(bad_gold),
+            "bad_gold_ids": bad_gold[:20], **metrics}
+
+
+def score_generative(records: list[Mapping[str, Any]], bertscore: Mapping[str, float]) -> dict[str, Any]:
+    hyps = [r["prediction"] for r in records]
+    refs = [r["reference"] for r in records]
+    bleu = tm.bleu_precisions(hyps, refs)
+    metrics: dict[str, Any] = {
+        "n": len(records),
+        **{f"bleu{n}": p for n, p in enumerate(bleu, 1)},
+        "rouge_lsum": tm.rouge_lsum(hyps, refs),
+        "bertscore_f1": sum(bertscore[r["id"]] for r in records) / len(records),
+    }
+    paired = [r for r in records if r["ppl_source"] is not None]
+    if paired:
+        metrics["ppl_source"] = sum(r["ppl_source"] for r in paired) / len(paired)
+        metrics["ppl_target"] = sum(r["ppl_target"] for r in paired) / len(paired)
+        metrics["delta_ppl"] = tm.delta_perplexity([r["ppl_source"] for r in paired], [r["ppl_target"] for r in paired])
+    return metrics
+
+
+def score(records: list[Mapping[str, Any]], vocabularies: Mapping[str, list[str]] | None = None
+          ) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, float]]:
+    """Metrics per split (and pooled "all") per task, and each generative item's BERTScore F1."""
+    generative = [r for r in records if r["family"] != "TAP"]
+    f1 = tm.bertscore_f1([r["prediction"] for r in generative], [r["reference"] for r in generative])
+    bertscore = {r["id"]: v for r, v in zip(generative, f1, strict=True)}
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
+    for r in records:
+        groups[(r["split"], r["task"])].append(r)
+        groups[("all", r["task"])].append(r)
+    results: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for (split, task), rows in sorted(groups.items()):
+        if rows[0]["family"] == "TAP":
+            if task in tm.task_spec()["predictive"]:
+                results[split][task] = score_predictive(task, rows, vocabularies)
+        else:
+            results[split][task] = score_generative(rows, bertscore)
+    return dict(results), bertscore
+
+
+def summary_table(results: Mapping[str, Mapping[str, Mapping[str, Any]]], n_items: int, split: str = "all") -> str:
+    """The pooled results as a fixed-width text table (one row per subtask)."""
+    rows = results.get(split, {})
+    lines = [f"ava-tasks ({split}, {n_items} items)"]
+    for kind, keys in HEADLINE.items():
+        tasks = [t for t in sorted(rows) if (t.startswith("TAP")) == (kind == "TAP")]
+        if not tasks:
+            continue
+        lines.append(f"{'task':<7}{'n':>5} " + " ".join(f"{k:>17}" for k in keys))
+        for t in tasks:
+            cells = [f"{rows[t][k]:>17.2f}" if k in rows[t] else f"{'':>17}" for k in keys]
+            lines.append(f"{t:<7}{rows[t]['n']:>5} " + " ".join(cells))
+    return "\n".join(lines)
+
+
+class AvaTasks:
+    """The held-out samples of an instruction build, answered by the model and scored."""
+
+    name = NAME
+
+    def __init__(self, data: Path, samples: Sequence[InstructionSample], *, limit: int | None, seed: int,
+                 batch_size: int) -> None:
+        spec = tm.task_spec()
+        self.data = Path(data)
+        self.generation = dict(spec["generation"]["max_new_tokens"])
+        settings_hash = hashlib.sha256(json.dumps(self.generation, sort_keys=True).encode()).hexdigest()[:8]
+        self.version = f"{spec['version']}+gen{settings_hash}"
+        self.template_version = ",".join(sorted({s.template_version for s in samples if s.template_version})) or None
+        self.samples_ = list(samples)
+        self.limit, self.seed, self.batch_size = limit, seed, batch_size
+
+    def samples(self) -> list[GenerationItem]:
+        """Family by family, longest prompt first within each: little padding in a batch."""
+        ordered = sorted(self.samples_, key=lambda s: (s.family, -len(s.prompt), s.id))
+        return [GenerationItem(s.id, s.prompt, s.family, {
+            "split": s.split, "task": s.task, "family": s.family, "reference": s.response, "label": s.label,
+            "source_text": s.source_text}) for s in ordered]
+
+    def generate(self, model: Any, tokenizer: Any, chunk: Sequence[GenerationItem]) -> list[dict[str, Any]]:
+        """One record per item: the prediction and, for pair tasks, both conditional perplexities."""
+        predictions = generate(model, tokenizer, [i.prompt for i in chunk], self.generation[chunk[0].group],
+                               self.batch_size)
+        paired = [i for i in chunk if i.meta["source_text"]]
+        ppl: dict[str, tuple[float, float]] = {}
+        if paired:
+            prefixes = [generation_prefix(tokenizer, i.prompt) for i in paired]
+            src = tm.conditional_perplexities(model, tokenizer, prefixes, [i.meta["source_text"] for i in paired])
+            tgt = tm.conditional_perplexities(model, tokenizer, prefixes,
+                                              [tm.target_body(i.meta["reference"]) for i in paired])
+            ppl = {i.id: (a, b) for i, a, b in zip(paired, src, tgt, strict=True)}
+        return [{
+            "id": i.id, "split": i.meta["split"], "task": i.meta["task"], "family": i.meta["family"],
+            "prediction": pred, "reference": i.meta["reference"], "label": i.meta["label"],
+            "ppl_source": ppl.get(i.id, (None, None))[0], "ppl_target": ppl.get(i.id, (None, None))[1],
+        } for i, pred in zip(chunk, predictions, strict=True)]
+
+    def metrics(self, items: Sequence[GenerationItem], records: Mapping[str, Mapping[str, Any]]) -> TaskResult:
+        rows = sorted((records[i.id] for i in items), key=lambda r: (r["split"], r["task"], r["id"]))
+        results, bertscore = score(rows, data_vocabularies(self.data))
+        pooled = results.get("all", {})
+        headline = {f"{task}/{k}": m[k] for task, m in sorted(pooled.items())
+                    for k in HEADLINE["TAP" if task.startswith("TAP") else "GEN"] if k in m}
+        table = [{"split": split, "task": task, "metric": metric, "value": value}
+                 for split in sorted(results) for task in sorted(results[split])
+                 for metric, value in sorted(results[split][task].items()) if isinstance(value, int | float)]
+        per_split = defaultdict(int)
+        for r in rows:
+            per_split[r["split"]] += 1
+        return TaskResult(
+            headline=headline,
+            units=len(rows),
+            unit="items",
+            description="pooled over the held-out splits: TAP accuracy (class-balanced, %) beside the random "
+                        "baseline; TAG/TS/TC BLEU-1..4 precisions, ROUGE-Lsum, BERTScore F1 (bundled MiniLM, not "
+                        "comparable with roberta-large numbers) and delta-PPL (source minus target perplexity).",
+            counts={"items": len(rows), **{f"items_{s}": n for s, n in sorted(per_split.items())}},
+            details={"by_split": results, "summary": summary_table(results, len(rows)),
+                     "generation": {"greedy": True, "max_new_tokens": self.generation},
+                     "data": {"path": str(self.data.resolve()), "manifest_sha256": manifest_sha256(self.data),
+                              "splits": list(TEST_SPLITS), "limit_per_task": self.limit, "seed": self.seed}},
+            tables={"results": table,
+                    "bertscore": [{"id": r["id"], "split": r["split"], "task": r["task"],
+                                   "bertscore_f1": bertscore[r["id"]]} for r in rows if r["id"] in bertscore]},
+        )
+
+
+def make_tasks(options: TaskOptions) -> list[AvaTasks]:
+    """The ava-tasks task over the held-out splits of the instruction build at ``options.data``."""
+    if options.data is None:
+        raise DataNotFound("ava-tasks needs --data DIR: the output folder of `ava data build-ads` "
+                           "(its held-out splits are what is evaluated)")
+    data = Path(options.data).expanduser()
+    if not (data / "manifest.json").is_file():
+        raise DataNotFound(f"{data}: no manifest.json, so not a finished instruction build; "
+                           "build one with `ava data build-ads --ads PATH --out DIR`")
+    limit = options.limit_for(NAME)
+    samples = [s for split in TEST_SPLITS
+               for s in stratified_sample(read_split(data, split), limit, options.seed, per_task=True)]
+    batch = options.settings.get("batch_size", tm.task_spec()["generation"]["batch_size"])
+    try:
+        batch_size = int(batch)
+    except ValueError:
+        raise ValueError(f"--set batch_size={batch!r}: expected an integer") from None
+    return [AvaTasks(data, samples, limit=limit, seed=options.seed, batch_size=batch_size)]

@@ -1,0 +1,367 @@
+"""GlobalOpinionQA (Durmus et al. 2023): how similar a model's answers are to each country's.
+
+Loader for the official CSV (``question, selections, options, source``; ``selections`` and
+``options`` are Python reprs, read with ``ast.literal_eval`` -- never ``eval``), the default and
+cross-national prompts, and the metrics: per-pair similarity 1 - Jensen-Shannon distance
+(natural log), Avg Sim (mean over pairs) and Skew (sample standard deviation over countries of
+each country's mean similarity), all x100, with a per-country table and plot.
+
+The published CultureBank script divides the divergence by the number of options before the
+square root, which inflates similarity; ``goqa_similarity="culturebank-compat"`` adds those
+numbers, labelled ``*_cbcompat``, beside the standard ones (never instead of them).
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import io
+import math
+import re
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.spatial.distance import jensenshannon
+
+from ava.contracts.results import PlotSpec
+from ava.contracts.scoring import ScoredItem, ScoreRequest
+from ava.evals.data import DataError, LoadReport, locate, read_utf8, sample_units
+from ava.evals.prompts.culture import culture_templates, join_segments
+from ava.evals.task import EvalItem, TaskOptions, TaskResult
+from ava.models.letters import LETTERS, option_letters
+
+SUM_TOLERANCE = 1e-6
+"""A country's fractions may miss 1 by this much (float rounding) without comment."""
+RENORMALISE_TOLERANCE = 0.05
+"""Fractions summing within this of 1 are renormalised (counted); further off, the pair is dropped."""
+
+SIMILARITY_VARIANTS = ("standard", "culturebank-compat")
+PROMPTS = ("cross", "default", "both")
+HOW_TO_GET = (
+    "pass --data PATH to the official CSV (Hugging Face dataset Anthropic/llm_global_opinions, "
+    "exported with columns question, selections, options, source)"
+)
+
+SETTINGS = {
+    "goqa_prompt": "cross (default: 'How would someone from {country} answer'), default, or both",
+    "goqa_similarity": "standard (default), or culturebank-compat to add the published script's labelled variant",
+    "goqa_countries": "comma-separated country keys to keep, as in the file (default: all)",
+    "globalopinionqa_csv": "the official CSV (same as --data with --benchmark globalopinionqa)",
+    "data_root": "folder holding one data folder per benchmark (default $AVA_DATA or ../shared/data)",
+}
+
+_WRAPPER = re.compile(r"^\s*defaultdict\(\s*<class 'list'>\s*,\s*(.*)\)\s*$", re.S)
+_QUALIFIER = re.compile(r"^(.*?)\s*\(([^()]*)\)\s*$")
+
+
+@dataclass(frozen=True)
+class GoqaQuestion:
+    """One question with each country's answer distribution (aligned with ``options``)."""
+
+    qid: int
+    line: int
+    question: str
+    options: tuple[str, ...]
+    source: str
+    selections: Mapping[str, tuple[float, ...]]
+
+
+def split_country(key: str) -> tuple[str, str]:
+    """``"India (Non-national sample)"`` -> ``("India", "Non-national sample")``; no qualifier -> ``""``."""
+    m = _QUALIFIER.match(key)
+    return (m.group(1), m.group(2)) if m else (key.strip(), "")
+
+
+def parse_selections(text: str) -> dict[str, list[Any]]:
+    """The ``selections`` field: ``defaultdict(<class 'list'>, {country: [fractions]})`` or a plain dict."""
+    m = _WRAPPER.match(text)
+    body = m.group(1) if m else text.strip()
+    try:
+        value = ast.literal_eval(body)
+    except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
+        raise ValueError(f"selections is not a Python dict literal ({type(exc).__name__}): {text[:80]!r}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"selections is a {type(value).__name__}, not a dict of country -> fractions")
+    return value
+
+
+def parse_options(text: str) -> list[str]:
+    """The ``options`` field: a Python list literal of option texts."""
+    try:
+        value = ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
+        raise ValueError(f"options is not a Python list literal ({type(exc).__name__}): {text[:80]!r}") from None
+    if not isinstance(value, list | tuple) or not value or not all(isinstance(o, str) for o in value):
+        raise ValueError(f"options must be a non-empty list of strings, got {text[:80]!r}")
+    return [str(o) for o in value]
+
+
+def check_distribution(values: Any, n_options: int) -> tuple[tuple[float, ...] | None, str, str]:
+    """(distribution or None, problem reason, message): validates one country's fractions."""
+    if not isinstance(values, list | tuple):
+        return None, "malformed selections", f"fractions are a {type(values).__name__}, not a list"
+    if not values:
+        return None, "country with no data", "empty list of fractions"
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+        return None, "malformed selections", f"non-numeric fraction in {list(values)[:6]}"
+    if len(values) != n_options:
+        return None, "fractions/options length mismatch", f"{len(values)} fractions for {n_options} options"
+    if any(v < 0 for v in values):
+        return None, "malformed selections", "negative fraction"
+    total = float(sum(values))
+    if total == 0:
+        return None, "country with no data", "all fractions are 0"
+    if abs(total - 1) > RENORMALISE_TOLERANCE:
+        return None, "distribution does not sum to 1", f"fractions sum to {total:.4f}, not 1"
+    dist = tuple(float(v) / total for v in values)
+    if abs(total - 1) > SUM_TOLERANCE:
+        return dist, "renormalised", f"fractions sum to {total:.4f}; renormalised to 1"
+    return dist, "", ""
+
+
+def load_globalopinionqa(path: str | Path, countries: Sequence[str] | None = None
+                         ) -> tuple[list[GoqaQuestion], LoadReport]:
+    """Questions with their valid country distributions, and what was dropped and why.
+
+    ``countries`` (keys as in the file, e.g. ``"India (Non-national sample)"``) restricts the
+    countries; one that occurs nowhere is reported as a country with no data.
+    """
+    path = Path(path)
+    report = LoadReport(str(path))
+    wanted = set(countries) if countries else None
+    seen: set[str] = set()
+    questions: list[GoqaQuestion] = []
+    with io.StringIO(read_utf8(path), newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = {"question", "selections", "options"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {sorted(missing)}; the official CSV has "
+                             "question, selections, options, source")
+        next_start = reader.line_num + 1  # a record may span several lines: track where each starts
+        for qid, row in enumerate(reader):
+            start, next_start = next_start, reader.line_num + 1
+            report.rows += 1
+            q = _parse_row(qid, start, row, report, wanted, seen)
+            if q is not None:
+                questions.append(q)
+    for country in sorted((wanted or set()) - seen):
+        report.drop("country with no data", "-", f"country {country!r} does not occur in the file")
+    report.kept = len(questions)
+    return questions, report
+
+
+def _parse_row(qid: int, line: int, row: Mapping[str, str | None], report: LoadReport,
+               wanted: set[str] | None, seen: set[str]) -> GoqaQuestion | None:
+    where = str(line)
+    question = (row.get("question") or "").strip()
+    if not question:
+        report.drop("empty question", where, "empty question text; row dropped")
+        return None
+    try:
+        options = parse_options(row.get("options") or "")
+        selections = parse_selections(row.get("selections") or "")
+    except ValueError as exc:
+        report.drop("malformed selections" if "selections" in str(exc) else "malformed options", where,
+                    f"{exc}; row dropped")
+        return None
+    if len(options) > len(LETTERS):
+        report.drop("too many options", where, f"{len(options)} options (at most {len(LETTERS)}); row dropped")
+        return None
+    kept: dict[str, tuple[float, ...]] = {}
+    for country, values in selections.items():
+        country = str(country)
+        if wanted is not None and country not in wanted:
+            continue
+        seen.add(country)
+        dist, reason, message = check_distribution(values, len(options))
+        if dist is None:
+            report.drop(reason, where, f"{country}: {message}; pair dropped")
+            continue
+        if reason:
+            report.repair(reason, where, f"{country}: {message}")
+        kept[country] = dist
+    if not kept:
+        if wanted is None or selections.keys() & wanted:
+            report.drop("question without valid countries", where, "no country has a valid distribution")
+        return None
+    return GoqaQuestion(qid, line, question, tuple(options), (row.get("source") or "").strip(), kept)
+
+
+# -- metrics ---------------------------------------------------------------------------------
+
+
+def similarity(model: Sequence[float], human: Sequence[float], variant: str = "standard") -> float:
+    """1 - Jensen-Shannon distance (natural log); ``culturebank-compat``: 1 - sqrt(JSD / n_options)."""
+    d = float(jensenshannon(np.asarray(model, float), np.asarray(human, float)))
+    if variant == "culturebank-compat":
+        d = d / math.sqrt(len(model))
+    elif variant != "standard":
+        raise ValueError(f"unknown similarity variant {variant!r} (known: {', '.join(SIMILARITY_VARIANTS)})")
+    return 1.0 - d
+
+
+def summarise(pairs: Sequence[tuple[str, float]]) -> tuple[float, float | None, dict[str, list[float]]]:
+    """(Avg Sim over pairs, Skew = sample std over country means or None below 2 countries, per country)."""
+    by_country: dict[str, list[float]] = {}
+    for country, sim in pairs:
+        by_country.setdefault(country, []).append(sim)
+    avg = float(np.mean([s for _, s in pairs]))
+    means = [float(np.mean(v)) for v in by_country.values()]
+    skew = statistics.stdev(means) if len(means) >= 2 else None
+    return avg, skew, by_country
+
+
+# -- the task --------------------------------------------------------------------------------
+
+
+class GlobalOpinionQATask:
+    """One prompt per (question, country) (cross-national) or per question (default prompt)."""
+
+    def __init__(self, questions: Sequence[GoqaQuestion], report: LoadReport, prompt: str = "cross",
+                 compat: bool = False) -> None:
+        if prompt not in ("cross", "default"):
+            raise ValueError(f"unknown prompt {prompt!r} (cross or default)")
+        tpl = culture_templates()
+        self.prompt = prompt
+        self.compat = compat
+        self.name = "globalopinionqa" if prompt == "cross" else "globalopinionqa-default"
+        self.template_version = str(tpl["version"])
+        self.version = f"1+templates{self.template_version}"
+        self.questions = list(questions)
+        self.report = report
+        self._tpl = tpl["globalopinionqa"]
+        self._items: list[EvalItem] | None = None
+
+    def _segments(self, q: GoqaQuestion, country: str | None) -> tuple[str, ...]:
+        tpl = self._tpl
+        letters = option_letters(len(q.options))
+        options = "\n".join(tpl["option"].format(letter=a, text=t) for a, t in zip(letters, q.options, strict=True))
+        head = tpl["cross_national"]["head"].format(country=country) if country else tpl["default"]["head"]
+        return join_segments([head, tpl["body"].format(question=q.question, options=options), tpl["cue"]])
+
+    def items(self) -> list[EvalItem]:
+        if self._items is None:
+            items: list[EvalItem] = []
+            for q in self.questions:
+                letters = option_letters(len(q.options))
+                if self.prompt == "cross":
+                    for country, dist in q.selections.items():
+                        iid = f"{q.qid}:{country}"
+                        items.append(EvalItem(iid, ScoreRequest(iid, self._segments(q, country), letters),
+                                              {"unit": q.qid, "line": q.line, "country": country,
+                                               "human": list(dist), "source": q.source}))
+                else:
+                    iid = str(q.qid)
+                    humans = {c: list(d) for c, d in q.selections.items()}
+                    items.append(EvalItem(iid, ScoreRequest(iid, self._segments(q, None), letters),
+                                          {"unit": q.qid, "line": q.line, "humans": humans, "source": q.source}))
+            self._items = items
+        return self._items
+
+    def _pairs(self, items: Sequence[EvalItem], scores: Mapping[str, ScoredItem]
+               ) -> list[tuple[str, tuple[float, ...], tuple[float, ...], float]]:
+        """(country, model distribution, human distribution, letter mass) per (question, country)."""
+        out = []
+        for item in items:
+            s = scores[item.id]
+            humans = {item.meta["country"]: item.meta["human"]} if self.prompt == "cross" else item.meta["humans"]
+            for country, human in humans.items():
+                out.append((country, s.probs, tuple(human), s.letter_mass))
+        return out
+
+    def metrics(self, items: Sequence[EvalItem], scores: Mapping[str, ScoredItem]) -> TaskResult:
+        pairs = self._pairs(items, scores)
+        if not pairs:
+            raise DataError(f"{self.name}: no (question, country) pairs to score; see the load report: "
+                            f"{self.report.summary()}")
+        variants = ["standard", "culturebank-compat"] if self.compat else ["standard"]
+        headline: dict[str, float | None] = {}
+        per_variant: dict[str, dict[str, list[float]]] = {}
+        for variant in variants:
+            suffix = "" if variant == "standard" else "_cbcompat"
+            avg, skew, by_country = summarise([(c, similarity(m, h, variant)) for c, m, h, _ in pairs])
+            headline[f"avg_sim{suffix}"] = 100 * avg
+            headline[f"skew{suffix}"] = None if skew is None else 100 * skew
+            per_variant[variant] = by_country
+        u_avg, u_skew, u_by_country = summarise([(c, similarity([1 / len(h)] * len(h), h)) for c, _, h, _ in pairs])
+        ranked = self._country_rows(per_variant, u_by_country)
+        prompt = "cross-national" if self.prompt == "cross" else "default"
+        n_questions = len({i.meta["unit"] for i in items})
+        return TaskResult(
+            headline=headline,
+            units=n_questions,
+            unit="questions",
+            description="x100; similarity = 1 - Jensen-Shannon distance (natural log) between the model's and the "
+            "country's distributions over all listed options; avg_sim: mean over (question, country) pairs; skew: "
+            "sample standard deviation over countries of each country's mean similarity (lower = more even)"
+            + ("; *_cbcompat: 1 - sqrt(JS divergence / number of options), the published CultureBank "
+               "script's variant, which inflates similarity (for comparison with published numbers only)"
+               if self.compat else ""),
+            counts={"questions": n_questions, "pairs": len(pairs), "countries": len(ranked), "prompts": len(items)},
+            details={"prompt": prompt,
+                     "reference": {"uniform_avg_sim": 100 * u_avg,
+                                   "uniform_skew": None if u_skew is None else 100 * u_skew},
+                     "letter_mass_mean": float(np.mean([m for *_, m in pairs])),
+                     "data": self.report.to_dict()},
+            tables={"by_country": ranked},
+            plots=[PlotSpec(
+                name="similarity_by_country",
+                title=f"GlobalOpinionQA ({prompt} prompt): similarity by country (1 - JS distance, x100)",
+                labels=[r["country"] for r in ranked],
+                series={"model": [r["similarity"] for r in ranked],
+                        "uniform": [r["uniform_similarity"] for r in ranked]},
+                ylabel="mean similarity x100",
+                reference={"model Avg Sim": headline["avg_sim"]},
+            )],
+        )
+
+    def _country_rows(self, per_variant: Mapping[str, Mapping[str, list[float]]],
+                      uniform: Mapping[str, list[float]]) -> list[dict[str, Any]]:
+        """One row per country, best similarity first."""
+        rows = []
+        for country in sorted(per_variant["standard"]):
+            name, qualifier = split_country(country)
+            sims = per_variant["standard"][country]
+            row: dict[str, Any] = {"country": country, "country_name": name, "sample": qualifier,
+                                   "n_questions": len(sims), "similarity": round(100 * float(np.mean(sims)), 4)}
+            if self.compat:
+                row["similarity_cbcompat"] = round(100 * float(np.mean(per_variant["culturebank-compat"][country])), 4)
+            row["uniform_similarity"] = round(100 * float(np.mean(uniform[country])), 4)
+            rows.append(row)
+        return sorted(rows, key=lambda r: (-r["similarity"], r["country"]))
+
+
+def make_tasks(options: TaskOptions) -> list[GlobalOpinionQATask]:
+    """GlobalOpinionQA tasks.
+
+    ``options.data``: the official CSV (or a folder holding ``global_opinions*.csv``); without it,
+    ``<data root>/globalopinionqa/global_opinions_subset.csv``. ``limit``: a seeded sample of
+    questions (each keeps all its countries). Settings: see ``SETTINGS``.
+    """
+    settings = options.settings
+    goqa_prompt = settings.get("goqa_prompt", "cross")
+    goqa_similarity = settings.get("goqa_similarity", "standard")
+    if goqa_prompt not in PROMPTS:
+        raise ValueError(f"goqa_prompt must be one of {', '.join(PROMPTS)} (got {goqa_prompt!r})")
+    if goqa_similarity not in SIMILARITY_VARIANTS:
+        raise ValueError(f"goqa_similarity must be one of {', '.join(SIMILARITY_VARIANTS)} (got {goqa_similarity!r})")
+    data = options.data if options.data is not None else settings.get("globalopinionqa_csv")
+    if data is not None and Path(data).expanduser().is_dir():
+        folder = Path(data).expanduser()
+        found = sorted(folder.glob("global_opinions*.csv"))
+        data = found[0] if found else folder / "global_opinions.csv"
+    path = locate(data, "globalopinionqa", "global_opinions_subset.csv", HOW_TO_GET, settings)
+    countries = [c.strip() for c in settings.get("goqa_countries", "").split(",") if c.strip()] or None
+    questions, report = load_globalopinionqa(path, countries)
+    report.warn()
+    if not questions:
+        raise DataError(f"no usable GlobalOpinionQA questions: {report.summary()}")
+    questions = [questions[i] for i in sample_units(len(questions), options.limit_for("globalopinionqa"),
+                                                    options.seed)]
+    prompts = ["cross", "default"] if goqa_prompt == "both" else [goqa_prompt]
+    compat = goqa_similarity == "culturebank-compat"
+    return [GlobalOpinionQATask(questions, report, p, compat) for p in prompts]

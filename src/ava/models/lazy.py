@@ -1,0 +1,62 @@
+"""A scorer that loads its model only when something must be scored (or generated).
+
+Why: a command checks its output (preflight, lock, binding) before anything slow happens, and
+a rerun that finds every item cached never loads the model at all. The identity a run is
+bound to is known without loading (it is computed from the model's files, as
+:func:`ava.models.scorer.load_scorer` computes it, and checked against the loaded scorer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ava.contracts.scoring import ScoredItem, ScoreRequest
+from ava.models.engine import EngineConfig
+from ava.models.loading import ModelError, load_model, model_identity, resolve_model
+from ava.models.scorer import Scorer, load_scorer
+
+
+def scorer_identity(model: str, adapter: str | None = None, chat: bool = False) -> str:
+    """The identity ``load_scorer(model, adapter, chat=chat)`` will have, without loading anything."""
+    spec = resolve_model(model)
+    if spec.kind == "uniform":
+        return "uniform"
+    return model_identity(spec, adapter) + (":chat" if chat else "")
+
+
+class LazyScorer:
+    """:class:`~ava.models.scorer.Scorer` for ``model`` that loads on the first ``score`` call."""
+
+    def __init__(self, model: str, adapter: str | None = None, chat: bool = False,
+                 config: EngineConfig | None = None) -> None:
+        self.model, self.adapter, self.chat, self.config = model, adapter, chat, config
+        spec = resolve_model(model)
+        self.identity = scorer_identity(model, adapter, chat)
+        self.backend = "uniform" if spec.kind == "uniform" else "transformers"
+        self._scorer: Scorer | None = None
+        self._generator: tuple[Any, Any] | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._scorer is not None or self._generator is not None
+
+    def score(self, requests: Sequence[ScoreRequest], progress: bool = False) -> list[ScoredItem]:
+        if self._scorer is None:
+            scorer = load_scorer(self.model, adapter=self.adapter, chat=self.chat, config=self.config)
+            if scorer.identity != self.identity:
+                raise ModelError(f"model {self.model!r} loaded as {scorer.identity!r}, not {self.identity!r}: "
+                                 "its files changed while the run started; rerun")
+            self._scorer = scorer
+        return self._scorer.score(requests, progress=progress)
+
+    def generation_model(self) -> tuple[Any, Any]:
+        """(model, tokenizer) for free-text generation, with a padding token (loaded once)."""
+        if self.backend == "uniform":
+            raise ModelError("the 'uniform' baseline cannot generate text; give a language model with --model")
+        if self._generator is None:
+            lm, tokenizer = load_model(self.model, adapter=self.adapter)
+            if tokenizer.pad_token_id is None:
+                tokenizer.pad_token = tokenizer.eos_token
+            self._generator = (lm, tokenizer)
+        return self._generator

@@ -1,0 +1,21 @@
+"""Runs: how every command writes an output (one record, one lock, one way to resume).
+
+* :mod:`ava.contracts.runs` -- the record (``run.json``): kind, status, binding, reason.
+* :func:`start_run` -- preflight, lock, refuse a mismatched binding, ``running`` ... ``complete``.
+* :func:`read_run` / :func:`is_complete` -- the one reader of "is it finished".
+* :class:`JsonlLog` / :func:`run_in_chunks` -- chunk -> append -> flush -> resume.
+"""
+
+from ava.contracts.runs import Binding, RecordError, RunRecord, RunStatus
+from ava.runs.errors import BindingMismatch, NotWritable, OutputBusy, RunRefused
+from ava.runs.lifecycle import Run, interrupt_on_sigterm, owned_paths, start_run
+from ava.runs.lock import OutputLock
+from ava.runs.log import ChunkPolicy, JsonlLog, run_in_chunks
+from ava.runs.preflight import Output, check_writable
+from ava.runs.record import is_complete, now, read_run, record_file
+
+__all__ = [
+    "Binding", "BindingMismatch", "ChunkPolicy", "JsonlLog", "NotWritable", "Output", "OutputBusy", "OutputLock",
+    "RecordError", "Run", "RunRecord", "RunRefused", "RunStatus", "check_writable", "interrupt_on_sigterm",
+    "is_complete", "now", "owned_paths", "read_run", "record_file", "run_in_chunks", "start_run",
+]

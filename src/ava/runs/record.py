@@ -1,0 +1,54 @@
+"""Reading and writing run records: the one place that says whether an output is finished."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ava.contracts.runs import RecordError, RunRecord
+from ava.io import UnreadableJson, read_json, write_json
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def record_file(path: str | Path) -> Path:
+    """The record of an output: ``run.json`` in a folder, ``<file>.run.json`` beside a file."""
+    path = Path(path)
+    if path.is_dir():
+        return path / "run.json"
+    if path.name.endswith(".run.json") or path.name == "run.json":
+        return path
+    return path.with_name(path.name + ".run.json")
+
+
+def read_run(path: str | Path) -> RunRecord | None:
+    """The record of an output folder or file (or the record file itself); None when there is none.
+
+    An unreadable record raises :class:`RecordError` with the file (and line) in the message.
+    """
+    record = record_file(path)
+    if not record.is_file():
+        return None
+    try:
+        obj = read_json(record)
+    except UnreadableJson as exc:
+        raise RecordError(f"{exc}, not a readable run record") from None
+    try:
+        return RunRecord.from_dict(obj)
+    except RecordError as exc:
+        raise RecordError(f"{record}: {exc}") from None
+
+
+def is_complete(path: str | Path) -> bool:
+    """True when the output's record says ``complete`` (an unreadable record is not complete)."""
+    try:
+        record = read_run(path)
+    except RecordError:
+        return False
+    return record is not None and record.complete
+
+
+def write_record(path: Path, record: RunRecord) -> None:
+    write_json(path, record.to_dict())

@@ -1,0 +1,123 @@
+"""``ava report``: bad run directories and outputs, one case each (see README.md in this folder)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ava.evals.task import GenerationItem, TaskResult
+from catalogue import assert_error, invoke
+
+
+class CannedGeneration:
+    """A generation task (like ava-tasks) whose 'model' echoes a canned answer: no weights needed."""
+
+    name, version, template_version, batch_size = "echo-tasks", "1", None, 2
+
+    def samples(self) -> list[GenerationItem]:
+        return [GenerationItem(f"s{i}", f"Prompt {i}", "G") for i in range(3)]
+
+    def generate(self, model: Any, tokenizer: Any, chunk: Sequence[GenerationItem]) -> list[dict[str, Any]]:
+        return [{"id": i.id, "prediction": "yes" if i.id != "s1" else "no"} for i in chunk]
+
+    def metrics(self, items: Sequence[GenerationItem], records: Mapping[str, Mapping[str, Any]]) -> TaskResult:
+        right = [records[i.id]["prediction"] == "yes" for i in items]
+        return TaskResult(headline={"accuracy": 100 * sum(right) / len(right)}, units=len(items), unit="items")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> Path:
+    """A letter-task run (uniform on fixture survey questions) and a generation-task run."""
+    from ava.evals.runner import run_tasks
+    from ava.evals.tasks.opinionqa import OpinionTask
+    from ava.models import load_scorer
+    from test_opinionqa import fixtures
+
+    root = tmp_path_factory.mktemp("runs")
+    run_tasks([OpinionTask("opinionqa", fixtures(), n_resamples=5)], load_scorer("uniform"), root / "letters",
+              progress=False)
+    run_tasks([CannedGeneration()], load_scorer("uniform"), root / "generated", progress=False,
+              generation_model=lambda: (None, None))
+    return root
+
+
+def report(*dirs: Path, out: Path):
+    return invoke("report", *map(str, dirs), "--out", str(out))
+
+
+def copy_run(runs: Path, tmp_path: Path, name: str = "letters") -> Path:
+    return Path(shutil.copytree(runs / name, tmp_path / name))
+
+
+def test_a_generation_task_run_is_reported_like_any_other(runs, tmp_path):
+    result = report(runs / "letters", runs / "generated", out=tmp_path / "r.html")
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "r.html").read_text()
+    assert "echo-tasks" in page and "66.667" in page and "representativeness" in page
+
+
+def test_binary_results_file(runs, tmp_path):
+    run = copy_run(runs, tmp_path)
+    (run / "results.json").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe")
+    assert_error(report(run, out=tmp_path / "r.html"), f"{run / 'results.json'}: not UTF-8 text")
+    assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize(("content", "needle"), [
+    ("[1, 2, 3]", "a JSON list, not a results object"),
+    ('"results"', "a JSON str, not a results object"),
+    ('{"schema_version": "2.0", "tasks": [1]}', '"tasks" must map each task name to an object'),
+    ('{"schema_version": "2.0", "tasks": {"t": {"headline": [0.5]}}}', "task 't': 'headline' must be an object"),
+    ('{"schema_version": "2.0", "run": 3, "tasks": {}}', '"run" must be an object'),
+    ('{"schema_version": "2.0", "tasks": {"t": {"intervals": {"x": 1}}}}', "each interval must be an object"),
+    ('{"schema_version": "1.0", "tasks": {}}', "results schema '1.0', this ava reads 2.0"),
+    ('{"tasks": {}', "results.json:1: not JSON"),
+])
+def test_malformed_results_file(runs, tmp_path, content, needle):
+    run = copy_run(runs, tmp_path)
+    (run / "results.json").write_text(content)
+    assert_error(report(run, out=tmp_path / "r.html"), needle, str(run))
+
+
+def test_an_old_ava_tasks_folder_is_refused_with_what_it_is(tmp_path):
+    old = tmp_path / "ava-tasks-old"
+    old.mkdir()
+    (old / "results.json").write_text(json.dumps({"benchmark": "ava-tasks", "results": {}}))
+    (old / "run_config.json").write_text("{}")
+    assert_error(report(old, out=tmp_path / "r.html"), f"{old}: no run.json", "ava eval --out")
+
+
+def test_unfinished_run_is_refused_with_its_reason(runs, tmp_path):
+    run = copy_run(runs, tmp_path)
+    record = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**record, "status": "failed", "reason": "ValueError: no pairs"}))
+    assert_error(report(run, out=tmp_path / "r.html"), "the run is failed (ValueError: no pairs), not complete")
+
+
+def test_unreadable_run_record(runs, tmp_path):
+    run = copy_run(runs, tmp_path)
+    (run / "run.json").write_bytes(b"\xff\xfe{")
+    assert_error(report(run, out=tmp_path / "r.html"), f"{run / 'run.json'}: not UTF-8 text")
+
+
+def test_a_complete_run_without_its_results(runs, tmp_path):
+    run = copy_run(runs, tmp_path)
+    (run / "results.json").unlink()
+    assert_error(report(run, out=tmp_path / "r.html"), "missing, although the run says complete")
+
+
+def test_missing_run_directory(tmp_path):
+    assert_error(report(tmp_path / "nowhere", out=tmp_path / "r.html"), "no such run directory")
+
+
+def test_report_output_that_is_a_folder_or_under_a_file(runs, tmp_path):
+    (tmp_path / "taken").write_text("x")
+    (tmp_path / "dir").mkdir()
+    assert_error(report(runs / "letters", out=tmp_path / "dir"), f"{tmp_path / 'dir'} is a folder")
+    assert_error(report(runs / "letters", out=tmp_path / "taken" / "r.html"),
+                 f"{tmp_path / 'taken'} is a file, so nothing can be created under it")
