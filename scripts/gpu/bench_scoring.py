@@ -45,7 +45,7 @@ def main() -> None:
         "init_s": round(time.perf_counter() - start, 1), "weights": "random (seed 0), built on the device",
     }})
 
-    n_questions = int(os.environ.get("GPU_CHECK_QUESTIONS", 30 if g.SHAPE == "7b" else 2))
+    n_questions = int(os.environ.get("GPU_CHECK_QUESTIONS", 40 if g.SHAPE == "7b" else 2))
     requests = opinionqa_requests(n_questions)
     prompt_tokens = {r.id: len(tokenizer("".join(r.segments)).input_ids) for r in requests}
     g.update(SECTION, {"workload": {

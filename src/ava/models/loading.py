@@ -344,7 +344,10 @@ def check_fits(name: str, source: str, revision: str | None, dtype: Any, device:
     free = free_bytes(device)
     if free is None:
         return
-    need = parameter_count(source, revision) * dtype.itemsize
+    try:
+        need = parameter_count(source, revision) * dtype.itemsize
+    except Exception:  # an architecture transformers cannot build from its config alone: no estimate
+        return
     if need <= free:
         return
     what = f"{name!r} needs {_size(need)} for its weights in {dtype_name(dtype)}"
