@@ -26,7 +26,6 @@ mkdir -p "$OUT"
 PY=${PYTHON:-python3}
 TOTAL_S=${GPU_CHECK_TOTAL_S:-470}
 SLOW=${GPU_CHECK_SLOWDOWN:-1}  # >1 stretches every limit (CPU dry runs)
-export GPU_CHECK_SCORING_S=${GPU_CHECK_SCORING_S:-$(( 150 * SLOW ))} GPU_CHECK_TRAINING_S=${GPU_CHECK_TRAINING_S:-$(( 130 * SLOW ))}
 SITE=${GPU_CHECK_SITE:-/tmp/site}
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export HF_HUB_DISABLE_PROGRESS_BARS=1 AVA_CACHE=${AVA_CACHE:-/tmp/ava-cache}
@@ -41,6 +40,7 @@ section() {
     (( limit > left )) && limit=$left
     if (( limit < 20 )); then echo "== $name: skipped, ${left}s left of ${TOTAL_S}s" | tee -a "$OUT/setup.log"; return; fi
     start=$SECONDS
+    export "GPU_CHECK_${name^^}_S=$(( limit - 20 ))"  # the section's own budget: stop starting new work
     echo "== $name (limit ${limit}s)"
     timeout --kill-after=10 "$limit" "$@" > "$OUT/$name.log" 2>&1
     rc=$?

@@ -70,7 +70,7 @@ def update(section: str, values: dict[str, Any]) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     data.setdefault(section, {}).update(values)
-    tmp = RESULTS.with_suffix(".tmp")
+    tmp = RESULTS.with_name(RESULTS.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str))
     os.replace(tmp, RESULTS)
     from gpu_report import render  # the sibling module (scripts/gpu is sys.path[0])

@@ -26,7 +26,7 @@ def render(data: dict[str, Any], path: Path) -> None:
               for name, why in values.get("errors", {}).items()}
     if errors:
         lines += ["## Errors", "", *[f"* `{k}`: {v}" for k, v in sorted(errors.items())], ""]
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(path.name + ".tmp")
     tmp.write_text("\n".join(lines) + "\n")
     os.replace(tmp, path)
 
@@ -141,7 +141,7 @@ def fold_tests(junit: Path, measured: Path, results: Path) -> None:
                                             "message": message.replace("|", "/")}
     data = json.loads(results.read_text()) if results.exists() else {}
     data["tests"] = {"cases": cases, "measured": json.loads(measured.read_text()) if measured.exists() else {}}
-    tmp = results.with_suffix(".tmp")
+    tmp = results.with_name(results.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
     os.replace(tmp, results)
     render(data, results.with_name("gpu-check.md"))
