@@ -66,8 +66,9 @@ sed 's/^/   /' "$OUT/setup.log"
 export AVA_GPU_MEASURED=/tmp/ava-gpu-measured.json
 junit=/tmp/ava-gpu-junit.xml
 rm -f "$AVA_GPU_MEASURED" "$junit"
-section tests 140 "$PY" -m pytest -q -m gpu tests/gpu -p no:cacheprovider -o addopts="" -rfEs --junitxml="$junit"
-"$PY" scripts/gpu/gpu_report.py --tests "$junit" "$AVA_GPU_MEASURED" || true
+section tests 140 "$PY" -m pytest -v -m gpu tests/gpu -p no:cacheprovider -o addopts="" -rfEs --durations=0 \
+    --junitxml="$junit"
+"$PY" scripts/gpu/gpu_report.py --tests "$junit" "$AVA_GPU_MEASURED" "$OUT/tests.log" || true
 section scoring 170 "$PY" scripts/gpu/bench_scoring.py
 section training 150 "$PY" scripts/gpu/bench_training.py
 "$PY" scripts/gpu/gpu_report.py || true

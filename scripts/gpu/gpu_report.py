@@ -1,7 +1,7 @@
 """GPU check: render $OUT/gpu-check.json as markdown tables (gpu-check.md), and fold the GPU
 tests' results (pytest's junit XML and the values the tests measured) into the JSON.
 
-    python3 scripts/gpu/gpu_report.py --tests JUNIT_XML MEASURED_JSON
+    python3 scripts/gpu/gpu_report.py --tests JUNIT_XML MEASURED_JSON PYTEST_LOG
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -126,9 +127,14 @@ def _training(t: dict) -> list[str]:
     return out
 
 
-def fold_tests(junit: Path, measured: Path, results: Path) -> None:
-    """Add the tests' outcomes and measured values to the results file, then re-render."""
+def fold_tests(junit: Path, measured: Path, log: Path, results: Path) -> None:
+    """Add the tests' outcomes and measured values to the results file, then re-render. Without
+    the junit file (pytest killed at its time limit) the outcomes come from pytest's -v log."""
     cases: dict[str, dict[str, Any]] = {}
+    if not junit.exists() and log.exists():
+        for match in re.finditer(r"::(\S+) (PASSED|FAILED|SKIPPED|ERROR)", log.read_text(errors="replace")):
+            cases[match[1]] = {"outcome": match[2].lower(), "seconds": None, "message": "from the log"}
+        cases["(pytest)"] = {"outcome": "stopped", "seconds": None, "message": "no junit file: killed at its limit?"}
     if junit.exists():
         for case in ET.parse(junit).getroot().iter("testcase"):
             outcome, message = "passed", ""
@@ -149,7 +155,7 @@ def fold_tests(junit: Path, measured: Path, results: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tests", nargs=2, type=Path, metavar=("JUNIT_XML", "MEASURED_JSON"))
+    parser.add_argument("--tests", nargs=3, type=Path, metavar=("JUNIT_XML", "MEASURED_JSON", "PYTEST_LOG"))
     args = parser.parse_args()
     results = Path(os.environ.get("OUT") or "/tmp/gpu-out") / "gpu-check.json"
     if args.tests:

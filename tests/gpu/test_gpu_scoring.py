@@ -68,13 +68,19 @@ def _engine(name: str, tiny_dir: str, device: str, dtype: str) -> LetterEngine:
     return LetterEngine(random_model(tokenizer, device, torch_dtype), tokenizer)
 
 
+def naive_sample(requests):
+    """Every third request (45 of 134): the naive reference costs a forward per option."""
+    return requests[::3]
+
+
 @pytest.fixture(scope="module")
 def cpu_reference(tiny_dir, steering_requests):
-    """Per model: fp32 CPU scores of every request, by the naive method and by the engine."""
+    """Per model, in fp32 on CPU: the naive scores of :func:`naive_sample` and the engine's
+    scores of every request."""
     out = {}
     for name in ("tiny", "random"):
         engine = _engine(name, tiny_dir, "cpu", "fp32")
-        out[name] = reference_score(engine, steering_requests), engine.score(steering_requests)
+        out[name] = reference_score(engine, naive_sample(steering_requests)), engine.score(steering_requests)
     return out
 
 
@@ -84,22 +90,24 @@ def test_fp32_on_cuda_equals_the_cpu_reference(name, device, tiny_dir, steering_
     engine = _engine(name, tiny_dir, device, "fp32")
     assert engine.device.type == device
     got = engine.score(steering_requests)
-    record(f"fp32 {name}: max |dp| device engine vs CPU naive", max_dp(got, naive))
-    record(f"fp32 {name}: max |dlogp| device engine vs CPU naive", max_dlogp(got, naive))
+    sampled = naive_sample(got)
+    record(f"fp32 {name}: max |dp| device engine vs CPU naive", max_dp(sampled, naive))
+    record(f"fp32 {name}: max |dlogp| device engine vs CPU naive", max_dlogp(sampled, naive))
     record(f"fp32 {name}: max |dp| device engine vs CPU engine", max_dp(got, engine_cpu))
-    assert max_dp(got, naive) <= FP32_BOUND
+    assert max_dp(sampled, naive) <= FP32_BOUND
     assert max_dp(got, engine_cpu) <= FP32_BOUND
 
 
 @pytest.mark.parametrize("name", ["tiny", "random"])
 def test_bf16_on_cuda_within_the_stated_bound(name, device, tiny_dir, steering_requests, cpu_reference, record):
-    naive, _ = cpu_reference[name]
+    naive, engine_cpu = cpu_reference[name]
     engine = _engine(name, tiny_dir, device, "bf16")
     assert engine.model.dtype == torch.bfloat16
     got = engine.score(steering_requests)
-    measured = max_dp(got, naive)
-    record(f"bf16 {name}: max |dp| device engine vs CPU fp32 naive (bound {BF16_BOUND})", measured)
-    assert measured <= BF16_BOUND
+    versus_engine, versus_naive = max_dp(got, engine_cpu), max_dp(naive_sample(got), naive)
+    record(f"bf16 {name}: max |dp| device engine vs CPU fp32 engine, all prompts (bound {BF16_BOUND})", versus_engine)
+    record(f"bf16 {name}: max |dp| device engine vs CPU fp32 naive (bound {BF16_BOUND})", versus_naive)
+    assert versus_engine <= BF16_BOUND and versus_naive <= BF16_BOUND
 
 
 def test_out_of_memory_halves_the_batch_for_real(device, tiny_dir, steering_requests, record):
