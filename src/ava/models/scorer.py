@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from ava.contracts.scoring import ScoredItem, ScoreRequest
 from ava.models.engine import EngineConfig, LetterEngine
-from ava.models.loading import load_model, model_identity, resolve_model
+from ava.models.loading import hub_commit, load_model, model_identity, resolve_model
 
 
 class Scorer(Protocol):
@@ -49,14 +49,27 @@ def load_scorer(
     device: str | None = None,
     chat: bool = False,
     config: EngineConfig | None = None,
+    dtype: Any = None,
+    device_map: str | dict[str, Any] | None = None,
+    revision: str | None = None,
 ) -> Scorer:
-    """A scorer for a built-in name, Hugging Face id or local path (plus optional PEFT adapter)."""
-    spec = resolve_model(model)
+    """A scorer for a built-in name, Hugging Face id, local folder or PEFT adapter folder (plus
+    optional adapter); loading options as :func:`~ava.models.loading.load_model`.
+
+    A hub model is pinned to the commit its revision resolves to now, so the identity (the key
+    of every cached result) names exactly the weights that were loaded.
+    """
+    spec = resolve_model(model, revision)
     if spec.kind == "uniform":
         return UniformScorer()
-    lm, tokenizer = load_model(model, adapter=adapter, device=device)
+    if spec.on_hub:
+        revision = hub_commit(spec.path, spec.revision)
+        spec = resolve_model(model, revision)
+    lm, tokenizer = load_model(
+        model, adapter=adapter, device=device, dtype=dtype, device_map=device_map, revision=revision
+    )
     cfg = config or EngineConfig()
     if chat != cfg.chat:
         cfg = EngineConfig(**{**cfg.__dict__, "chat": chat})
-    identity = model_identity(spec, adapter) + (":chat" if chat else "")
+    identity = model_identity(spec, adapter, dtype=lm.dtype) + (":chat" if chat else "")
     return LMScorer(LetterEngine(lm, tokenizer, cfg), identity)

@@ -1,0 +1,1 @@
+"""GPU tests (marked gpu): a package, so its conftest does not shadow tests/conftest.py."""
