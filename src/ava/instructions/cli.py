@@ -1,4 +1,4 @@
-"""``ava build``: ad-library files -> AVA instruction dataset (Parquet + JSONL + manifest)."""
+"""``ava build``: ad-library files -> AVA instruction dataset (Parquet + dataset card + manifest)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ from ava.instructions.pairs import PairConfig
 def build(
     ads: list[Path] = typer.Option(..., "--ads", help="Ad files or folders (.jsonl/.json/.csv); repeatable."),
     out: Path = typer.Option(..., "--out", help="Output folder (resumable: re-run to finish a crashed build)."),
-    engine: str = typer.Option("local", "--engine", help="local (multiprocessing) or ray (Ray Data)."),
+    engine: str = typer.Option("local", "--engine", help="local (multiprocessing) or ray (Ray Data; an extra)."),
+    ray_address: str = typer.Option(
+        None, "--ray-address", help="Run on this Ray cluster (e.g. head:6379, auto); OUT and inputs must be shared."
+    ),
     workers: int = typer.Option(min(2, os.cpu_count() or 1), "--workers", help="Parallel shard workers."),
     shards: int = typer.Option(
         None, "--shards", help="Shard count; fixes the part layout, not the content (default: 1 per 16 MiB, min 8)."
@@ -24,18 +27,23 @@ def build(
     cutoff: str = typer.Option(None, "--cutoff", help="Temporal cut-off date YYYY-MM-DD (default: quantile)."),
     max_pairs_per_brand: int = typer.Option(1000, help="Cap of TS/TC pairs per brand and subtask."),
     block_size: int = typer.Option(256, help="Distinct bodies compared together within a brand block."),
+    jsonl: bool = typer.Option(False, "--jsonl", help="Also write jsonl/<split>.jsonl (~25x the Parquet)."),
+    keep_work: bool = typer.Option(False, "--keep-work", help="Keep OUT/_work (intermediate shards) after success."),
 ) -> None:
     """Build the dataset and print the sample counts per split."""
     from ava.instructions.build import BuildConfigChanged
     from ava.instructions.build import build as run_build
+    from ava.instructions.cluster import OutputNotShared
+    from ava.instructions.pipeline import EngineUnavailable
 
     try:
         result = run_build(
             ads, out, engine=engine, workers=workers, shards=shards, seed=seed,
             heldout_fraction=heldout_fraction, temporal_fraction=temporal_fraction, cutoff=cutoff,
             pair=PairConfig(max_pairs_per_brand=max_pairs_per_brand, block_size=block_size, seed=seed),
+            jsonl=jsonl, keep_work=keep_work, ray_address=ray_address,
         )
-    except (BuildConfigChanged, FileNotFoundError, ValueError) as exc:
+    except (BuildConfigChanged, EngineUnavailable, OutputNotShared, FileNotFoundError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     m = result.manifest
