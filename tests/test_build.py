@@ -64,7 +64,7 @@ def test_layout_manifest_and_load_dataset(built):
     import yaml
 
     m = json.loads((built / "manifest.json").read_text())
-    assert m["template_version"] == "1.0" and m["seed"] == 0
+    assert m["template_version"] == "1.1" and m["seed"] == 0
     names = sorted(p.name for p in (built / "data").iterdir())
     assert names == sorted(f"{split}-0000{i}-of-00003.parquet" for split in SPLITS for i in range(3))
     assert not (built / "_work").exists()  # removed after a finished build
@@ -142,6 +142,7 @@ def test_rebuild_is_byte_identical_and_resume_after_crash(built, inputs, tmp_pat
         return real_pairs(job, rank)
 
     out = tmp_path / "again"
+    monkeypatch.setenv("AVA_CACHE", str(tmp_path / "cold-cache"))  # vectors computed afresh: same bytes
     monkeypatch.setattr(build_mod, "pairs_shard", crash_on_last_rank)
     with pytest.raises(RuntimeError, match="simulated crash"):
         build(inputs, out, **OPTIONS)

@@ -26,7 +26,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -34,12 +34,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from ava.ads.keywords import METHODS, frequency_keywords, keybert_keywords
 from ava.ads.readers import InputFile, discover
 from ava.contracts.ads import Ad
 from ava.contracts.instructions import SPLITS, InstructionSample
 from ava.instructions.card import write_card
+from ava.instructions.embed import Embedder, embed_cached, make_embedder
 from ava.instructions.output import part_path, read_parquet, write_jsonl, write_parquet
-from ava.instructions.pairs import MiniLMEmbedder, PairConfig, mine_brand, unique_texts
+from ava.instructions.pairs import PairConfig, mine_brand, text_key, unique_texts
 from ava.instructions.pipeline import Executor, make_executor, merge_counts, run_stage, run_steps
 from ava.instructions.samples import ad_samples
 from ava.instructions.steps import Clean, Normalise, ReadAds, Signals
@@ -66,6 +68,10 @@ class BuildJob:
     cutoff: str | None = None
     pair: PairConfig = field(default_factory=PairConfig)
     templates: str | None = None
+    keywords: str = "keybert"
+    embed_cache: bool = True
+    """Read and add vectors in the user's embedding cache (not part of the build's identity: a
+    vector is a pure function of its text, so cached and computed vectors are the same bytes)."""
 
     @property
     def work(self) -> Path:
@@ -220,7 +226,7 @@ def samples_shard(job: BuildJob, rank: int) -> dict[str, Any]:
             continue
         split = splits[ad.record.advertiser]
         ads_per_split[split] += 1
-        samples.extend(ad_samples(t, ad, split, not_made))
+        samples.extend(ad_samples(t, ad, split, not_made, families=("TAP",)))
         routes[_h(f"{job.seed}|brand|{ad.record.advertiser}") % job.shards].append((split, ad))
     write_parquet(job.work / "samples" / f"shard-{rank:05d}.parquet", samples)
     _dump_many(job.work / "route" / f"from-{rank:05d}.pkl", routes)
@@ -245,24 +251,52 @@ def _nested(counter: Counter[str]) -> dict[str, dict[str, int]]:
 # ---------------------------------------------------------------- stage 4: pairs
 
 
-def _embeddings(job: BuildJob, rank: int, texts: dict[str, str], timing: dict[str, float]) -> dict[str, np.ndarray]:
-    """Vectors of this shard's distinct bodies, cached per shard (a resumed build reuses them)."""
-    cache = job.work / "embed" / f"shard-{rank:05d}.npz"
-    keys = sorted(texts)
-    if cache.exists():
-        with np.load(cache) as npz:
-            if list(npz["keys"]) == keys:
-                return dict(zip(keys, npz["vectors"], strict=True))
+_EMBEDDERS: dict[tuple[str, int], Embedder] = {}
+
+
+def _embedder(job: BuildJob) -> Embedder:
+    """One embedder per process and setting: shards of a stage reuse the loaded model."""
+    key = (job.pair.embed_backend, job.pair.embed_max_tokens)
+    if key not in _EMBEDDERS:
+        _EMBEDDERS[key] = make_embedder(*key)
+    return _EMBEDDERS[key]
+
+
+def _embed(job: BuildJob, texts: dict[str, str], timing: dict[str, float], what: str) -> dict[str, np.ndarray]:
+    """Vectors by text key: from the user's embedding cache where present (``embed_cache``), else computed.
+
+    Timings and computed counts go to ``timing`` (never the manifest: a warm cache must not change
+    the outputs' bytes)."""
     start = time.perf_counter()
-    vectors = MiniLMEmbedder(max_tokens=job.pair.embed_max_tokens)([texts[k] for k in keys])
-    timing["embed_s"] = time.perf_counter() - start
-    timing["embedded_texts"] = len(keys)
-    with atomic_write(cache, "wb") as fh:
-        np.savez(fh, keys=np.array(keys), vectors=vectors)
-    return dict(zip(keys, vectors, strict=True))
+    vectors, computed = embed_cached(_embedder(job), texts, cache=job.embed_cache)
+    timing[f"{what}_s"] = timing.get(f"{what}_s", 0.0) + time.perf_counter() - start
+    timing[f"{what}_computed"] = timing.get(f"{what}_computed", 0) + computed
+    timing[f"{what}_texts"] = timing.get(f"{what}_texts", 0) + len(texts)
+    return vectors
+
+
+def _keywords(job: BuildJob, texts: dict[str, str], vectors: dict[str, np.ndarray],
+              timing: dict[str, float]) -> dict[str, tuple[str, ...]]:
+    """Keywords per distinct body: KeyBERT over the bodies' vectors (candidate words embedded once
+    each, through the same cache), or by frequency."""
+    keys = sorted(texts)
+    start = time.perf_counter()
+    if job.keywords == "frequency":
+        found = [frequency_keywords(texts[k]) for k in keys]
+    else:
+        def embed_words(words: list[str]) -> np.ndarray:
+            by_key = {text_key(w): w for w in words}
+            vecs = _embed(job, by_key, timing, "words")
+            return np.stack([vecs[text_key(w)] for w in words]) if words else np.zeros((0, 384), np.float32)
+
+        doc = np.stack([vectors[k] for k in keys]) if keys else np.zeros((0, 384), np.float32)
+        found = keybert_keywords([texts[k] for k in keys], doc, embed_words)
+    timing["keywords_s"] = time.perf_counter() - start
+    return dict(zip(keys, found, strict=True))
 
 
 def pairs_shard(job: BuildJob, rank: int) -> dict[str, Any]:
+    """One brand shard: embed its distinct bodies once, then keywords and TAG samples, then TS/TC pairs."""
     t = load_templates(job.templates)
     by_brand: dict[str, list[Ad]] = defaultdict(list)
     brand_split: dict[str, str] = {}
@@ -270,20 +304,27 @@ def pairs_shard(job: BuildJob, rank: int) -> dict[str, Any]:
         for split, ad in _load_one(job.work / "route" / f"from-{source:05d}.pkl", rank):
             by_brand[ad.record.advertiser].append(ad)
             brand_split[ad.record.advertiser] = split
-    timing: dict[str, float] = {"embed_s": 0.0, "embedded_texts": 0}
+    timing: dict[str, float] = {"embed_s": 0.0, "embed_texts": 0}
     counts: Counter[str] = Counter()
+    not_made: Counter[str] = Counter()
     texts = unique_texts(ad for ads in by_brand.values() for ad in ads)
     counts["ads"] = sum(len(v) for v in by_brand.values())
     counts["distinct_texts"] = len(texts)
-    vectors = _embeddings(job, rank, texts, timing) if texts else {}
+    vectors = _embed(job, texts, timing, "embed") if texts else {}
+    keywords = _keywords(job, texts, vectors, timing)
     start = time.perf_counter()
     samples: list[InstructionSample] = []
     for brand in sorted(by_brand):
         counts["brands"] += 1
-        samples.extend(mine_brand(t, by_brand[brand], brand_split[brand], vectors, job.pair, counts))
+        ads = [Ad(ad.record, replace(ad.signals, keywords=keywords[text_key(ad.signals.text)]))
+               for ad in by_brand[brand]]
+        for ad in ads:
+            samples.extend(ad_samples(t, ad, brand_split[brand], not_made, families=("TAG",)))
+        samples.extend(mine_brand(t, ads, brand_split[brand], vectors, job.pair, counts))
     timing["mine_s"] = time.perf_counter() - start
     write_parquet(job.work / "pairs" / f"shard-{rank:05d}.parquet", samples)
-    return {"pair_mining": dict(sorted(counts.items())), "samples": _count(samples), "timing": timing}
+    return {"pair_mining": dict(sorted(counts.items())), "samples": _count(samples), "not_made": _nested(not_made),
+            "timing": timing}
 
 
 # ---------------------------------------------------------------- stage 5: write
@@ -308,6 +349,7 @@ def _config(job: BuildJob, hashes: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "shards": job.shards, "inputs": hashes, "seed": job.seed, "heldout_fraction": job.heldout_fraction,
         "temporal_fraction": job.temporal_fraction, "cutoff": job.cutoff, "pair": asdict(job.pair),
+        "keywords": job.keywords,
         "template_version": t.version, "templates_sha256": hashlib.sha256(
             json.dumps(t.tasks, sort_keys=True).encode() + json.dumps(t.context, sort_keys=True).encode()
             + json.dumps(t.audience, sort_keys=True).encode()).hexdigest(),
@@ -355,8 +397,9 @@ def auto_shards(inputs: list[InputFile]) -> int:
 def build(
     ads: list[str | Path], out: str | Path, *, engine: str = "local", workers: int = 2, shards: int | None = None,
     seed: int = 0, heldout_fraction: float = 0.1, temporal_fraction: float = 0.1, cutoff: str | None = None,
-    pair: PairConfig | None = None, templates: str | None = None, jsonl: bool = False, keep_work: bool = False,
-    ray_address: str | None = None, log: Callable[[str], None] | None = None,
+    pair: PairConfig | None = None, templates: str | None = None, keywords: str = "keybert",
+    embed_cache: bool = True, jsonl: bool = False, keep_work: bool = False, ray_address: str | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> BuildResult:
     """Build the dataset (or finish a crashed build) and return its manifest and stage timings.
 
@@ -371,8 +414,11 @@ def build(
     shards = auto_shards(inputs) if shards is None else shards
     if shards < 1:
         raise ValueError("--shards must be at least 1")
+    if keywords not in METHODS:
+        raise ValueError(f"unknown keyword method {keywords!r}: use one of {', '.join(METHODS)}")
     job = BuildJob(tuple(inputs), Path(out), shards, seed, heldout_fraction, temporal_fraction, cutoff,
-                   pair or PairConfig(seed=seed), templates)
+                   pair or PairConfig(seed=seed), templates, keywords, embed_cache)
+    make_embedder(job.pair.embed_backend)  # an unknown backend is refused before anything runs
     hashes = [{"name": i.name, "sha256": file_sha256(i.path), "bytes": i.path.stat().st_size} for i in inputs]
     config = _config(job, hashes)
     if _check_resume(job, config):
@@ -486,7 +532,7 @@ def _manifest(
         "ads": {s: ads.get(s, 0) for s in SPLITS},
         "counts": counts,
         "totals": {s: sum(counts[s].values()) for s in SPLITS},
-        "not_made": merge_counts(r["not_made"] for r in made),
+        "not_made": merge_counts(r["not_made"] for r in [*made, *pairs]),
         "pair_mining": mining,
         "layout": {"parquet": "data/<split>-NNNNN-of-NNNNN.parquet", "card": "README.md",
                    "skipped": "skipped.json", "jsonl": "jsonl/<split>.jsonl (only with --jsonl)", "parts": job.shards},

@@ -27,6 +27,13 @@ def build(
     cutoff: str = typer.Option(None, "--cutoff", help="Temporal cut-off date YYYY-MM-DD (default: quantile)."),
     max_pairs_per_brand: int = typer.Option(1000, help="Cap of TS/TC pairs per brand and subtask."),
     block_size: int = typer.Option(256, help="Distinct bodies compared together within a brand block."),
+    keywords: str = typer.Option("keybert", "--keywords", help="TAG keywords: keybert (the method's) or frequency."),
+    embed_backend: str = typer.Option(
+        "onnx", "--embed-backend", help="MiniLM on onnx (default), torch (reference) or onnx-int8 (faster, drifts)."
+    ),
+    embed_cache: bool = typer.Option(
+        True, "--embed-cache/--no-embed-cache", help="Reuse body/word vectors across builds (user's ava cache)."
+    ),
     jsonl: bool = typer.Option(False, "--jsonl", help="Also write jsonl/<split>.jsonl (~25x the Parquet)."),
     keep_work: bool = typer.Option(False, "--keep-work", help="Keep OUT/_work (intermediate shards) after success."),
 ) -> None:
@@ -40,8 +47,9 @@ def build(
         result = run_build(
             ads, out, engine=engine, workers=workers, shards=shards, seed=seed,
             heldout_fraction=heldout_fraction, temporal_fraction=temporal_fraction, cutoff=cutoff,
-            pair=PairConfig(max_pairs_per_brand=max_pairs_per_brand, block_size=block_size, seed=seed),
-            jsonl=jsonl, keep_work=keep_work, ray_address=ray_address,
+            pair=PairConfig(max_pairs_per_brand=max_pairs_per_brand, block_size=block_size, seed=seed,
+                            embed_backend=embed_backend),
+            keywords=keywords, embed_cache=embed_cache, jsonl=jsonl, keep_work=keep_work, ray_address=ray_address,
         )
     except (BuildConfigChanged, EngineUnavailable, OutputNotShared, FileNotFoundError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
