@@ -253,6 +253,7 @@ class EmbeddingCache:
         self.path = folder / f"{name}.sqlite"
         self.db = sqlite3.connect(self.path, timeout=120, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")  # WAL: a crash loses at most the last batch, never tears
         self.db.execute("CREATE TABLE IF NOT EXISTS vec (key TEXT PRIMARY KEY, v BLOB NOT NULL)")
         self.db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT)")
         self.db.execute("INSERT OR IGNORE INTO meta VALUES ('identity', ?)", (identity,))
@@ -267,7 +268,13 @@ class EmbeddingCache:
 
     def put(self, vectors: dict[str, np.ndarray]) -> None:
         rows = [(k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in vectors.items()]
-        self.db.executemany("INSERT OR IGNORE INTO vec VALUES (?, ?)", rows)
+        self.db.execute("BEGIN IMMEDIATE")  # one transaction, not one (synced) per row
+        try:
+            self.db.executemany("INSERT OR IGNORE INTO vec VALUES (?, ?)", rows)
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def close(self) -> None:
         self.db.close()
