@@ -436,6 +436,7 @@ def build(
             write_json(job.work / "config.json", config)
         (job.out / "manifest.json").unlink(missing_ok=True)  # from here on the build is unfinished
         result = _run(job, config, executor, log)
+        log(executor.summary())
     finally:
         executor.close()
     if jsonl:

@@ -81,6 +81,8 @@ class Executor(Protocol):
 
     def prepare(self, out: Path, inputs: list[Path]) -> None: ...
 
+    def summary(self) -> str: ...
+
     def map(self, fn: ShardFn, ranks: list[int], desc: str) -> None: ...
 
     def close(self) -> None: ...
@@ -132,6 +134,9 @@ class LocalExecutor:
 
     def prepare(self, out: Path, inputs: list[Path]) -> None:
         """Nothing to check: every worker is a process of this machine."""
+
+    def summary(self) -> str:
+        return f"local: {self.workers} worker process(es)"
 
     def map(self, fn: ShardFn, ranks: list[int], desc: str) -> None:
         bar = tqdm(total=len(ranks), desc=desc, unit="shard", leave=False)
@@ -190,6 +195,12 @@ class RayExecutor:
     def __init__(self, workers: int = 2, address: str | None = None) -> None:
         self.workers, self.address = max(1, workers), address
         self.ray = ray_module()
+        self.nodes: Counter[str] = Counter()
+        """Shard tasks run per Ray node id (shown after a build: evidence of where the work ran)."""
+
+    def summary(self) -> str:
+        nodes = ", ".join(f"{node[:8]}: {n}" for node, n in sorted(self.nodes.items()))
+        return f"ray: {sum(self.nodes.values())} shard tasks on {len(self.nodes)} node(s) ({nodes})"
 
     def start(self) -> Any:
         ray = self.ray
@@ -222,6 +233,7 @@ class RayExecutor:
         done = ds.map(_RayRow(fn), num_cpus=1, compute=pool).take_all()
         if sorted(row["rank"] for row in done) != sorted(ranks):
             raise RuntimeError(f"{desc}: Ray returned shards {sorted(r['rank'] for r in done)}, expected {ranks}")
+        self.nodes.update(row["node"] for row in done)
 
     def close(self) -> None:
         """The Ray instance is left running (it may be the caller's); ``ray.shutdown()`` ends it."""
@@ -232,7 +244,9 @@ class _RayRow:
         self.fn = fn
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
-        return {"rank": self.fn(int(row["rank"]))}
+        import ray
+
+        return {"rank": self.fn(int(row["rank"])), "node": ray.get_runtime_context().get_node_id()}
 
 
 def make_executor(engine: str, workers: int, ray_address: str | None = None) -> Executor:
