@@ -44,7 +44,7 @@ from ava.instructions.embed import onnx_model
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "ads" / "us-political-2020-sample.jsonl"
 TARGET = 1_500_000
-PARALLEL = ("ingest", "samples", "pairs", "write")
+PARALLEL = ("ingest", "samples", "pairs")
 
 
 def _shift(day: str | None, days: int) -> str | None:
@@ -154,6 +154,8 @@ def run_one(inp: Path, out: Path, engine: str, workers: int, shards: int | None)
         "wall": wall, "cpu": mem.cpu_s, "disk": folder_bytes(out), "peak_disk": max(mem.peak_disk, folder_bytes(out)),
         "embed_computed": t.get("embed_computed", 0), "words_computed": t.get("words_computed", 0),
         "words_s": t.get("words_s", 0.0), "keywords_s": t.get("keywords_s", 0.0),
+        "embed_cpu": t.get("embed_cpu_s", 0.0), "keywords_cpu": t.get("keywords_cpu_s", 0.0),
+        "mine_cpu": t.get("mine_cpu_s", 0.0),
         "worker_cpu": {s: result.timing.get(f"{s}_cpu_s", 0.0) for s in PARALLEL},
         "stages": result.stage_seconds, "peak_gb": mem.peak / 1e9,
         "ads": sum(m["ads"].values()), "read": m["steps"]["read"]["seen"], "samples": sum(m["totals"].values()),
@@ -205,7 +207,7 @@ def main() -> None:
         for engine in engines:  # keep the disk for the next size
             shutil.rmtree(tmp / f"out-{n}-{engine}", ignore_errors=True)
 
-    stage_names = ["ingest", "plan", "samples", "pairs", "write", "export"]
+    stage_names = ["ingest", "plan", "samples", "pairs", "export"]
     print(f"\n## ava build scale ({args.workers} workers, {psutil.cpu_count()} CPUs, "
           f"load avg now {psutil.getloadavg()[0]:.1f})\n")
     print("*worker CPU ms/ad*: the shard workers' CPU seconds per ad, independent of other load on the machine; "
@@ -249,6 +251,12 @@ def main() -> None:
         disk = project(r0.get("disk", 0), r1.get("disk", 0)) / 1e9
         print(f"| {engine} | {wall / 3600:.2f} | {dedicated / 3600:.2f} | {1000 * dedicated / TARGET:.2f} | "
               f"{work['pairs'] / dedicated:.0%} | {disk:.2f} | {emb_ratio:.1f} | {pair_ratio:.1f} |")
+    print("\n| ads | engine | pairs stage CPU s | embedding bodies | KeyBERT (words included) | mining, rendering, "
+          "writing | embed texts per CPU s |\n|---|---|---|---|---|---|---|")
+    for (n, engine), r in sorted(rows.items()):
+        if "embed_cpu" in r:
+            print(f"| {n:,} | {engine} | {r['worker_cpu']['pairs']:.0f} | {r['embed_cpu']:.0f} | "
+                  f"{r['keywords_cpu']:.0f} | {r['mine_cpu']:.0f} | {r['texts'] / max(r['embed_cpu'], 1e-9):.0f} |")
     print("\nworker CPU s per stage: " + "; ".join(
         f"{n:,} {e}: " + ", ".join(f"{s} {r['worker_cpu'][s]:.0f}" for s in PARALLEL) for (n, e), r in rows.items()))
     if not args.tmp:

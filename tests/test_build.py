@@ -66,7 +66,7 @@ def test_layout_manifest_and_load_dataset(built):
     m = json.loads((built / "manifest.json").read_text())
     assert m["template_version"] == "1.1" and m["seed"] == 0
     names = sorted(p.name for p in (built / "data").iterdir())
-    assert names == sorted(f"{split}-0000{i}-of-00003.parquet" for split in SPLITS for i in range(3))
+    assert names == sorted(f"{split}-0000{i}-of-00006.parquet" for split in SPLITS for i in range(6))
     assert not (built / "_work").exists()  # removed after a finished build
     # small: the whole finished build of the real folder (~1,250 ads, 17.6 K samples) under 5 MB
     assert sum(p.stat().st_size for p in built.rglob("*") if p.is_file()) < 5e6

@@ -4,11 +4,13 @@ Stages (each shard leaves a marker under ``OUT/_work/<stage>/``; a re-run skips 
 
 1. ``ingest``  (per shard): read -> normalise/validate -> clean -> signals; keys for the plan.
 2. ``plan``    (global, cheap): de-duplicate identical ads, assign advertisers to splits.
-3. ``samples`` (per shard): TAP/TAG samples; route ads to brand shards for pair mining.
-4. ``pairs``   (per brand shard): embed distinct bodies once, mine TS/TC pairs within brands.
-5. ``write``   (per shard): ``data/<split>-NNNNN-of-NNNNN.parquet``; then ``skipped.json``, the
-   dataset card ``README.md``, the JSONL export when asked, and ``manifest.json`` (written last: a
-   build without a manifest is unfinished).
+3. ``samples`` (per shard): TAP samples, written as output part ``rank``; route ads to brand shards.
+4. ``pairs``   (per brand shard): embed distinct bodies once; KeyBERT keywords and TAG samples;
+   TS/TC pairs mined within brands; all written as output part ``shards + rank``.
+Then ``skipped.json``, the dataset card ``README.md``, the JSONL export when asked, and
+``manifest.json`` (written last: a build without a manifest is unfinished). Each stage writes its
+samples straight into their final parts (``data/<split>-NNNNN-of-NNNNN.parquet``, 2 x shards parts
+per split): no intermediate copy of the samples is written and read back.
 
 ``_work/`` holds only what resumption needs: each stage's inputs are deleted once every shard of
 the stage that reads them is done, and the whole folder goes when the build finishes (unless
@@ -40,7 +42,7 @@ from ava.contracts.ads import Ad
 from ava.contracts.instructions import SPLITS, InstructionSample
 from ava.instructions.card import write_card
 from ava.instructions.embed import Embedder, embed_cached, make_embedder
-from ava.instructions.output import part_path, read_parquet, write_jsonl, write_parquet
+from ava.instructions.output import part_path, write_jsonl, write_parquet
 from ava.instructions.pairs import PairConfig, mine_brand, text_key, unique_texts
 from ava.instructions.pipeline import Executor, make_executor, merge_counts, run_stage, run_steps
 from ava.instructions.samples import ad_samples
@@ -228,9 +230,10 @@ def samples_shard(job: BuildJob, rank: int) -> dict[str, Any]:
         ads_per_split[split] += 1
         samples.extend(ad_samples(t, ad, split, not_made, families=("TAP",)))
         routes[_h(f"{job.seed}|brand|{ad.record.advertiser}") % job.shards].append((split, ad))
-    write_parquet(job.work / "samples" / f"shard-{rank:05d}.parquet", samples)
+    nbytes = write_parts(job, rank, samples)
     _dump_many(job.work / "route" / f"from-{rank:05d}.pkl", routes)
-    return {"ads": dict(ads_per_split), "samples": _count(samples), "not_made": _nested(not_made)}
+    return {"ads": dict(ads_per_split), "samples": _count(samples), "not_made": _nested(not_made),
+            "arrow_bytes": nbytes}
 
 
 def _count(samples: list[InstructionSample]) -> dict[str, dict[str, int]]:
@@ -267,9 +270,10 @@ def _embed(job: BuildJob, texts: dict[str, str], timing: dict[str, float], what:
 
     Timings and computed counts go to ``timing`` (never the manifest: a warm cache must not change
     the outputs' bytes)."""
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     vectors, computed = embed_cached(_embedder(job), texts, cache=job.embed_cache)
     timing[f"{what}_s"] = timing.get(f"{what}_s", 0.0) + time.perf_counter() - start
+    timing[f"{what}_cpu_s"] = timing.get(f"{what}_cpu_s", 0.0) + time.process_time() - cpu
     timing[f"{what}_computed"] = timing.get(f"{what}_computed", 0) + computed
     timing[f"{what}_texts"] = timing.get(f"{what}_texts", 0) + len(texts)
     return vectors
@@ -280,7 +284,7 @@ def _keywords(job: BuildJob, texts: dict[str, str], vectors: dict[str, np.ndarra
     """Keywords per distinct body: KeyBERT over the bodies' vectors (candidate words embedded once
     each, through the same cache), or by frequency."""
     keys = sorted(texts)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     if job.keywords == "frequency":
         found = [frequency_keywords(texts[k]) for k in keys]
     else:
@@ -292,6 +296,7 @@ def _keywords(job: BuildJob, texts: dict[str, str], vectors: dict[str, np.ndarra
         doc = np.stack([vectors[k] for k in keys]) if keys else np.zeros((0, 384), np.float32)
         found = keybert_keywords([texts[k] for k in keys], doc, embed_words)
     timing["keywords_s"] = time.perf_counter() - start
+    timing["keywords_cpu_s"] = time.process_time() - cpu
     return dict(zip(keys, found, strict=True))
 
 
@@ -312,7 +317,7 @@ def pairs_shard(job: BuildJob, rank: int) -> dict[str, Any]:
     counts["distinct_texts"] = len(texts)
     vectors = _embed(job, texts, timing, "embed") if texts else {}
     keywords = _keywords(job, texts, vectors, timing)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     samples: list[InstructionSample] = []
     for brand in sorted(by_brand):
         counts["brands"] += 1
@@ -321,24 +326,19 @@ def pairs_shard(job: BuildJob, rank: int) -> dict[str, Any]:
         for ad in ads:
             samples.extend(ad_samples(t, ad, brand_split[brand], not_made, families=("TAG",)))
         samples.extend(mine_brand(t, ads, brand_split[brand], vectors, job.pair, counts))
-    timing["mine_s"] = time.perf_counter() - start
-    write_parquet(job.work / "pairs" / f"shard-{rank:05d}.parquet", samples)
+    timing["mine_s"], timing["mine_cpu_s"] = time.perf_counter() - start, time.process_time() - cpu
+    nbytes = write_parts(job, job.shards + rank, samples)
     return {"pair_mining": dict(sorted(counts.items())), "samples": _count(samples), "not_made": _nested(not_made),
-            "timing": timing}
+            "timing": timing, "arrow_bytes": nbytes}
 
 
-# ---------------------------------------------------------------- stage 5: write
-
-
-def write_shard(job: BuildJob, rank: int) -> dict[str, Any]:
-    samples = read_parquet(job.work / "samples" / f"shard-{rank:05d}.parquet")
-    samples += read_parquet(job.work / "pairs" / f"shard-{rank:05d}.parquet")
-    rows, nbytes = 0, {}
+def write_parts(job: BuildJob, part: int, samples: list[InstructionSample]) -> dict[str, int]:
+    """Output part ``part`` (of 2 x shards) of every split, rows sorted by (task, id); Arrow bytes per split."""
+    nbytes = {}
     for split in SPLITS:
-        part = sorted((s for s in samples if s.split == split), key=lambda s: (s.task, s.id))
-        nbytes[split] = write_parquet(part_path(job.out, split, rank, job.shards), part)
-        rows += len(part)
-    return {"rows": rows, "arrow_bytes": nbytes}
+        rows = sorted((s for s in samples if s.split == split), key=lambda s: (s.task, s.id))
+        nbytes[split] = write_parquet(part_path(job.out, split, part, 2 * job.shards), rows)
+    return nbytes
 
 
 # ---------------------------------------------------------------- driver
@@ -489,18 +489,16 @@ def _run(job: BuildJob, config: dict[str, Any], executor: Executor, log: Callabl
     mining = merge_counts(r["pair_mining"] for r in pairs)
     log(f"pairs: {mining.get('brands', 0)} brands, {mining.get('distinct_texts', 0)} distinct bodies embedded, "
         f"{mining.get('body_pairs_kept', 0)} body pairs ({seconds['pairs']:.1f}s)")
-    written, seconds["write"] = run_stage(executor, job.work / "write", partial(write_shard, job), shards, "write")
-    _done_with(job, *(f"{stage}/shard-{r:05d}.parquet" for stage in ("samples", "pairs") for r in range(shards)))
     start = time.perf_counter()
     manifest = _manifest(job, config, ingest, plan, made, pairs, steps, mining)
-    manifest["arrow_bytes"] = merge_counts(r["arrow_bytes"] for r in written)
+    manifest["arrow_bytes"] = merge_counts(r["arrow_bytes"] for r in [*made, *pairs])
     write_json(job.out / "skipped.json", sorted((e for r in ingest for e in r["errors"]),
                                                 key=lambda e: (e["file"], e["line"])))
     write_card(job.out, manifest)
     write_json(job.out / "manifest.json", manifest)
     seconds["export"] = time.perf_counter() - start
     timing = merge_counts(r.get("timing", {}) for r in pairs)
-    for stage, results in (("ingest", ingest), ("samples", made), ("pairs", pairs), ("write", written)):
+    for stage, results in (("ingest", ingest), ("samples", made), ("pairs", pairs)):
         timing[f"{stage}_cpu_s"] = sum(r.get("_cpu_s", 0.0) for r in results)
     log(f"done: {manifest['totals']} samples -> {job.out}")
     return BuildResult(manifest, seconds, timing)
@@ -536,5 +534,7 @@ def _manifest(
         "not_made": merge_counts(r["not_made"] for r in [*made, *pairs]),
         "pair_mining": mining,
         "layout": {"parquet": "data/<split>-NNNNN-of-NNNNN.parquet", "card": "README.md",
-                   "skipped": "skipped.json", "jsonl": "jsonl/<split>.jsonl (only with --jsonl)", "parts": job.shards},
+                   "skipped": "skipped.json", "jsonl": "jsonl/<split>.jsonl (only with --jsonl)",
+                   "parts": 2 * job.shards, "parts_by_stage": {"samples": "0..shards-1: TAP",
+                                                               "pairs": "shards..2*shards-1: TAG, TS, TC"}},
     }
