@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
 from collections import defaultdict
 from dataclasses import fields
 from pathlib import Path
@@ -42,6 +43,7 @@ def inputs(tmp_path_factory) -> list[Path]:
 
 
 OPTIONS = {"shards": 3, "workers": 1, "seed": 0, "heldout_fraction": 0.1}
+RAY_EXTRA = "Ray is an optional extra: pip install 'align-via-actions[ray]'"
 
 
 @pytest.fixture(scope="module")
@@ -59,19 +61,30 @@ def _files(out: Path) -> dict[str, bytes]:
 @pytest.mark.slow
 def test_layout_manifest_and_load_dataset(built):
     import datasets
+    import yaml
 
     m = json.loads((built / "manifest.json").read_text())
-    assert m["template_version"] == "1.0" and m["seed"] == 0
+    assert m["template_version"] == "1.1" and m["seed"] == 0
+    names = sorted(p.name for p in (built / "data").iterdir())
+    assert names == sorted(f"{split}-0000{i}-of-00006.parquet" for split in SPLITS for i in range(6))
+    assert not (built / "_work").exists()  # removed after a finished build
+    # small: the whole finished build of the real folder (~1,250 ads, 17.6 K samples) under 5 MB
+    assert sum(p.stat().st_size for p in built.rglob("*") if p.is_file()) < 5e6
+    assert not (built / "jsonl").exists()  # JSONL only when asked
+    # the folder as the Hub reads it: exactly the three splits, the card's counts, no warning
+    ds = datasets.load_dataset(str(built))
+    assert sorted(ds) == sorted(SPLITS)
     for split in SPLITS:
-        assert sorted(p.name for p in (built / "data" / split).iterdir()) == [f"part-0000{i}.parquet" for i in range(3)]
-        samples = load_samples(built, split)
-        assert len(samples) == m["totals"][split]
-        lines = (built / "jsonl" / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
-        assert [json.loads(line)["id"] for line in lines] == [s.id for s in samples]
-    ds = datasets.load_dataset("parquet", data_dir=str(built / "data" / "train"), split="train")
-    assert ds.column_names == [f.name for f in fields(InstructionSample)]
-    assert len(ds) == m["totals"]["train"]
-    assert set(ds["task"]) == {t for t, n in m["counts"]["train"].items() if n}
+        assert ds[split].column_names == [f.name for f in fields(InstructionSample)]
+        assert len(ds[split]) == m["totals"][split] and ds[split]["id"] == [s.id for s in load_samples(built, split)]
+    assert set(ds["train"]["task"]) == {t for t, n in m["counts"]["train"].items() if n}
+    card = (built / "README.md").read_text(encoding="utf-8")
+    header = yaml.safe_load(card.split("---\n")[1])
+    assert header["license"] == "other" and header["configs"][0]["data_files"][1] == {
+        "split": "test_advertiser", "path": "data/test_advertiser-*.parquet"}
+    assert {s["name"]: s["num_examples"] for s in header["dataset_info"]["splits"]} == m["totals"]
+    assert {"name": "ad_ids", "list": "string"} in header["dataset_info"]["features"]
+    assert f"| train | {m['advertisers']['train']:,} | {m['ads']['train']:,} | {m['totals']['train']:,} |" in card
     # the real US file: 500 read, the 12 removed-content GOP ads dropped, none skipped
     us = m["files"]["us-political-2020-sample.jsonl"]
     assert (us["read"], us["kept"], us["dropped"], us["skipped"]) == (500, 488, {"removed_content": 12}, {})
@@ -130,16 +143,26 @@ def test_rebuild_is_byte_identical_and_resume_after_crash(built, inputs, tmp_pat
         return real_pairs(job, rank)
 
     out = tmp_path / "again"
+    monkeypatch.setenv("AVA_CACHE", str(tmp_path / "cold-cache"))  # vectors computed afresh: same bytes
     monkeypatch.setattr(build_mod, "pairs_shard", crash_on_last_rank)
     with pytest.raises(RuntimeError, match="simulated crash"):
         build(inputs, out, **OPTIONS)
     assert not (out / "manifest.json").exists()  # a crashed build never looks complete
     assert (out / "_work" / "pairs" / "shard-00000.done").exists()
+    # _work keeps only what resumption needs: the ads were consumed by the finished samples stage
+    assert not (out / "_work" / "ads").exists() and (out / "_work" / "route").exists()
     monkeypatch.setattr(build_mod, "pairs_shard", real_pairs)
     done_before = (out / "_work" / "ingest" / "shard-00000.done").stat().st_mtime_ns
-    build(inputs, out, **OPTIONS)
+    build(inputs, out, **OPTIONS, keep_work=True)
     assert (out / "_work" / "ingest" / "shard-00000.done").stat().st_mtime_ns == done_before  # skipped
+    assert not (out / "_work" / "route").exists()  # consumed by the pairs stage
     assert _files(out) == _files(built)
+    # a finished build is recognised (nothing re-run) and a finished one without _work too
+    again = build(inputs, out, **OPTIONS)
+    assert again.stage_seconds == {} and not (out / "_work").exists()
+    assert _files(out) == _files(built)
+    with pytest.raises(BuildConfigChanged, match="seed"):
+        build(inputs, out, **{**OPTIONS, "seed": 1})
 
 
 def test_relaunch_with_other_shard_count_or_inputs_is_refused(tmp_path):
@@ -158,7 +181,7 @@ def test_relaunch_with_other_shard_count_or_inputs_is_refused(tmp_path):
 @pytest.mark.slow
 def test_ray_engine_writes_the_same_bytes_as_local_on_the_us_ads(tmp_path):
     """The 500 real US ads, local vs Ray Data on a local 2-CPU Ray instance."""
-    ray = pytest.importorskip("ray")
+    ray = pytest.importorskip("ray", reason=RAY_EXTRA)
     us = shared_path("ads", "us-political-2020-sample.jsonl")
     build([us], tmp_path / "local", shards=2, workers=1)
     try:
@@ -180,9 +203,14 @@ def test_cli_builds_and_reports_a_shard_mismatch_in_one_line(tmp_path):
     small.write_text("\n".join(lines[:8]) + "\n", encoding="utf-8")
     out = tmp_path / "o"
     runner = CliRunner()
-    ok = runner.invoke(app, ["build", "--ads", str(small), "--out", str(out), "--shards", "2", "--workers", "1"])
+    ok = runner.invoke(app, ["build", "--ads", str(small), "--out", str(out), "--shards", "2", "--workers", "1",
+                             "--jsonl"])
     assert ok.exit_code == 0, ok.output
     assert "train: " in ok.output and (out / "manifest.json").exists()
+    for split in SPLITS:  # the JSONL export: the Parquet rows, in part order
+        lines = (out / "jsonl" / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
+        assert [InstructionSample(**{**json.loads(line), "ad_ids": tuple(json.loads(line)["ad_ids"])})
+                for line in lines] == load_samples(out, split)
     bad = runner.invoke(app, ["build", "--ads", str(small), "--out", str(out), "--shards", "4", "--workers", "1"])
     assert bad.exit_code == 2 and "--shards 2" in bad.output
 
@@ -195,3 +223,29 @@ def test_default_shard_count_follows_input_size(shared_data, monkeypatch):
     assert build_mod.auto_shards(inputs) == 8  # 1.5 MB of real ads: the minimum
     monkeypatch.setattr(build_mod, "AUTO_SHARD_BYTES", 100_000)
     assert build_mod.auto_shards(inputs) == -(-total // 100_000) > 8
+
+
+def test_ray_engine_without_ray_says_how_to_install_it(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from ava.cli import app
+
+    small = tmp_path / "small.jsonl"
+    small.write_text(shared_path("ads", "us-political-2020-sample.jsonl").open(encoding="utf-8").readline())
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the [ray] extra were not installed
+    result = CliRunner().invoke(app, ["build", "--ads", str(small), "--out", str(tmp_path / "o"), "--engine", "ray"])
+    assert result.exit_code == 2
+    assert "pip install 'align-via-actions[ray]'" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_node_that_cannot_see_the_output_or_an_input_is_reported(tmp_path):
+    from ava.instructions.cluster import node_sees
+
+    (tmp_path / "in.jsonl").write_text("{}\n")
+    probe, inputs = tmp_path / ".ava-shared-check-x", {str(tmp_path / "in.jsonl"): 3}
+    assert node_sees(str(probe), "t0k", inputs)["missing"] == [f"output folder {tmp_path}"]
+    probe.write_text("t0k")
+    assert node_sees(str(probe), "t0k", inputs)["missing"] == []
+    assert node_sees(str(probe), "other", inputs)["missing"] == [f"output folder {tmp_path}"]  # a stale probe
+    assert node_sees(str(probe), "t0k", {str(tmp_path / "in.jsonl"): 4})["missing"] == [f"input {tmp_path}/in.jsonl"]

@@ -38,15 +38,18 @@ def _ad(ad_id: str, *, age=None, gender=None, ages=None, genders=None, ranking=(
 def test_templates_cover_18_subtasks_with_a_version():
     t = load_templates()
     assert len(ALL_TASKS) == 18 and set(ALL_TASKS) <= set(t.tasks)
-    assert t.version == "1.0"
+    assert t.version == "1.1"
 
 
 def test_real_ad_gives_all_ten_per_ad_samples_with_normalised_labels():
     t = load_templates()
     dropped: Counter[str] = Counter()
     ad = _real("3141096542785945")  # labels verified by hand in test_ads.py
+    assert {s.task for s in ad_samples(t, ad, "train", Counter(), families=("TAP",))} == set(ALL_TASKS[:5])
+    ad = Ad(ad.record, replace(ad.signals, keywords=("vote", "ballot")))  # the build fills them (KeyBERT)
     samples = {s.task: s for s in ad_samples(t, ad, "train", dropped)}
     assert sorted(samples) == sorted(ALL_TASKS[:10]) and not dropped
+    assert "\nKeywords: vote, ballot\n" in samples["TAG-A"].prompt
     assert samples["TAP-A"].label == "55-64"
     assert samples["TAP-G"].label == "male"
     assert samples["TAP-R"].label == "Wyoming|Alaska|West Virginia"

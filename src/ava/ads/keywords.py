@@ -1,21 +1,29 @@
-"""Cheap, deterministic keyword extraction from an ad body.
+"""Keywords of an ad body, for the TAG prompts: KeyBERT (the method's extractor) or plain frequency.
 
-The method used KeyBERT, which is not installed here and would add a second embedding pass per ad
-(embedding is already the bottleneck at 1 M ads). Instead a YAKE-like, per-document score: content
-words (sklearn's English stop list removed) ranked by frequency in the ad, ties broken by first
-position. Per-document scores need no corpus-wide IDF pass, so the keywords of an ad do not depend
-on which other ads (or which shard) it was processed with: the build stays streaming and
-byte-identical whatever the shard count.
+``keybert`` (default): KeyBERT with the bundled all-MiniLM-L6-v2, as the method did: candidate words
+from KeyBERT's default ``CountVectorizer`` (unigrams, English stop words, plus ``url``: the
+``[URL]`` mask), ranked by cosine similarity to the body's embedding, top 5. The body vectors are
+the ones pair mining already computed (no second pass over the bodies) and candidate words are
+embedded once each through the same cache, so the cost is the vocabulary, not the ads. Every
+vector is a pure function of its text (see ``ava.instructions.embed``), so an ad's keywords do not
+depend on the other ads, the shard or the engine.
+
+``frequency``: content words ranked by count in the ad, ties by first position (no model). Kept as
+the cheap option: it needs no embeddings at all (measured in ``docs/dataset.md``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
-from sklearn.feature_extraction.text import CountVectorizer
+import numpy as np
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
 N_KEYWORDS = 5
+METHODS = ("keybert", "frequency")
 _IGNORED = frozenset({"url"})  # the "[URL]" mask
+STOP_WORDS = sorted(ENGLISH_STOP_WORDS | _IGNORED)
 
 
 @lru_cache(maxsize=1)
@@ -26,8 +34,8 @@ def _analyzer():
     ).build_analyzer()
 
 
-def extract_keywords(text: str, k: int = N_KEYWORDS) -> tuple[str, ...]:
-    """Up to ``k`` keywords of ``text``, most frequent first, then earliest."""
+def frequency_keywords(text: str, k: int = N_KEYWORDS) -> tuple[str, ...]:
+    """Up to ``k`` content words of ``text``, most frequent first, then earliest."""
     first: dict[str, int] = {}
     count: dict[str, int] = {}
     for pos, token in enumerate(_analyzer()(text)):
@@ -37,3 +45,27 @@ def extract_keywords(text: str, k: int = N_KEYWORDS) -> tuple[str, ...]:
         count[token] = count.get(token, 0) + 1
     ranked = sorted(count, key=lambda t: (-count[t], first[t]))
     return tuple(ranked[:k])
+
+
+def keybert_keywords(
+    texts: list[str], doc_vectors: np.ndarray, embed_words: Callable[[list[str]], np.ndarray], k: int = N_KEYWORDS
+) -> list[tuple[str, ...]]:
+    """KeyBERT's top ``k`` words per text, given the texts' vectors and a word embedder."""
+    from keybert import KeyBERT
+    from keybert.backend import BaseEmbedder
+
+    class Words(BaseEmbedder):
+        """KeyBERT's model hook: only candidate words reach it (the documents' vectors are given)."""
+
+        def embed(self, documents, verbose: bool = False) -> np.ndarray:  # noqa: ANN001
+            return embed_words(list(documents))
+
+    if not texts:
+        return []
+    found = KeyBERT(model=Words()).extract_keywords(texts, doc_embeddings=doc_vectors, top_n=k,
+                                                    stop_words=STOP_WORDS)
+    if not found:  # no candidate word in any text (KeyBERT returns one empty list)
+        return [() for _ in texts]
+    if len(texts) == 1:
+        found = [found]
+    return [tuple(word for word, _score in words) for words in found]

@@ -1,5 +1,8 @@
 """Audience signals of one ad: best age group and gender, population-normalised top states,
-buckets, keywords, URL-masked text, and a content key for de-duplication."""
+buckets, URL-masked text, and a content key for de-duplication.
+
+Keywords are not made here: KeyBERT needs the body's embedding, which the build computes once per
+distinct body next to pair mining (``ava.ads.keywords``); ``AdSignals.keywords`` is filled there."""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ import json
 import re
 
 from ava.ads.census import us_state, us_state_population
-from ava.ads.keywords import extract_keywords
 from ava.contracts.ads import AGE_BUCKETS, Ad, AdRecord, AdSignals
 
 REMOVED_NOTICE = "This content was removed because it didn't follow our Advertising Standards"
@@ -98,7 +100,6 @@ def compute_signals(record: AdRecord) -> Ad:
         AdSignals(
             text=text,
             content_key=content_key(record, text),
-            keywords=extract_keywords(text),
             best_age=best_age(ages),
             best_gender=best_gender(genders),
             age_shares=ages,

@@ -4,13 +4,18 @@ Stages (each shard leaves a marker under ``OUT/_work/<stage>/``; a re-run skips 
 
 1. ``ingest``  (per shard): read -> normalise/validate -> clean -> signals; keys for the plan.
 2. ``plan``    (global, cheap): de-duplicate identical ads, assign advertisers to splits.
-3. ``samples`` (per shard): TAP/TAG samples; route ads to brand shards for pair mining.
-4. ``pairs``   (per brand shard): embed distinct bodies once, mine TS/TC pairs within brands.
-5. ``write``   (per shard): ``data/<split>/part-NNNNN.parquet`` + JSONL parts; then the JSONL
-   exports and ``manifest.json`` (written last: a build without a manifest is unfinished).
+3. ``samples`` (per shard): TAP samples, written as output part ``rank``; route ads to brand shards.
+4. ``pairs``   (per brand shard): embed distinct bodies once; KeyBERT keywords and TAG samples;
+   TS/TC pairs mined within brands; all written as output part ``shards + rank``.
+Then ``skipped.json``, the dataset card ``README.md``, the JSONL export when asked, and
+``manifest.json`` (written last: a build without a manifest is unfinished). Each stage writes its
+samples straight into their final parts (``data/<split>-NNNNN-of-NNNNN.parquet``, 2 x shards parts
+per split): no intermediate copy of the samples is written and read back.
 
-The shard count fixes the output layout, so it is part of the build's identity: resuming with a
-different ``--shards`` (or other inputs/options) is refused.
+``_work/`` holds only what resumption needs: each stage's inputs are deleted once every shard of
+the stage that reads them is done, and the whole folder goes when the build finishes (unless
+``keep_work``). The shard count fixes the output layout, so it is part of the build's identity:
+resuming with a different ``--shards`` (or other inputs/options) is refused.
 """
 
 from __future__ import annotations
@@ -23,21 +28,25 @@ import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from ava.ads.dedup import resolve_duplicates
+from ava.ads.keywords import METHODS, frequency_keywords, keybert_keywords
 from ava.ads.limits import AdLimits, default_limits
 from ava.ads.readers import InputFile, discover
 from ava.ads.redact import redact
 from ava.contracts.ads import Ad
 from ava.contracts.instructions import SPLITS, InstructionSample
-from ava.instructions.output import read_parquet, sample_line, write_parquet
-from ava.instructions.pairs import MiniLMEmbedder, PairConfig, mine_brand, unique_texts
+from ava.instructions.card import write_card
+from ava.instructions.embed import Embedder, embed_cached, make_embedder
+from ava.instructions.output import part_path, write_jsonl, write_parquet
+from ava.instructions.pairs import PairConfig, mine_brand, text_key, unique_texts
 from ava.instructions.pipeline import Executor, make_executor, merge_counts, run_stage, run_steps
 from ava.instructions.samples import ad_samples
 from ava.instructions.steps import Clean, Normalise, ReadAds, Signals
@@ -69,6 +78,10 @@ class BuildJob:
     pair: PairConfig = field(default_factory=PairConfig)
     templates: str | None = None
     limits: AdLimits = field(default_factory=default_limits)
+    keywords: str = "keybert"
+    embed_cache: bool = True
+    """Read and add vectors in the user's embedding cache (not part of the build's identity: a
+    vector is a pure function of its text, so cached and computed vectors are the same bytes)."""
 
     @property
     def work(self) -> Path:
@@ -86,16 +99,41 @@ def _h(text: str) -> int:
     return int(hashlib.sha1(text.encode()).hexdigest()[:15], 16)
 
 
+_ZSTD = pa.Codec("zstd", compression_level=3)
+
+
 def _dump(path: Path, obj: Any) -> None:
-    # Internal intermediate files between stages of one build (never an output): pickle is the
-    # cheapest faithful round trip of the typed records, and only this build ever reads them.
-    with atomic_write(path, "wb") as fh:
-        pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    """An intermediate file between stages of one build (never an output), zstd-compressed.
+
+    Pickle is the cheapest faithful round trip of the typed records, and only this build reads
+    them; zstd (pyarrow's codec) cuts them ~5x for little CPU, which is most of ``_work``'s peak.
+    """
+    _dump_many(path, [obj])
 
 
 def _load(path: Path) -> Any:
+    return _load_one(path, 0)
+
+
+def _dump_many(path: Path, objs: list[Any]) -> None:
+    """Several objects in one file, each readable alone (``_load_one``): one route file per
+    source shard instead of shards² small files."""
+    blobs = [pickle.dumps(o, protocol=pickle.HIGHEST_PROTOCOL) for o in objs]
+    packed = [_ZSTD.compress(b, asbytes=True) for b in blobs]
+    header = json.dumps([[len(p), len(b)] for p, b in zip(packed, blobs, strict=True)]).encode()
+    with atomic_write(path, "wb") as fh:
+        fh.write(len(header).to_bytes(8, "little") + header)
+        for p in packed:
+            fh.write(p)
+
+
+def _load_one(path: Path, index: int) -> Any:
     with path.open("rb") as fh:
-        return pickle.load(fh)
+        size = int.from_bytes(fh.read(8), "little")
+        sizes = json.loads(fh.read(size))
+        fh.seek(8 + size + sum(c for c, _ in sizes[:index]))
+        packed, raw = sizes[index]
+        return pickle.loads(_ZSTD.decompress(fh.read(packed), decompressed_size=raw, asbytes=True))
 
 
 # ---------------------------------------------------------------- stage 1: ingest
@@ -110,7 +148,7 @@ def ingest_shard(job: BuildJob, rank: int) -> dict[str, Any]:
     keys = [[a.signals.content_key, a.record.advertiser, a.record.start_date,
              file_index[a.record.source.file], a.record.source.line, a.record.ad_id] for a in ads]
     _dump(job.work / "ads" / f"shard-{rank:05d}.pkl", ads)
-    _dump(job.work / "ads" / f"keys-{rank:05d}.pkl", keys)
+    _dump(job.work / "keys" / f"shard-{rank:05d}.pkl", keys)
     files: dict[str, dict[str, Any]] = {}
     for step in steps:
         for name, counter in stats[step.name].by_file.items():
@@ -137,7 +175,7 @@ def make_plan(job: BuildJob) -> dict[str, Any]:
     which ``temporal_fraction`` of the ads start). Ads of train advertisers on/after the cut-off
     are dropped, so no advertiser is in two splits and train never sees post-cut-off ads.
     """
-    keys = [_load(job.work / "ads" / f"keys-{r:05d}.pkl") for r in range(job.shards)]
+    keys = [_load(job.work / "keys" / f"shard-{r:05d}.pkl") for r in range(job.shards)]
     # ad-id conflicts and exact/content duplicates: the policy is ava.ads.dedup's
     losers = resolve_duplicates((k[5], k[0], (k[3], k[4])) for shard in keys for k in shard)
     first: dict[str, str] = {}
@@ -208,12 +246,12 @@ def samples_shard(job: BuildJob, rank: int) -> dict[str, Any]:
             continue
         split = splits[ad.record.advertiser]
         ads_per_split[split] += 1
-        samples.extend(ad_samples(t, ad, split, not_made))
+        samples.extend(ad_samples(t, ad, split, not_made, families=("TAP",)))
         routes[_h(f"{job.seed}|brand|{ad.record.advertiser}") % job.shards].append((split, ad))
-    write_parquet(job.work / "samples" / f"shard-{rank:05d}.parquet", samples)
-    for target, routed in enumerate(routes):
-        _dump(job.work / "route" / f"to-{target:05d}" / f"from-{rank:05d}.pkl", routed)
-    return {"ads": dict(ads_per_split), "samples": _count(samples), "not_made": _nested(not_made)}
+    nbytes = write_parts(job, rank, samples)
+    _dump_many(job.work / "route" / f"from-{rank:05d}.pkl", routes)
+    return {"ads": dict(ads_per_split), "samples": _count(samples), "not_made": _nested(not_made),
+            "arrow_bytes": nbytes}
 
 
 def _count(samples: list[InstructionSample]) -> dict[str, dict[str, int]]:
@@ -234,62 +272,91 @@ def _nested(counter: Counter[str]) -> dict[str, dict[str, int]]:
 # ---------------------------------------------------------------- stage 4: pairs
 
 
-def _embeddings(job: BuildJob, rank: int, texts: dict[str, str], timing: dict[str, float]) -> dict[str, np.ndarray]:
-    """Vectors of this shard's distinct bodies, cached per shard (a resumed build reuses them)."""
-    cache = job.work / "embed" / f"shard-{rank:05d}.npz"
+_EMBEDDERS: dict[tuple[str, int], Embedder] = {}
+
+
+def _embedder(job: BuildJob) -> Embedder:
+    """One embedder per process and setting: shards of a stage reuse the loaded model."""
+    key = (job.pair.embed_backend, job.pair.embed_max_tokens)
+    if key not in _EMBEDDERS:
+        _EMBEDDERS[key] = make_embedder(*key)
+    return _EMBEDDERS[key]
+
+
+def _embed(job: BuildJob, texts: dict[str, str], timing: dict[str, float], what: str) -> dict[str, np.ndarray]:
+    """Vectors by text key: from the user's embedding cache where present (``embed_cache``), else computed.
+
+    Timings and computed counts go to ``timing`` (never the manifest: a warm cache must not change
+    the outputs' bytes)."""
+    start, cpu = time.perf_counter(), time.process_time()
+    vectors, computed = embed_cached(_embedder(job), texts, cache=job.embed_cache)
+    timing[f"{what}_s"] = timing.get(f"{what}_s", 0.0) + time.perf_counter() - start
+    timing[f"{what}_cpu_s"] = timing.get(f"{what}_cpu_s", 0.0) + time.process_time() - cpu
+    timing[f"{what}_computed"] = timing.get(f"{what}_computed", 0) + computed
+    timing[f"{what}_texts"] = timing.get(f"{what}_texts", 0) + len(texts)
+    return vectors
+
+
+def _keywords(job: BuildJob, texts: dict[str, str], vectors: dict[str, np.ndarray],
+              timing: dict[str, float]) -> dict[str, tuple[str, ...]]:
+    """Keywords per distinct body: KeyBERT over the bodies' vectors (candidate words embedded once
+    each, through the same cache), or by frequency."""
     keys = sorted(texts)
-    if cache.exists():
-        with np.load(cache) as npz:
-            if list(npz["keys"]) == keys:
-                return dict(zip(keys, npz["vectors"], strict=True))
-    start = time.perf_counter()
-    vectors = MiniLMEmbedder(max_tokens=job.pair.embed_max_tokens)([texts[k] for k in keys])
-    timing["embed_s"] = time.perf_counter() - start
-    timing["embedded_texts"] = len(keys)
-    with atomic_write(cache, "wb") as fh:
-        np.savez(fh, keys=np.array(keys), vectors=vectors)
-    return dict(zip(keys, vectors, strict=True))
+    start, cpu = time.perf_counter(), time.process_time()
+    if job.keywords == "frequency":
+        found = [frequency_keywords(texts[k]) for k in keys]
+    else:
+        def embed_words(words: list[str]) -> np.ndarray:
+            by_key = {text_key(w): w for w in words}
+            vecs = _embed(job, by_key, timing, "words")
+            return np.stack([vecs[text_key(w)] for w in words]) if words else np.zeros((0, 384), np.float32)
+
+        doc = np.stack([vectors[k] for k in keys]) if keys else np.zeros((0, 384), np.float32)
+        found = keybert_keywords([texts[k] for k in keys], doc, embed_words)
+    timing["keywords_s"] = time.perf_counter() - start
+    timing["keywords_cpu_s"] = time.process_time() - cpu
+    return dict(zip(keys, found, strict=True))
 
 
 def pairs_shard(job: BuildJob, rank: int) -> dict[str, Any]:
+    """One brand shard: embed its distinct bodies once, then keywords and TAG samples, then TS/TC pairs."""
     t = load_templates(job.templates)
     by_brand: dict[str, list[Ad]] = defaultdict(list)
     brand_split: dict[str, str] = {}
     for source in range(job.shards):
-        for split, ad in _load(job.work / "route" / f"to-{rank:05d}" / f"from-{source:05d}.pkl"):
+        for split, ad in _load_one(job.work / "route" / f"from-{source:05d}.pkl", rank):
             by_brand[ad.record.advertiser].append(ad)
             brand_split[ad.record.advertiser] = split
-    timing: dict[str, float] = {"embed_s": 0.0, "embedded_texts": 0}
+    timing: dict[str, float] = {"embed_s": 0.0, "embed_texts": 0}
     counts: Counter[str] = Counter()
+    not_made: Counter[str] = Counter()
     texts = unique_texts(ad for ads in by_brand.values() for ad in ads)
     counts["ads"] = sum(len(v) for v in by_brand.values())
     counts["distinct_texts"] = len(texts)
-    vectors = _embeddings(job, rank, texts, timing) if texts else {}
-    start = time.perf_counter()
+    vectors = _embed(job, texts, timing, "embed") if texts else {}
+    keywords = _keywords(job, texts, vectors, timing)
+    start, cpu = time.perf_counter(), time.process_time()
     samples: list[InstructionSample] = []
     for brand in sorted(by_brand):
         counts["brands"] += 1
-        samples.extend(mine_brand(t, by_brand[brand], brand_split[brand], vectors, job.pair, counts))
-    timing["mine_s"] = time.perf_counter() - start
-    write_parquet(job.work / "pairs" / f"shard-{rank:05d}.parquet", samples)
-    return {"pair_mining": dict(sorted(counts.items())), "samples": _count(samples), "timing": timing}
+        ads = [Ad(ad.record, replace(ad.signals, keywords=keywords[text_key(ad.signals.text)]))
+               for ad in by_brand[brand]]
+        for ad in ads:
+            samples.extend(ad_samples(t, ad, brand_split[brand], not_made, families=("TAG",)))
+        samples.extend(mine_brand(t, ads, brand_split[brand], vectors, job.pair, counts))
+    timing["mine_s"], timing["mine_cpu_s"] = time.perf_counter() - start, time.process_time() - cpu
+    nbytes = write_parts(job, job.shards + rank, samples)
+    return {"pair_mining": dict(sorted(counts.items())), "samples": _count(samples), "not_made": _nested(not_made),
+            "timing": timing, "arrow_bytes": nbytes}
 
 
-# ---------------------------------------------------------------- stage 5: write
-
-
-def write_shard(job: BuildJob, rank: int) -> dict[str, Any]:
-    samples = read_parquet(job.work / "samples" / f"shard-{rank:05d}.parquet")
-    samples += read_parquet(job.work / "pairs" / f"shard-{rank:05d}.parquet")
-    rows = 0
+def write_parts(job: BuildJob, part: int, samples: list[InstructionSample]) -> dict[str, int]:
+    """Output part ``part`` (of 2 x shards) of every split, rows sorted by (task, id); Arrow bytes per split."""
+    nbytes = {}
     for split in SPLITS:
-        part = sorted((s for s in samples if s.split == split), key=lambda s: (s.task, s.id))
-        write_parquet(job.out / "data" / split / f"part-{rank:05d}.parquet", part)
-        with atomic_write(job.work / "jsonl" / split / f"part-{rank:05d}.jsonl") as fh:
-            for s in part:
-                fh.write(sample_line(s) + "\n")
-        rows += len(part)
-    return {"rows": rows}
+        rows = sorted((s for s in samples if s.split == split), key=lambda s: (s.task, s.id))
+        nbytes[split] = write_parquet(part_path(job.out, split, part, 2 * job.shards), rows)
+    return nbytes
 
 
 # ---------------------------------------------------------------- driver
@@ -301,20 +368,29 @@ def _config(job: BuildJob, hashes: list[dict[str, Any]]) -> dict[str, Any]:
         "shards": job.shards, "inputs": hashes, "seed": job.seed, "heldout_fraction": job.heldout_fraction,
         "temporal_fraction": job.temporal_fraction, "cutoff": job.cutoff, "pair": asdict(job.pair),
         "ad_limits": asdict(job.limits),
+        "keywords": job.keywords,
         "template_version": t.version, "templates_sha256": hashlib.sha256(
             json.dumps(t.tasks, sort_keys=True).encode() + json.dumps(t.context, sort_keys=True).encode()
             + json.dumps(t.audience, sort_keys=True).encode()).hexdigest(),
     }
 
 
-def _check_resume(job: BuildJob, config: dict[str, Any]) -> None:
+def _check_resume(job: BuildJob, config: dict[str, Any]) -> bool:
+    """True when OUT already holds the finished build of exactly this config (nothing to do).
+
+    A folder with another config (finished: its manifest's; unfinished: ``_work/config.json``) is
+    refused, naming what changed; an empty or unfinished one of this config is (re)started.
+    """
+    manifest = job.out / "manifest.json"
     path = job.work / "config.json"
-    if not path.exists():
-        write_json(path, config)
-        return
-    old = json.loads(path.read_text(encoding="utf-8"))
+    if manifest.exists():
+        old = json.loads(manifest.read_text(encoding="utf-8")).get("config")
+    elif path.exists():
+        old = json.loads(path.read_text(encoding="utf-8"))
+    else:
+        return False
     if old == config:
-        return
+        return manifest.exists()
     if old.get("shards") != config["shards"]:
         raise BuildConfigChanged(
             f"{job.out} was started with --shards {old.get('shards')}, not {config['shards']}: the shard count "
@@ -340,26 +416,79 @@ def auto_shards(inputs: list[InputFile]) -> int:
 def build(
     ads: list[str | Path], out: str | Path, *, engine: str = "local", workers: int = 2, shards: int | None = None,
     seed: int = 0, heldout_fraction: float = 0.1, temporal_fraction: float = 0.1, cutoff: str | None = None,
-    pair: PairConfig | None = None, templates: str | None = None, max_body_chars: int | None = None,
+    pair: PairConfig | None = None, templates: str | None = None, keywords: str = "keybert",
+    embed_cache: bool = True, jsonl: bool = False, keep_work: bool = False, ray_address: str | None = None,
+    max_body_chars: int | None = None,
     log: Callable[[str], None] | None = None,
 ) -> BuildResult:
-    """Build the dataset (or finish a crashed build) and return its manifest and stage timings."""
+    """Build the dataset (or finish a crashed build) and return its manifest and stage timings.
+
+    ``jsonl`` adds ``OUT/jsonl/<split>.jsonl`` (the Parquet is the dataset; JSONL is ~25x larger);
+    ``keep_work`` keeps ``OUT/_work`` after a finished build (it is removed by default). Neither is
+    part of the build's identity: asking for JSONL on a finished build only writes the export.
+    ``ray_address`` runs the Ray engine on an existing cluster; OUT and the inputs must then be on
+    a file system every node shares (checked before anything is written).
+    """
     log = log or (lambda msg: print(msg, file=sys.stderr))
     inputs = discover(list(ads))
     shards = auto_shards(inputs) if shards is None else shards
     if shards < 1:
         raise ValueError("--shards must be at least 1")
+    if keywords not in METHODS:
+        raise ValueError(f"unknown keyword method {keywords!r}: use one of {', '.join(METHODS)}")
     job = BuildJob(tuple(inputs), Path(out), shards, seed, heldout_fraction, temporal_fraction, cutoff,
-                   pair or PairConfig(seed=seed), templates, default_limits().with_body_cap(max_body_chars))
+                   pair or PairConfig(seed=seed), templates, default_limits().with_body_cap(max_body_chars),
+                   keywords, embed_cache)
+    make_embedder(job.pair.embed_backend)  # an unknown backend is refused before anything runs
     hashes = [{"name": i.name, "sha256": file_sha256(i.path), "bytes": i.path.stat().st_size} for i in inputs]
     config = _config(job, hashes)
-    _check_resume(job, config)
-    (job.out / "manifest.json").unlink(missing_ok=True)  # from here on the build is unfinished
-    executor = make_executor(engine, workers)
+    if _check_resume(job, config):
+        manifest = json.loads((job.out / "manifest.json").read_text(encoding="utf-8"))
+        if jsonl:
+            _export_jsonl(job)
+        if not keep_work:
+            shutil.rmtree(job.work, ignore_errors=True)
+        log(f"already built: {manifest['totals']} samples in {job.out}")
+        return BuildResult(manifest, {}, {})
+    executor = make_executor(engine, workers, ray_address)
     try:
-        return _run(job, config, executor, log)
+        executor.prepare(job.out, [i.path for i in inputs])  # a cluster must share OUT: checked first
+        if not (job.work / "config.json").exists():
+            write_json(job.work / "config.json", config)
+        (job.out / "manifest.json").unlink(missing_ok=True)  # from here on the build is unfinished
+        result = _run(job, config, executor, log)
+        log(executor.summary())
     finally:
         executor.close()
+    if jsonl:
+        _export_jsonl(job)
+    if not keep_work:
+        shutil.rmtree(job.work, ignore_errors=True)
+    return result
+
+
+def _export_jsonl(job: BuildJob) -> None:
+    for split in SPLITS:
+        write_jsonl(job.out, split)
+
+
+def _done_with(job: BuildJob, *names: str) -> None:
+    """Delete intermediate files once every shard that reads them is done (markers stay)."""
+    for name in names:
+        target = job.work / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+
+
+def _plan_once(job: BuildJob) -> dict[str, Any]:
+    """The plan stage, skipped on a resumed build whose plan is done (``plan.json`` is written last)."""
+    done = job.work / "plan" / "plan.json"
+    if not done.exists():
+        write_json(done, make_plan(job))
+        _done_with(job, "keys")
+    return json.loads(done.read_text(encoding="utf-8"))
 
 
 def _run(job: BuildJob, config: dict[str, Any], executor: Executor, log: Callable[[str], None]) -> BuildResult:
@@ -375,27 +504,25 @@ def _run(job: BuildJob, config: dict[str, Any], executor: Executor, log: Callabl
         write_json(job.out / "skipped.json", skipped)
         raise NoUsableAds(_no_ads_message(job, merge_counts(r["files"] for r in ingest)))
     start = time.perf_counter()
-    plan = make_plan(job)
+    plan = _plan_once(job)
     seconds["plan"] = time.perf_counter() - start
     log(f"plan: cutoff {plan['cutoff']}, advertisers {plan['advertisers']}, dropped {plan['dropped']}")
     made, seconds["samples"] = run_stage(executor, job.work / "samples", partial(samples_shard, job), shards, "samples")
+    _done_with(job, "ads", "plan/splits.pkl", *(f"plan/shard-{r:05d}.pkl" for r in range(shards)))
     pairs, seconds["pairs"] = run_stage(executor, job.work / "pairs", partial(pairs_shard, job), shards, "pairs")
+    _done_with(job, "route")
     mining = merge_counts(r["pair_mining"] for r in pairs)
     log(f"pairs: {mining.get('brands', 0)} brands, {mining.get('distinct_texts', 0)} distinct bodies embedded, "
         f"{mining.get('body_pairs_kept', 0)} body pairs ({seconds['pairs']:.1f}s)")
-    written, seconds["write"] = run_stage(executor, job.work / "write", partial(write_shard, job), shards, "write")
     start = time.perf_counter()
-    for split in SPLITS:
-        with atomic_write(job.out / "jsonl" / f"{split}.jsonl") as dst:
-            for rank in range(shards):
-                with (job.work / "jsonl" / split / f"part-{rank:05d}.jsonl").open(encoding="utf-8") as src:
-                    shutil.copyfileobj(src, dst, 1 << 20)
     manifest = _manifest(job, config, ingest, plan, made, pairs, steps, mining)
+    manifest["arrow_bytes"] = merge_counts(r["arrow_bytes"] for r in [*made, *pairs])
     write_json(job.out / "skipped.json", sorted(skipped + plan["skipped"], key=lambda e: (e["file"], e["line"])))
+    write_card(job.out, manifest)
     write_json(job.out / "manifest.json", manifest)
     seconds["export"] = time.perf_counter() - start
     timing = merge_counts(r.get("timing", {}) for r in pairs)
-    for stage, results in (("ingest", ingest), ("samples", made), ("pairs", pairs), ("write", written)):
+    for stage, results in (("ingest", ingest), ("samples", made), ("pairs", pairs)):
         timing[f"{stage}_cpu_s"] = sum(r.get("_cpu_s", 0.0) for r in results)
     log(f"done: {manifest['totals']} samples -> {job.out}")
     return BuildResult(manifest, seconds, timing)
@@ -427,7 +554,7 @@ def _manifest(
     errors = sorted([*(e for r in ingest for e in r["errors"]), *plan["skipped"]], key=lambda e: (e["file"], e["line"]))
     ads = merge_counts(r["ads"] for r in made)
     return {
-        "format": "ava-instructions/1",
+        "format": "ava-instructions/2",
         "template_version": config["template_version"],
         "seed": job.seed,
         "config": config,
@@ -440,8 +567,10 @@ def _manifest(
         "ads": {s: ads.get(s, 0) for s in SPLITS},
         "counts": counts,
         "totals": {s: sum(counts[s].values()) for s in SPLITS},
-        "not_made": merge_counts(r["not_made"] for r in made),
+        "not_made": merge_counts(r["not_made"] for r in [*made, *pairs]),
         "pair_mining": mining,
-        "layout": {"parquet": "data/<split>/part-NNNNN.parquet", "jsonl": "jsonl/<split>.jsonl",
-                   "skipped": "skipped.json", "parts": job.shards},
+        "layout": {"parquet": "data/<split>-NNNNN-of-NNNNN.parquet", "card": "README.md",
+                   "skipped": "skipped.json", "jsonl": "jsonl/<split>.jsonl (only with --jsonl)",
+                   "parts": 2 * job.shards, "parts_by_stage": {"samples": "0..shards-1: TAP",
+                                                               "pairs": "shards..2*shards-1: TAG, TS, TC"}},
     }

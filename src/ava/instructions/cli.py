@@ -1,4 +1,4 @@
-"""``ava build``: ad-library files -> AVA instruction dataset (Parquet + JSONL + manifest)."""
+"""``ava build``: ad-library files -> AVA instruction dataset (Parquet + dataset card + manifest)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ def build(
         ..., "--ads", help="Ad files or folders (.jsonl/.json/.csv, each optionally .gz); repeatable."
     ),
     out: Path = typer.Option(..., "--out", help="Output folder (resumable: re-run to finish a crashed build)."),
-    engine: str = typer.Option("local", "--engine", help="local (multiprocessing) or ray (Ray Data)."),
+    engine: str = typer.Option("local", "--engine", help="local (multiprocessing) or ray (Ray Data; an extra)."),
+    ray_address: str = typer.Option(
+        None, "--ray-address", help="Run on this Ray cluster (e.g. head:6379, auto); OUT and inputs must be shared."
+    ),
     workers: int = typer.Option(min(2, os.cpu_count() or 1), "--workers", help="Parallel shard workers."),
     shards: int = typer.Option(
         None, "--shards", help="Shard count; fixes the part layout, not the content (default: 1 per 16 MiB, min 8)."
@@ -29,19 +32,32 @@ def build(
     max_body_chars: int = typer.Option(
         None, "--max-body-chars", help="Skip (and count) ads whose body is longer (default: data/ads/limits.yaml)."
     ),
+    keywords: str = typer.Option("keybert", "--keywords", help="TAG keywords: keybert (the method's) or frequency."),
+    embed_backend: str = typer.Option(
+        "onnx", "--embed-backend", help="MiniLM on onnx (default), torch (reference) or onnx-int8 (faster, drifts)."
+    ),
+    embed_cache: bool = typer.Option(
+        True, "--embed-cache/--no-embed-cache", help="Reuse body/word vectors across builds (user's ava cache)."
+    ),
+    jsonl: bool = typer.Option(False, "--jsonl", help="Also write jsonl/<split>.jsonl (~25x the Parquet)."),
+    keep_work: bool = typer.Option(False, "--keep-work", help="Keep OUT/_work (intermediate shards) after success."),
 ) -> None:
     """Build the dataset and print the sample counts per split."""
     from ava.instructions.build import BuildConfigChanged
     from ava.instructions.build import build as run_build
+    from ava.instructions.cluster import OutputNotShared
+    from ava.instructions.pipeline import EngineUnavailable
 
     try:
         result = run_build(
             ads, out, engine=engine, workers=workers, shards=shards, seed=seed,
             heldout_fraction=heldout_fraction, temporal_fraction=temporal_fraction, cutoff=cutoff,
-            pair=PairConfig(max_pairs_per_brand=max_pairs_per_brand, block_size=block_size, seed=seed),
+            pair=PairConfig(max_pairs_per_brand=max_pairs_per_brand, block_size=block_size, seed=seed,
+                            embed_backend=embed_backend),
+            keywords=keywords, embed_cache=embed_cache, jsonl=jsonl, keep_work=keep_work, ray_address=ray_address,
             max_body_chars=max_body_chars,
         )
-    except (BuildConfigChanged, FileNotFoundError, ValueError) as exc:
+    except (BuildConfigChanged, EngineUnavailable, OutputNotShared, FileNotFoundError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     m = result.manifest

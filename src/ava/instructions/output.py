@@ -1,7 +1,10 @@
-"""The dataset on disk: ``OUT/data/<split>/part-NNNNN.parquet``, ``OUT/jsonl/<split>.jsonl``.
+"""The dataset on disk: ``OUT/data/<split>-NNNNN-of-NNNNN.parquet`` (+ ``OUT/jsonl/<split>.jsonl`` on request).
 
-One Parquet column per :class:`InstructionSample` field (``ad_ids`` as ``list<string>``), loadable
-with ``datasets.load_dataset("parquet", data_dir=OUT / "data" / split)``.
+The part names follow the Hugging Face Hub's sharded-split convention, so
+``datasets.load_dataset(OUT)`` finds exactly the splits ``train``, ``test_advertiser`` and
+``test_temporal`` from the file names alone (folders named ``test_*`` would be merged into one
+``test`` split by the library's keyword matching). One Parquet column per
+:class:`InstructionSample` field (``ad_ids`` as ``list<string>``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,20 @@ SCHEMA = pa.schema(
         for f in fields(InstructionSample)
     ]
 )
+PART_GLOB = "data/{split}-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9].parquet"
+"""Every part of one split, relative to OUT (the dataset card's ``data_files`` use the same form)."""
+
+
+def part_path(out_dir: str | Path, split: str, rank: int, parts: int) -> Path:
+    """Part ``rank`` of ``parts`` of ``split``: the Hub's ``data/<split>-00000-of-00008.parquet`` names."""
+    return Path(out_dir) / "data" / f"{split}-{rank:05d}-of-{parts:05d}.parquet"
+
+
+def split_parts(out_dir: str | Path, split: str) -> list[Path]:
+    """The Parquet parts of ``split`` in part order (the order rows are meant to be read in)."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}: use one of {SPLITS}")
+    return sorted(Path(out_dir).glob(PART_GLOB.format(split=split)))
 
 
 def to_table(samples: list[InstructionSample]) -> pa.Table:
@@ -36,10 +53,13 @@ def from_table(table: pa.Table) -> list[InstructionSample]:
     return [InstructionSample(**{**row, "ad_ids": tuple(row["ad_ids"])}) for row in table.to_pylist()]
 
 
-def write_parquet(path: Path, samples: list[InstructionSample]) -> None:
-    """Atomically, with fixed settings, so the same samples always give the same bytes."""
+def write_parquet(path: Path, samples: list[InstructionSample]) -> int:
+    """Atomically, with fixed settings, so the same samples always give the same bytes; returns the
+    table's in-memory (Arrow) size, which the dataset card reports as the split's ``num_bytes``."""
+    table = to_table(samples)
     with atomic_write(path, "wb") as fh:
-        pq.write_table(to_table(samples), fh, compression="zstd", write_statistics=False)
+        pq.write_table(table, fh, compression="zstd", write_statistics=False)
+    return table.nbytes
 
 
 def read_parquet(path: Path) -> list[InstructionSample]:
@@ -50,6 +70,18 @@ def sample_line(sample: InstructionSample) -> str:
     return json.dumps(asdict(sample), ensure_ascii=False, sort_keys=True)
 
 
+def write_jsonl(out_dir: str | Path, split: str) -> Path:
+    """``OUT/jsonl/<split>.jsonl`` from the Parquet parts (only when asked: it is ~25x the Parquet)."""
+    out_dir = Path(out_dir)
+    path = out_dir / "jsonl" / f"{split}.jsonl"
+    with atomic_write(path) as fh:
+        for part in split_parts(out_dir, split):
+            for batch in pq.ParquetFile(part).iter_batches(batch_size=4096):
+                for s in from_table(pa.Table.from_batches([batch], schema=SCHEMA)):
+                    fh.write(sample_line(s) + "\n")
+    return path
+
+
 def load_samples(out_dir: str | Path, split: str) -> list[InstructionSample]:
     """Every sample of ``split`` in a built dataset, in part order (refuses an unfinished build)."""
     if split not in SPLITS:
@@ -57,5 +89,4 @@ def load_samples(out_dir: str | Path, split: str) -> list[InstructionSample]:
     out_dir = Path(out_dir)
     if not (out_dir / "manifest.json").exists():
         raise FileNotFoundError(f"{out_dir} has no manifest.json: the build is missing or unfinished; run `ava build`")
-    parts = sorted((out_dir / "data" / split).glob("part-*.parquet"))
-    return [s for part in parts for s in read_parquet(part)]
+    return [s for part in split_parts(out_dir, split) for s in read_parquet(part)]

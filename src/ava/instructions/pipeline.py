@@ -79,6 +79,10 @@ ShardFn = Callable[[int], dict[str, Any]]
 class Executor(Protocol):
     name: str
 
+    def prepare(self, out: Path, inputs: list[Path]) -> None: ...
+
+    def summary(self) -> str: ...
+
     def map(self, fn: ShardFn, ranks: list[int], desc: str) -> None: ...
 
     def close(self) -> None: ...
@@ -128,6 +132,12 @@ class LocalExecutor:
         self.workers = max(1, workers)
         self._pool: Any = None
 
+    def prepare(self, out: Path, inputs: list[Path]) -> None:
+        """Nothing to check: every worker is a process of this machine."""
+
+    def summary(self) -> str:
+        return f"local: {self.workers} worker process(es)"
+
     def map(self, fn: ShardFn, ranks: list[int], desc: str) -> None:
         bar = tqdm(total=len(ranks), desc=desc, unit="shard", leave=False)
         if self.workers == 1:
@@ -155,20 +165,66 @@ def _limit_threads(n: int) -> None:
         os.environ[var] = str(n)
 
 
+class EngineUnavailable(RuntimeError):
+    """The chosen engine cannot run here (Ray not installed, or its cluster cannot be reached)."""
+
+
+RAY_MISSING = "the Ray engine needs Ray, an optional extra: pip install 'align-via-actions[ray]'"
+
+
+def ray_module() -> Any:
+    """``ray``, or :class:`EngineUnavailable` saying how to install it (Ray is an extra)."""
+    try:
+        import ray
+        import ray.data  # noqa: F401  (the [data] part of the extra)
+    except ImportError:
+        raise EngineUnavailable(RAY_MISSING) from None
+    return ray
+
+
 class RayExecutor:
-    """The same shard functions as Ray Data tasks on a (local or existing) Ray instance."""
+    """The same shard functions as Ray Data tasks on a local Ray instance or an existing cluster.
+
+    ``address`` (``--ray-address``, e.g. ``ray://head:10001`` or ``head:6379``, or ``auto`` for the
+    cluster this machine belongs to) connects to a running cluster; without it a local instance
+    with ``workers`` CPUs is started. On a cluster ``workers`` caps the shards run at once.
+    """
 
     name = "ray"
 
-    def __init__(self, workers: int = 2) -> None:
-        self.workers = max(1, workers)
+    def __init__(self, workers: int = 2, address: str | None = None) -> None:
+        self.workers, self.address = max(1, workers), address
+        self.ray = ray_module()
+        self.nodes: Counter[str] = Counter()
+        """Shard tasks run per Ray node id (shown after a build: evidence of where the work ran)."""
+
+    def summary(self) -> str:
+        nodes = ", ".join(f"{node[:8]}: {n}" for node, n in sorted(self.nodes.items()))
+        return f"ray: {sum(self.nodes.values())} shard tasks on {len(self.nodes)} node(s) ({nodes})"
+
+    def start(self) -> Any:
+        ray = self.ray
+        if not ray.is_initialized():
+            options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                       "configure_logging": False, "ignore_reinit_error": True}
+            if self.address:
+                options["address"] = self.address
+            else:
+                options["num_cpus"] = self.workers
+            try:
+                ray.init(**options)
+            except ConnectionError as exc:
+                raise EngineUnavailable(f"cannot reach the Ray cluster at {self.address}: {exc}") from None
+        return ray
+
+    def prepare(self, out: Path, inputs: list[Path]) -> None:
+        """Refuse (``OutputNotShared``) a build whose OUT or inputs some node cannot see."""
+        from ava.instructions.cluster import check_shared
+
+        check_shared(self.start(), out, inputs)
 
     def map(self, fn: ShardFn, ranks: list[int], desc: str) -> None:
-        import ray
-
-        if not ray.is_initialized():
-            ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False, ignore_reinit_error=True)
+        ray = self.start()
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         logging.getLogger("ray.data").setLevel(logging.WARNING)
@@ -177,6 +233,7 @@ class RayExecutor:
         done = ds.map(_RayRow(fn), num_cpus=1, compute=pool).take_all()
         if sorted(row["rank"] for row in done) != sorted(ranks):
             raise RuntimeError(f"{desc}: Ray returned shards {sorted(r['rank'] for r in done)}, expected {ranks}")
+        self.nodes.update(row["node"] for row in done)
 
     def close(self) -> None:
         """The Ray instance is left running (it may be the caller's); ``ray.shutdown()`` ends it."""
@@ -187,12 +244,16 @@ class _RayRow:
         self.fn = fn
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
-        return {"rank": self.fn(int(row["rank"]))}
+        import ray
+
+        return {"rank": self.fn(int(row["rank"])), "node": ray.get_runtime_context().get_node_id()}
 
 
-def make_executor(engine: str, workers: int) -> Executor:
+def make_executor(engine: str, workers: int, ray_address: str | None = None) -> Executor:
+    if ray_address and engine != "ray":
+        raise ValueError("--ray-address needs --engine ray")
     if engine == "local":
         return LocalExecutor(workers)
     if engine == "ray":
-        return RayExecutor(workers)
+        return RayExecutor(workers, ray_address)
     raise ValueError(f"unknown engine {engine!r}: use 'local' or 'ray'")

@@ -51,8 +51,14 @@ def _target(t: Templates, ad: Ad, dim: str) -> tuple[dict[str, str], str] | str:
     return {"impressions": t.impressions(ad)}, ad.record.impressions.bucket
 
 
-def ad_samples(t: Templates, ad: Ad, split: str, dropped: Counter[str]) -> list[InstructionSample]:
-    """TAP and TAG samples of one ad; each subtask it cannot make is counted in ``dropped``."""
+def ad_samples(
+    t: Templates, ad: Ad, split: str, dropped: Counter[str], families: tuple[str, ...] = ("TAP", "TAG")
+) -> list[InstructionSample]:
+    """TAP and/or TAG samples of one ad; each subtask it cannot make is counted in ``dropped``.
+
+    The build makes TAP samples per ingest shard and TAG samples where the keywords are extracted
+    (next to pair mining, which embeds the bodies that KeyBERT reuses).
+    """
     out: list[InstructionSample] = []
     r, s = ad.record, ad.signals
     ids = (r.ad_id,)
@@ -60,10 +66,14 @@ def ad_samples(t: Templates, ad: Ad, split: str, dropped: Counter[str]) -> list[
     for dim in "GARBI":
         found = _target(t, ad, dim)
         if isinstance(found, str):
-            dropped[f"TAP-{dim}:{found}"] += 1
-            dropped[f"TAG-{dim}:{found}"] += 1
+            for family in families:
+                dropped[f"{family}-{dim}:{found}"] += 1
             continue
         fields, label = found
+        if "TAG" in families:
+            out.extend(_tag(t, ad, split, dim, fields, where, dropped))
+        if "TAP" not in families:
+            continue
         spec = t.tasks[f"TAP-{dim}"]
         instruction = spec["instruction"]
         if dim in "GA" and not s.top_regions:
@@ -76,17 +86,23 @@ def ad_samples(t: Templates, ad: Ad, split: str, dropped: Counter[str]) -> list[
         ]
         out.append(make_sample(t, f"TAP-{dim}", split, r.advertiser, ids, lines,
                                spec["response"].format(**fields), label=label))
-        if not s.keywords:
-            dropped[f"TAG-{dim}:no_keywords"] += 1
-            continue
-        spec = t.tasks[f"TAG-{dim}"]
-        audience = t.audience[dim].format(**fields)
-        lines = [
-            spec["instruction" if where else "instruction_no_where"].format(where=where, audience=audience),
-            *t.context_lines(ad, spec["hide"]),
-            t.context["keywords"].format(keywords=", ".join(s.keywords)),
-            spec["ask"].format(audience=audience),
-        ]
-        out.append(make_sample(t, f"TAG-{dim}", split, r.advertiser, ids, lines,
-                               spec["response"].format(body=s.text)))
     return out
+
+
+def _tag(
+    t: Templates, ad: Ad, split: str, dim: str, fields: dict[str, str], where: str, dropped: Counter[str]
+) -> list[InstructionSample]:
+    s = ad.signals
+    if not s.keywords:
+        dropped[f"TAG-{dim}:no_keywords"] += 1
+        return []
+    spec = t.tasks[f"TAG-{dim}"]
+    audience = t.audience[dim].format(**fields)
+    lines = [
+        spec["instruction" if where else "instruction_no_where"].format(where=where, audience=audience),
+        *t.context_lines(ad, spec["hide"]),
+        t.context["keywords"].format(keywords=", ".join(s.keywords)),
+        spec["ask"].format(audience=audience),
+    ]
+    return [make_sample(t, f"TAG-{dim}", split, ad.record.advertiser, (ad.record.ad_id,), lines,
+                        spec["response"].format(body=s.text))]
