@@ -20,6 +20,9 @@ from ava.training.mix import read_chat_jsonl
 GENDER = ("male", "female")
 AGES = ("18-24", "25-34", "55-64")
 STATES = ("Ohio|Iowa|Maine", "Texas|Utah|Nevada")
+FIELDS = ("id", "task", "family", "split", "prompt", "response", "advertiser", "ad_ids", "template_version", "label",
+          "source_text")
+SCHEMA = pa.schema([(f, pa.list_(pa.string()) if f == "ad_ids" else pa.string()) for f in FIELDS])
 CHATML = (
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n'}}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
@@ -74,7 +77,7 @@ def write_instruction_fixture(root: Path, n_train: int = 12, n_test: int = 6, bo
         folder.mkdir(parents=True)
         half = len(rows) // 2
         for k, part in enumerate((rows[:half], rows[half:])):
-            pq.write_table(pa.Table.from_pylist(part), folder / f"part-{k:05d}.parquet")
+            pq.write_table(pa.Table.from_pylist(part, schema=SCHEMA), folder / f"part-{k:05d}.parquet")
     manifest = {"version": "fixture", "totals": totals}
     (root / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return root

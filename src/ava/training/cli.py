@@ -63,7 +63,7 @@ def train(
         say(f"error: {exc}")
         raise typer.Exit(2) from exc
     except NonFiniteLossError as exc:
-        say(f"error: {exc}")
+        say(f"\nerror: {exc}")  # on a line of its own, after the interrupted progress bar
         raise typer.Exit(1) from exc
     result = outcome.card.get("result", {})
     typer.echo(

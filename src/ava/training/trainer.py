@@ -16,6 +16,7 @@ data, mix file), so a bad input fails in seconds, not after loading weights.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import math
@@ -257,52 +258,79 @@ def _save_outputs(cfg: TrainConfig, inputs: Inputs, trainer: Any, tokenizer: Any
     return outputs
 
 
+def _preflight(cfg: TrainConfig, resume: bool) -> tuple[Inputs, bool]:
+    """Open the inputs and bind the output folder (the caller holds its lock): refusals leave no folder."""
+    out = Path(cfg.out)
+    created = not out.exists()
+    try:
+        inputs = open_inputs(cfg)
+        return inputs, outdir.bind(out, inputs.binding, {"config": cfg.to_dict()}, resume)
+    except Exception:
+        if created:  # refused before anything was written: leave no empty folder behind
+            (out / outdir.LOCK).unlink(missing_ok=True)
+            out.rmdir()
+        raise
+
+
 def train(
     cfg: TrainConfig, resume: bool = False, merge: bool = False, log: Callable[[str], None] | None = None
 ) -> TrainOutcome:
-    """Run (or resume) one training job and write its outputs and training card."""
+    """Run (or resume) one training job and write its outputs and training card.
+
+    Under ``accelerate launch`` only the main process checks, locks and binds the folder and
+    writes outputs; the others read the same inputs once it has tokenised them (shared cache).
+    """
+    from accelerate import PartialState
     from transformers import AutoTokenizer, set_seed
 
     say = log or (lambda _msg: None)
     out = Path(cfg.out)
     args = sft_config(cfg, out)
     _check_reporter(cfg)
-    outdir.check_writable(out)
-    with outdir.acquire(out):
-        inputs = open_inputs(cfg)
-        continuing = outdir.bind(out, inputs.binding, {"config": cfg.to_dict()}, resume)
-        set_seed(cfg.seed)
-        tokenizer = AutoTokenizer.from_pretrained(weights_dir(inputs.spec))
-        dataset, data_info = build_dataset(cfg, inputs, tokenizer)
+    state = PartialState()
+    if state.is_main_process:
+        outdir.check_writable(out)
+    with outdir.acquire(out) if state.is_main_process else contextlib.nullcontext():
+        with state.main_process_first():
+            if state.is_main_process:
+                inputs, continuing = _preflight(cfg, resume)
+            else:
+                inputs, continuing = open_inputs(cfg), resume
+            set_seed(cfg.seed)
+            tokenizer = AutoTokenizer.from_pretrained(weights_dir(inputs.spec))
+            dataset, data_info = build_dataset(cfg, inputs, tokenizer)
         say(describe_data(data_info))
         trainer = _make_trainer(cfg, inputs, args, dataset, tokenizer)
         has_checkpoint = any((out / "checkpoints").glob("checkpoint-*"))
         try:
             result = trainer.train(resume_from_checkpoint=True if continuing and has_checkpoint else None)
+            if not math.isfinite(result.training_loss):  # a non-finite step after the last log
+                raise NonFiniteLossError(trainer.state.global_step, result.training_loss, "mean training loss")
         except NonFiniteLossError as exc:
             write_json(out / outdir.FAILED, {"reason": "non-finite loss", "step": exc.step, "loss": str(exc.loss)})
             raise
-        if not math.isfinite(result.training_loss):  # a non-finite step after the last log
-            write_json(out / outdir.FAILED, {"reason": "non-finite loss", "step": trainer.state.global_step,
-                                             "loss": str(result.training_loss)})
-            raise NonFiniteLossError(trainer.state.global_step, result.training_loss, "mean training loss")
         trainer.model.eval()
         card: dict[str, Any] = {}
         if trainer.is_world_process_zero():
             outputs = _save_outputs(cfg, inputs, trainer, tokenizer, merge)
-            card = _card(cfg, inputs, tokenizer, data_info, trainer, result, args, outputs, continuing, has_checkpoint)
+            resumed = continuing and has_checkpoint
+            card = _card(cfg, inputs, encode.describe_format(tokenizer), data_info, trainer, result, outputs, resumed)
             write_json(out / outdir.CARD, card)
     return TrainOutcome(card, trainer.model, tokenizer, list(trainer.state.log_history), dict(result.metrics))
 
 
-def _card(cfg, inputs, tokenizer, data_info, trainer, result, args, outputs, continuing, has_checkpoint) -> dict:  # noqa: ANN001
+def _card(
+    cfg: TrainConfig, inputs: Inputs, prompt_format: str, data_info: dict[str, Any], trainer: Any, result: Any,
+    outputs: dict[str, Any], resumed: bool,
+) -> dict[str, Any]:
+    """The training card: what was trained on what, how, and the outcome (no timings: same inputs, same card)."""
     return {
         "card_version": CARD_VERSION,
         "model": cfg.model,
         "base_model": portable_model_name(inputs.spec),
         "model_identity": inputs.binding["model_identity"],
         "method": cfg.method,
-        "prompt_format": encode.describe_format(tokenizer),
+        "prompt_format": prompt_format,
         "seed": cfg.seed,
         "data": data_info,
         "hyperparameters": {"sft": cfg.sft, "sources": cfg.sources, "lora": cfg.lora, "limit": cfg.limit,
@@ -310,8 +338,8 @@ def _card(cfg, inputs, tokenizer, data_info, trainer, result, args, outputs, con
         "result": {
             "global_step": trainer.state.global_step,
             "train_loss": round(float(result.training_loss), 6),
-            "resumed": bool(continuing and has_checkpoint),
-            "world_size": args.world_size,
+            "resumed": bool(resumed),
+            "world_size": trainer.args.world_size,
         },
         "outputs": outputs,
         "libraries": _versions(),
