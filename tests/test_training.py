@@ -194,7 +194,8 @@ def test_tokenisation_equals_trl(tmp_path, chat):
     model, tok = _tiny_with_template(chat)
     ours = encode_pairs(Dataset.from_list([{"prompt": s.prompt, "response": s.response} for s in samples]), tok, None)
     raw = Dataset.from_list([training_record(tok, s.prompt, s.response) for s in samples])
-    args = SFTConfig(output_dir=str(tmp_path / "o"), max_length=None, bf16=False, report_to="none")
+    args = SFTConfig(output_dir=str(tmp_path / "o"), max_length=None, bf16=False, report_to="none",
+                     activation_checkpointing=False)
     theirs = SFTTrainer(model=model, args=args, train_dataset=raw, processing_class=tok).train_dataset
     assert list(ours["input_ids"]) == list(theirs["input_ids"]) and list(ours["labels"]) == list(theirs["labels"])
     assert all(c == 0 for c in ours["prompt_cut"]) and all(-100 in row for row in ours["labels"])

@@ -153,6 +153,15 @@ def test_unknown_report_target(data, tmp_path, no_model):
     refused(train(data, tmp_path / "o", "--report-to", "mlflow"), 2, "report_to='mlflow'", "tensorboard, wandb")
 
 
+def test_report_to_a_logger_that_is_not_installed(data, tmp_path, no_model):
+    import importlib.util
+
+    if importlib.util.find_spec("wandb"):
+        pytest.skip("wandb is installed here")
+    refused(train(data, tmp_path / "o", "--report-to", "wandb"), 2, "needs the wandb package",
+            "pip install 'align-via-actions[wandb]'")
+
+
 def test_mix_ratio_without_mix(data, tmp_path, no_model):
     refused(train(data, tmp_path / "o", "--mix-ratio", "0.2"), 2, "--mix-ratio needs --mix")
 
