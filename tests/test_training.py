@@ -110,6 +110,9 @@ def test_reader_is_lazy_and_sampling_matches_the_list_sampler(tmp_path):
     train = read_split(data, "train")
     assert isinstance(train, Samples) and len(train) == 40 and train[0].ad_ids == ("ad0",)
     assert [s.id for s in train][:2] == ["train-g0", "train-a0"] and train[1:3] == list(train)[1:3]
+    assert train[-1] == list(train)[-1] and train[-1].id == "train-t9"
+    with pytest.raises(IndexError):
+        train[40]
     as_list = list(train)
     for limit, per_task, seed in ((8, False, 3), (9, False, 0), (3, True, 5), (40, False, 1)):
         sample = stratified_sample(train, limit, seed, per_task=per_task)

@@ -183,7 +183,7 @@ class Samples(Sequence[InstructionSample]):
     def __getitem__(self, index: int | slice) -> InstructionSample | Samples:
         if isinstance(index, slice):
             return self.select(range(len(self))[index])
-        return _sample(self.dataset[index], self.split)
+        return _sample(self.dataset[range(len(self))[index]], self.split)  # range: negative indices, bounds
 
     def __iter__(self) -> Iterator[InstructionSample]:
         columns = [c for c in (*REQUIRED, *OPTIONAL) if c in self.dataset.column_names]
