@@ -1,8 +1,10 @@
-"""ava train: a few LoRA steps on ``tiny`` lower the loss; the saved adapter reloads exactly."""
+"""ava train: the reader, the tokenisation (same as TRL's), exact batching, LoRA steps on ``tiny``."""
 
 from __future__ import annotations
 
 import json
+import random
+from collections import defaultdict
 from pathlib import Path
 
 import pyarrow as pa
@@ -10,21 +12,38 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from ava.training.config import load_config, parse_assignments
-from ava.training.data import TrainingDataError, read_chat_jsonl, read_split, stratified_sample
+from ava.training.config import ConfigError, load_config
+from ava.training.data import Samples, TrainingDataError, read_split, stratified_sample
 from ava.training.format import generation_prefix, training_record
+from ava.training.mix import read_chat_jsonl
 
 GENDER = ("male", "female")
 AGES = ("18-24", "25-34", "55-64")
 STATES = ("Ohio|Iowa|Maine", "Texas|Utah|Nevada")
+FIELDS = ("id", "task", "family", "split", "prompt", "response", "advertiser", "ad_ids", "template_version", "label",
+          "source_text")
+SCHEMA = pa.schema([(f, pa.list_(pa.string()) if f == "ad_ids" else pa.string()) for f in FIELDS])
+CHATML = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n'}}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
 
 
-def _rows(split: str, n: int) -> list[dict]:
+@pytest.fixture(autouse=True)
+def datasets_cache(tmp_path, monkeypatch):
+    """Keep the Arrow copies ``datasets`` makes of the fixtures out of the user's cache."""
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf-datasets"))
+
+
+def _rows(split: str, n: int, body_words: int = 0) -> list[dict]:
     """Instruction rows in the builder's schema; deterministic, so tests can count them."""
     rows = []
     for i in range(n):
         brand = f"Brand{i % 5}"
         body = f"Save big on {'boots' if i % 2 else 'tractors'} this fall at {brand}."
+        body += "".join(f" word{k}" for k in range(body_words))
         g, a, s = GENDER[i % 2], AGES[i % 3], STATES[i % 2]
         common = {"split": split, "advertiser": brand, "ad_ids": [f"ad{i}"], "template_version": "t1"}
         rows += [
@@ -48,17 +67,33 @@ def _rows(split: str, n: int) -> list[dict]:
     return rows
 
 
-def write_instruction_fixture(root: Path, n_train: int = 12, n_test: int = 6) -> Path:
-    """A small dataset in the exact layout ``ava build`` writes (two parquet parts per split)."""
+def write_instruction_fixture(root: Path, n_train: int = 12, n_test: int = 6, body_words: int = 0) -> Path:
+    """A small dataset in the exact layout ``ava build`` writes (two parquet parts per split, manifest)."""
+    totals = {}
     for split, n in (("train", n_train), ("test_advertiser", n_test), ("test_temporal", n_test)):
-        rows = _rows(split, n)
+        rows = _rows(split, n, body_words)
+        totals[split] = len(rows)
         folder = root / "data" / split
         folder.mkdir(parents=True)
         half = len(rows) // 2
         for k, part in enumerate((rows[:half], rows[half:])):
-            pq.write_table(pa.Table.from_pylist(part), folder / f"part-{k:05d}.parquet")
-    (root / "manifest.json").write_text(json.dumps({"version": "fixture", "counts": n_train}), encoding="utf-8")
+            pq.write_table(pa.Table.from_pylist(part, schema=SCHEMA), folder / f"part-{k:05d}.parquet")
+    manifest = {"version": "fixture", "totals": totals}
+    (root / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return root
+
+
+def _reference_sample(samples, limit, seed, per_task=False):
+    """The stratified sampler as it was over Python lists (results must not move with the reader)."""
+    by_task = defaultdict(list)
+    for i, s in enumerate(samples):
+        by_task[s.task].append(i)
+    rng, keep, tasks = random.Random(seed), set(), sorted(by_task)
+    for k, task in enumerate(tasks):
+        quota = limit if per_task else limit // len(tasks) + (1 if k < limit % len(tasks) else 0)
+        idx = by_task[task]
+        keep.update(idx if len(idx) <= quota else rng.sample(idx, quota))
+    return [s for i, s in enumerate(samples) if i in keep]
 
 
 def _completion_nll(model, tokenizer, samples) -> float:
@@ -70,15 +105,34 @@ def _completion_nll(model, tokenizer, samples) -> float:
     return float(sum(ppl) / len(ppl))
 
 
-def test_reader_and_sampling(tmp_path):
-    data = write_instruction_fixture(tmp_path / "d")
+def test_reader_is_lazy_and_sampling_matches_the_list_sampler(tmp_path):
+    data = write_instruction_fixture(tmp_path / "d", n_train=10)
     train = read_split(data, "train")
-    assert len(train) == 48 and train[0].ad_ids == ("ad0",)
-    sample = stratified_sample(train, 8, seed=3)
-    assert sorted({s.task for s in sample}) == ["TAP-A", "TAP-G", "TAP-R", "TS-E"]
-    assert len(sample) == 8 and sample == stratified_sample(train, 8, seed=3)
-    with pytest.raises(TrainingDataError, match="no part-"):
+    assert isinstance(train, Samples) and len(train) == 40 and train[0].ad_ids == ("ad0",)
+    assert [s.id for s in train][:2] == ["train-g0", "train-a0"] and train[1:3] == list(train)[1:3]
+    assert train[-1] == list(train)[-1] and train[-1].id == "train-t9"
+    with pytest.raises(IndexError):
+        train[40]
+    as_list = list(train)
+    for limit, per_task, seed in ((8, False, 3), (9, False, 0), (3, True, 5), (40, False, 1)):
+        sample = stratified_sample(train, limit, seed, per_task=per_task)
+        assert isinstance(sample, Samples)
+        assert list(sample) == _reference_sample(as_list, limit, seed, per_task)
+        assert stratified_sample(as_list, limit, seed, per_task=per_task) == list(sample)
+    assert sorted({s.task for s in stratified_sample(train, 8, 3)}) == ["TAP-A", "TAP-G", "TAP-R", "TS-E"]
+    assert train.column("task")[:4] == ["TAP-G", "TAP-A", "TAP-R", "TS-E"]
+    with pytest.raises(TrainingDataError, match="not a finished ava build"):
         read_split(tmp_path, "train")
+
+
+def test_reader_finds_hub_style_file_names(tmp_path):
+    data = write_instruction_fixture(tmp_path / "d", n_train=2)
+    for split in ("train", "test_advertiser", "test_temporal"):
+        parts = sorted((data / "data" / split).glob("part-*.parquet"))
+        for k, part in enumerate(parts):
+            part.rename(data / "data" / f"{split}-{k:05d}-of-{len(parts):05d}.parquet")
+        (data / "data" / split).rmdir()
+    assert len(read_split(data, "train")) == 8 and len(read_split(data, "test_advertiser")) == 24
 
 
 def test_mix_file_errors_name_the_line(tmp_path):
@@ -89,7 +143,7 @@ def test_mix_file_errors_name_the_line(tmp_path):
         '{"messages": [{"role": "user", "content": "no answer"}]}\n',
         encoding="utf-8",
     )
-    with pytest.raises(TrainingDataError, match=r"chat.jsonl:3: .*end with the assistant"):
+    with pytest.raises(TrainingDataError, match=r"chat.jsonl:3: a conversation needs .*end with the assistant"):
         read_chat_jsonl(path)
 
 
@@ -101,15 +155,91 @@ def test_plain_format_for_models_without_chat_template():
     assert generation_prefix(tok, "Q?") == "Q?\n\n"
 
 
-def test_config_overrides_and_sft_passthrough(tmp_path):
-    cfg = load_config("tiny", tmp_path, tmp_path / "o", overrides={"seed": 7, "limit": None},
-                      sft_overrides={"max_steps": 3, "learning_rate": None,
-                                     **parse_assignments(["optim=sgd", "save_strategy=no", "bf16=false"])})
+def test_flags_sft_args_and_recipe_precedence(tmp_path):
+    flags = {"max_steps": 3, "learning_rate": None}
+    cfg = load_config("tiny", tmp_path, tmp_path / "o", overrides={"seed": 7, "limit": None}, sft_overrides=flags,
+                      sft_args=["optim=sgd", "save_strategy=no", "bf16=false", "warmup_steps=1e-2"])
     assert cfg.seed == 7 and cfg.sft["max_steps"] == 3 and cfg.sft["optim"] == "sgd"
-    assert cfg.sft["save_strategy"] == "no" and cfg.sft["bf16"] is False
-    assert cfg.sft["learning_rate"] == 2.0e-4  # None means "not given": the YAML value stays
+    assert cfg.sft["save_strategy"] == "no" and cfg.sft["bf16"] is False and cfg.sft["warmup_steps"] == 0.01
+    assert cfg.sft["learning_rate"] == 2.0e-4  # None means "not given": the recipe's value stays
+    assert cfg.sources["max_steps"] == "--max-steps" and cfg.sources["optim"] == "--sft-arg"
+    assert cfg.sources["learning_rate"] == "default.yaml:sft"
     full = load_config("tiny", tmp_path, tmp_path / "o", method="full")
     assert full.lora == {} and full.sft["learning_rate"] == 2.0e-5
+    assert full.sources["learning_rate"] == "default.yaml:full_sft"
+    with pytest.raises(ConfigError, match="both set max_steps"):
+        load_config("tiny", tmp_path, tmp_path, sft_overrides=flags, sft_args=["max_steps=5"])
+    with pytest.raises(ConfigError, match=r"'learnin_rate' is not a trl.SFTConfig field \(did you mean learning_rate"):
+        load_config("tiny", tmp_path, tmp_path, sft_args=["learnin_rate=1"])
+    with pytest.raises(ConfigError, match="expected int"):
+        load_config("tiny", tmp_path, tmp_path, sft_args=["per_device_train_batch_size=2.5"])
+
+
+def _tiny_with_template(chat: bool):
+    from ava.models import load_model
+
+    model, tok = load_model("tiny")
+    if chat:
+        tok.chat_template = CHATML
+    return model, tok
+
+
+@pytest.mark.parametrize("chat", [False, True], ids=["plain", "chat-template"])
+def test_tokenisation_equals_trl(tmp_path, chat):
+    """ava tokenises itself (to cut long pairs its way); untouched pairs must equal TRL's own rows."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    from ava.training.encode import encode_pairs
+
+    data = write_instruction_fixture(tmp_path / "d", n_train=3)
+    samples = list(read_split(data, "train"))
+    model, tok = _tiny_with_template(chat)
+    ours = encode_pairs(Dataset.from_list([{"prompt": s.prompt, "response": s.response} for s in samples]), tok, None)
+    raw = Dataset.from_list([training_record(tok, s.prompt, s.response) for s in samples])
+    args = SFTConfig(output_dir=str(tmp_path / "o"), max_length=None, bf16=False, report_to="none",
+                     activation_checkpointing=False)
+    theirs = SFTTrainer(model=model, args=args, train_dataset=raw, processing_class=tok).train_dataset
+    assert list(ours["input_ids"]) == list(theirs["input_ids"]) and list(ours["labels"]) == list(theirs["labels"])
+    assert all(c == 0 for c in ours["prompt_cut"]) and all(-100 in row for row in ours["labels"])
+
+
+def test_long_pairs_keep_the_response_and_the_prompt_ends():
+    from ava.training.encode import encode_record, fit
+
+    assert fit(10, 5, None) == (10, 0, 5) and fit(10, 5, 15) == (10, 0, 5)
+    assert fit(100, 20, 64) == (22, 22, 20)  # prompt cut in the middle, response whole
+    assert fit(10, 100, 64) == (5, 5, 54)  # a short prompt stays whole, the response loses its end
+    assert fit(100, 100, 64) == (16, 16, 32)  # the prompt keeps at least half the window
+    _, tok = _tiny_with_template(False)
+    prompt = "Given an ad, for which gender? " + " ".join(f"w{k}" for k in range(200)) + " Answer:"
+    row = encode_record(tok, training_record(tok, prompt, "Female."), 48)
+    text = tok.decode([t for t, lab in zip(row["input_ids"], row["labels"], strict=True) if lab == -100])
+    assert len(row["input_ids"]) == 48 and row["prompt_cut"] > 0 and row["response_cut"] == 0
+    assert text.startswith("<s> Given an ad") and text.rstrip().endswith("Answer:")
+    assert tok.decode([t for t in row["labels"] if t != -100]).startswith("Female.")
+
+
+def test_padding_free_batches_give_the_padded_loss(tmp_path):
+    """Padding-free batches (one row, position ids restart per pair) are exact with completion-only loss."""
+    from datasets import Dataset
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    from ava.training.encode import encode_pairs
+
+    data = write_instruction_fixture(tmp_path / "d", n_train=2)
+    model, tok = _tiny_with_template(False)
+    rows = encode_pairs(Dataset.from_list([{"prompt": s.prompt, "response": s.response}
+                                           for s in read_split(data, "train")]), tok, None)
+    examples = [{"input_ids": r["input_ids"], "labels": r["labels"]} for r in rows]
+    losses = []
+    for padding_free in (False, True):
+        batch = DataCollatorForLanguageModeling(pad_token_id=tok.eos_token_id, padding_free=padding_free)(examples)
+        keys = ("input_ids", "labels", "position_ids") if padding_free else ("input_ids", "labels", "attention_mask")
+        with torch.no_grad():
+            losses.append(model(**{k: batch[k] for k in keys}).loss)
+    assert batch["input_ids"].shape[0] == 1
+    torch.testing.assert_close(losses[0], losses[1], rtol=1e-5, atol=1e-5)
 
 
 def test_lora_training_lowers_loss_and_adapter_reloads(tmp_path):
@@ -127,7 +257,7 @@ def test_lora_training_lowers_loss_and_adapter_reloads(tmp_path):
                        "gradient_accumulation_steps": 1, "logging_steps": 1, "save_steps": 6,
                        "max_length": 128, "warmup_steps": 0},
     )
-    samples = read_split(data, "train")
+    samples = list(read_split(data, "train"))
     base, tok = load_model("tiny")
     before = _completion_nll(base, tok, samples)
 
@@ -138,8 +268,12 @@ def test_lora_training_lowers_loss_and_adapter_reloads(tmp_path):
     card = json.loads((out / "training_card.json").read_text())
     assert card["result"]["global_step"] == 12 and card["seed"] == 0
     assert card["data"]["n_samples"] == 48 and card["data"]["mix"]["n_used"] == 5  # 48 * 0.1 / 0.9
+    assert card["data"]["length_rule"]["n_rows"] == 48 and card["data"]["length_rule"]["n_response_truncated"] == 0
     assert len(card["data"]["manifest_sha256"]) == 64 and card["prompt_format"].startswith("plain")
+    assert card["base_model"] == "tiny" and card["model_identity"].startswith("builtin:tiny")
     assert sorted(p.name for p in (out / "checkpoints").glob("checkpoint-*")) == ["checkpoint-12", "checkpoint-6"]
+    adapter_config = json.loads((out / "adapter" / "adapter_config.json").read_text())
+    assert adapter_config["base_model_name_or_path"] == "tiny"  # a name that loads anywhere, not a cache path
 
     ids = torch.tensor([tok("Given an ad for Brand1, for which gender")["input_ids"]])
     with torch.no_grad():
@@ -150,45 +284,56 @@ def test_lora_training_lowers_loss_and_adapter_reloads(tmp_path):
         torch.testing.assert_close(merged(ids).logits, trained, rtol=1e-4, atol=1e-4)
         assert not torch.allclose(base(ids).logits, trained)
 
-    with pytest.raises(FileExistsError, match="finished"):
-        train(cfg)
-
 
 def test_resume_continues_from_checkpoint_and_refuses_changed_settings(tmp_path):
+    from ava.training.outdir import OutputError
     from ava.training.trainer import train
 
     data = write_instruction_fixture(tmp_path / "data", n_train=4)
     out = tmp_path / "run"
     sft = {"max_steps": 2, "save_steps": 2, "per_device_train_batch_size": 4, "logging_steps": 1,
            "max_length": 96}
-    first = load_config("tiny", data, out, sft_overrides=sft)
-    train(first)
+    first = train(load_config("tiny", data, out, sft_overrides=sft))
     (out / "training_card.json").unlink()  # pretend it stopped after saving checkpoint-2
     longer = load_config("tiny", data, out, sft_overrides={**sft, "max_steps": 4})
-    with pytest.raises(ValueError, match="different settings"):
+    with pytest.raises(OutputError, match=r"other settings \(sft.max_steps: 2 -> 4\)"):
         train(longer, resume=True)
-    (out / "train_config.json").unlink()
-    with pytest.raises(FileExistsError, match="unfinished"):
-        (out / "train_config.json").write_text(json.dumps(longer.to_dict()))
-        train(longer)
-    outcome = train(longer, resume=True)
-    assert outcome.card["result"] == {**outcome.card["result"], "global_step": 4, "resumed": True}
+    with pytest.raises(OutputError, match="unfinished run"):
+        train(load_config("tiny", data, out, sft_overrides=sft))
+    # logging settings do not bind a run: the same training with other logging resumes
+    again = train(load_config("tiny", data, out, sft_overrides={**sft, "logging_steps": 2}), resume=True)
+    assert again.card["result"]["resumed"] is True and again.card["result"]["global_step"] == 2
+    assert again.card["data"] == first.card["data"]
 
 
-def test_cli_full_finetune_and_clear_errors(tmp_path):
+def test_cli_full_finetune(tmp_path):
     from typer.testing import CliRunner
 
     from ava.cli import app
 
     data = write_instruction_fixture(tmp_path / "data", n_train=2)
-    runner = CliRunner()
-    bad = runner.invoke(app, ["train", "--data", str(tmp_path / "nowhere"), "--model", "tiny", "--out",
-                              str(tmp_path / "bad")])
-    assert bad.exit_code == 2 and "no part-*.parquet files" in bad.output
     out = tmp_path / "full"
-    ok = runner.invoke(app, ["train", "--data", str(data), "--model", "tiny", "--out", str(out), "--full",
-                             "--max-steps", "2", "--batch-size", "4", "--sft-arg", "save_strategy=no"])
+    ok = CliRunner().invoke(app, ["train", "--data", str(data), "--model", "tiny", "--out", str(out), "--full",
+                                  "--max-steps", "2", "--batch-size", "4", "--sft-arg", "save_strategy=no"])
     assert ok.exit_code == 0, ok.output
+    assert "from the command line: max_steps=2 (--max-steps)" in ok.output
     card = json.loads((out / "training_card.json").read_text())
     assert card["method"] == "full" and card["hyperparameters"]["sft"]["learning_rate"] == 2.0e-5
     assert (out / "model" / "config.json").exists() and not (out / "adapter").exists()
+
+
+def test_report_to_tensorboard_writes_events(tmp_path):
+    pytest.importorskip("tensorboard", reason="the [tensorboard] extra is not installed")
+    from ava.training.trainer import train
+
+    data = write_instruction_fixture(tmp_path / "data", n_train=2)
+    out = tmp_path / "tb"
+    train(load_config("tiny", data, out, sft_overrides={"max_steps": 2, "logging_steps": 1, "report_to": "tensorboard",
+                                                        "save_strategy": "no", "per_device_train_batch_size": 4}))
+    events = list((out / "checkpoints" / "runs").rglob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(events[0].parent))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("train/loss")] == [1, 2]

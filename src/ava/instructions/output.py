@@ -88,5 +88,7 @@ def load_samples(out_dir: str | Path, split: str) -> list[InstructionSample]:
         raise ValueError(f"unknown split {split!r}: use one of {SPLITS}")
     out_dir = Path(out_dir)
     if not (out_dir / "manifest.json").exists():
-        raise FileNotFoundError(f"{out_dir} has no manifest.json: the build is missing or unfinished; run `ava build`")
+        raise FileNotFoundError(
+            f"{out_dir} has no manifest.json: the build is missing or unfinished; run `ava data build-ads`"
+        )
     return [s for part in split_parts(out_dir, split) for s in read_parquet(part)]
