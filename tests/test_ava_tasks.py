@@ -122,7 +122,7 @@ def test_flags_ava_tasks_cannot_honour_are_refused(tmp_path):
 
     base = ["eval", "--benchmark", "ava-tasks", "--data", str(tmp_path), "--out", str(tmp_path / "o")]
     for extra, message in ((["--model", "tiny", "--steer"], "has no steering task"),
-                           (["--model", "tiny", "--chat"], "drop --chat"),
+                           (["--model", "tiny", "--chat"], "drop --framing (or --chat)"),
                            (["--model", "uniform"], "give a language model"),
                            (["--model", "tiny", "--set", "formats=qa"], "unknown setting 'formats'")):
         result = CliRunner().invoke(app, [*base, *extra])

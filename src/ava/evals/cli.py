@@ -77,7 +77,7 @@ def plan_eval(model: str, adapter: str | None, benchmark: str | None, suite: str
                                  f"{', '.join(b.name for b in registry.BENCHMARKS.values() if b.steer)})")
         if bench.generates and framing != "auto":
             raise EvalUsageError(f"--framing {framing}: {bench.name} generates in the prompt format the model was "
-                                 "trained on; drop --framing (and --chat)")
+                                 "trained on; drop --framing (or --chat)")
         if bench.generates and model == "uniform":
             raise EvalUsageError(f"{bench.name} generates text: give a language model with --model, not uniform")
     else:
