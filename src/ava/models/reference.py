@@ -2,7 +2,8 @@
 
 This is how the published scripts read a model's opinion. It exists to check the engine
 (exactness tests) and to time the naive method (benchmarks); never use it for real work.
-It tokenises prompts with the engine's own segment rule so the comparison is like for like.
+It tokenises on its own, the plain way (``tokenizer(text + letter)`` per spelling), so that
+it checks the engine's canonical tokens and letter tokens rather than sharing them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 import torch
 
 from ava.contracts.scoring import ScoredItem, ScoreRequest
+from ava.models.encoding import spellings
 from ava.models.engine import LetterEngine
 
 
@@ -19,19 +21,25 @@ from ava.models.engine import LetterEngine
 def reference_score(engine: LetterEngine, requests: Sequence[ScoreRequest]) -> list[ScoredItem]:
     """Score each option with its own full forward pass over prompt + letter, batch 1.
 
-    As in the published scripts, each option costs one forward pass; the letter's spellings
-    are read from that pass's logits at the cue (position -2), which is where the letter's
-    probability lives.
+    The prompt is the engine's text (chat template applied when the engine uses one), tokenised
+    whole; a spelling ("A", " A") counts when tokenising the text followed by it adds exactly
+    one token. As in the published scripts each option costs one forward pass; its spellings
+    are read from that pass's logits at the last prompt position (-2).
     """
-    model = engine.model
-    out: list[ScoredItem] = []
+    tokenizer, out = engine.tokenizer, []
     for request in requests:
-        prompt = engine.encode(request)
+        text = engine.prompt_text(request)
+        add = engine.encoder.add_special_tokens(text)
+        prompt = tokenizer(text, add_special_tokens=add).input_ids
         values = []
         for letter in request.options:
-            spellings = list(engine.letter_ids(letter))
-            ids = torch.tensor([prompt + spellings[:1]], device=engine.device)
-            logprobs = torch.log_softmax(model(input_ids=ids).logits[0, -2].float(), dim=-1)
-            values.append(float(torch.logsumexp(logprobs[spellings], dim=0)))
+            tokens: list[int] = []
+            for spelling in spellings(letter):
+                whole = tokenizer(text + spelling, add_special_tokens=add).input_ids
+                if whole[:-1] == prompt and len(whole) == len(prompt) + 1 and whole[-1] not in tokens:
+                    tokens.append(whole[-1])
+            ids = torch.tensor([prompt + tokens[:1]], device=engine.device)
+            logprobs = torch.log_softmax(engine.model(input_ids=ids).logits[0, -2].float(), dim=-1)
+            values.append(float(torch.logsumexp(logprobs[tokens], dim=0)))
         out.append(ScoredItem(request.id, tuple(values)))
     return out
