@@ -45,36 +45,50 @@ def opinionqa_requests(n_questions: int, formats: str = "qa,bio,portray"):
     return [item.request for item in steer.items() if item.meta["unit"] in keep]
 
 
+def _hflm(engine, batch_size: int = 16):
+    from lm_eval.models.huggingface import HFLM
+
+    return HFLM(pretrained=engine.model, tokenizer=engine.tokenizer, batch_size=batch_size, device=str(engine.device))
+
+
+def _letter_pairs(engine, requests) -> list[tuple[str, str]]:
+    """(prompt text, " A") and (prompt text, "A") per option, in request and option order."""
+    return [(engine.prompt_text(r), s) for r in requests for letter in r.options for s in (" " + letter, letter)]
+
+
 def lm_eval_score(engine, requests, batch_size: int = 16, verify: bool = False):
     """lm-eval 0.4.13's HFLM given strings: ``(prompt text, " A")`` and ``(prompt text, "A")`` per
     option through its public ``loglikelihood``, the two spellings combined with logsumexp, as
     ``ScoredItem`` s. The prompt text is the engine's (chat template applied when it uses one).
-
-    ``verify`` also checks, outside lm-eval's own work, that lm-eval read each pair as one
-    continuation token and the two spellings as two different tokens (else the sum is no letter
-    reading): a ``ValueError`` names the request.
+    ``verify`` runs :func:`lm_eval_check` first.
     """
     from lm_eval.api.instance import Instance
-    from lm_eval.models.huggingface import HFLM
 
     from ava.contracts.scoring import ScoredItem
 
-    lm = HFLM(pretrained=engine.model, tokenizer=engine.tokenizer, batch_size=batch_size, device=str(engine.device))
-    pairs = [(engine.prompt_text(r), s) for r in requests for letter in r.options for s in (" " + letter, letter)]
+    if verify:
+        lm_eval_check(engine, requests)
+    pairs = _letter_pairs(engine, requests)
     instances = [Instance("loglikelihood", doc={}, arguments=pair, idx=i) for i, pair in enumerate(pairs)]
-    results = iter(lm.loglikelihood(instances, disable_tqdm=True))
+    results = iter(_hflm(engine, batch_size).loglikelihood(instances, disable_tqdm=True))
     out = []
     for request in requests:
         values = [math.log(math.exp(next(results)[0]) + math.exp(next(results)[0])) for _ in request.options]
         out.append(ScoredItem(request.id, tuple(values)))
-    if verify:
-        spelled = iter([lm._encode_pair(*pair)[1] for pair in pairs])
-        for request in requests:
-            for _ in request.options:
-                space, glued = next(spelled), next(spelled)
-                if len(space) != 1 or len(glued) != 1 or space == glued:
-                    raise ValueError(f"{request.id}: lm-eval reads the letter as {space} and {glued}, not two tokens")
     return out
+
+
+def lm_eval_check(engine, requests) -> None:
+    """Raise ``ValueError`` (naming the request) unless lm-eval splits each pair into one
+    continuation token and a letter's two spellings into two different tokens: otherwise the
+    sum of the two log-likelihoods is no letter reading."""
+    lm = _hflm(engine)
+    spelled = iter([lm._encode_pair(*pair)[1] for pair in _letter_pairs(engine, requests)])
+    for request in requests:
+        for _ in request.options:
+            space, glued = next(spelled), next(spelled)
+            if len(space) != 1 or len(glued) != 1 or space == glued:
+                raise ValueError(f"{request.id}: lm-eval reads the letter as {space} and {glued}, not two tokens")
 
 
 def max_prob_diff(a, b) -> float:
@@ -131,18 +145,23 @@ def segment_drift(engine, requests) -> tuple[float, float]:
     return max(diffs), sum(diffs) / len(diffs)
 
 
-def measure(engine, requests, sample, args) -> dict[str, tuple[float, float, float]]:
-    """prompts/s, tokens forwarded per prompt and max |dp| vs naive, per method."""
+def measure(engine, requests, sample, args) -> tuple[dict[str, tuple[float, float, float, str]], dict[str, list]]:
+    """Per method: prompts/s, tokens forwarded per prompt, max |dp| vs naive and the torch thread
+    counts its forwards ran with; and the items lm-eval and ava returned."""
     from ava.models.engine import EngineConfig, LetterEngine
     from ava.models.prefix_tree import computed_tokens
     from ava.models.reference import reference_score
 
     n = args.repeats
     flat = LetterEngine(engine.model, engine.tokenizer, EngineConfig(use_prefix_cache=False))
-    naive, t_naive = timed(lambda: reference_score(engine, sample), n)
-    lme, t_lme = timed(lambda: lm_eval_score(engine, requests, args.lm_eval_batch), n)
-    ours_flat, t_flat = timed(lambda: flat.score(requests), n)
-    ours, t_ours = timed(lambda: engine.score(requests), n)
+    with thread_log(engine.model) as t_naive_log:
+        naive, t_naive = timed(lambda: reference_score(engine, sample), n)
+    with thread_log(engine.model) as t_lme_log:
+        lme, t_lme = timed(lambda: lm_eval_score(engine, requests, args.lm_eval_batch), n)
+    with thread_log(engine.model) as t_flat_log:
+        ours_flat, t_flat = timed(lambda: flat.score(requests), n)
+    with thread_log(engine.model) as t_ours_log:
+        ours, t_ours = timed(lambda: engine.score(requests), n)
     picked = {r.id for r in sample}
     encoded = engine.encoder.encode(requests)
     prompt_tokens = sum(len(e.ids) for e in encoded) / len(requests)  # lm-eval: one pass per context
@@ -153,12 +172,35 @@ def measure(engine, requests, sample, args) -> dict[str, tuple[float, float, flo
     def vs_naive(items):
         return max_prob_diff(naive, [s for s in items if s.id in picked])
 
-    return {
-        "naive (per option, batch 1)": (len(sample) / t_naive, naive_tokens, 0.0),
-        "lm-eval 0.4.13 HFLM, strings": (len(requests) / t_lme, prompt_tokens, vs_naive(lme)),
-        "ava (no prefix tree)": (len(requests) / t_flat, prompt_tokens, vs_naive(ours_flat)),
-        "ava": (len(requests) / t_ours, tree_tokens, vs_naive(ours)),
+    rates = {
+        "naive (per option, batch 1)": (len(sample) / t_naive, naive_tokens, 0.0, t_naive_log),
+        "lm-eval 0.4.13 HFLM, strings": (len(requests) / t_lme, prompt_tokens, vs_naive(lme), t_lme_log),
+        "ava (no prefix tree)": (len(requests) / t_flat, prompt_tokens, vs_naive(ours_flat), t_flat_log),
+        "ava": (len(requests) / t_ours, tree_tokens, vs_naive(ours), t_ours_log),
     }
+    return {k: (r, tok, d, "/".join(map(str, sorted(log)))) for k, (r, tok, d, log) in rates.items()}, {
+        "lm-eval": lme,
+        "ava": ours,
+    }
+
+
+@contextmanager
+def thread_log(model) -> Iterator[set[int]]:
+    """The torch thread counts the model's forward passes run with while the block runs."""
+    import torch
+
+    used: set[int] = set()
+    forward = model.forward
+
+    def logged(*a, **kw):
+        used.add(torch.get_num_threads())
+        return forward(*a, **kw)
+
+    model.forward = logged
+    try:
+        yield used
+    finally:
+        del model.forward  # back to the class's method
 
 
 def main() -> None:
@@ -170,9 +212,10 @@ def main() -> None:
     parser.add_argument("--lm-eval-batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=1, help="best of N timings per method")
     parser.add_argument("--modes", default="quiet,busy", help="quiet, busy (one core burnt) or both")
+    parser.add_argument("--drift", action=argparse.BooleanOptionalAction, default=True,
+                        help="also measure how far segment-by-segment tokens move the probabilities")
     args = parser.parse_args()
 
-    import torch
     from rich.console import Console
     from rich.table import Table
 
@@ -183,30 +226,31 @@ def main() -> None:
     step = max(1, len(requests) // args.naive_sample)
     sample = requests[::step][: args.naive_sample]
     engine.score(requests[:4])  # warm-up (allocator, tokenizer caches)
-    console = Console(width=140)
-    threads = f"torch threads {torch.get_num_threads()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
+    console = Console(width=150)
+    omp = os.environ.get("OMP_NUM_THREADS", "unset")
     for mode in args.modes.split(","):
+        before = os.getloadavg()[0]
         with busy_core(mode == "busy"):
-            rate = measure(engine, requests, sample, args)
-            load = os.getloadavg()[0]
+            rate, items = measure(engine, requests, sample, args)
         table = Table(
-            title=f"{args.model}, {mode} machine ({os.cpu_count()} cores, load {load:.2f} after; {threads}): "
-            f"{len(requests)} OpinionQA steering prompts ({args.questions} questions x (unsteered + 22 groups x "
-            f"{args.formats})); naive on {len(sample)}"
+            title=f"{args.model}, {mode} machine ({os.cpu_count()} cores, load {before:.2f} before, "
+            f"{os.getloadavg()[0]:.2f} after; OMP_NUM_THREADS={omp}): {len(requests)} OpinionQA steering prompts "
+            f"({args.questions} questions x (unsteered + 22 groups x {args.formats})); naive on {len(sample)}"
         )
-        for col in ("method", "prompts/s", "tokens/prompt", "x naive", "x lm-eval", "max |dp| vs naive"):
+        for col in ("method", "prompts/s", "tokens/prompt", "x naive", "x lm-eval", "max |dp| vs naive", "threads"):
             table.add_column(col, justify="right")
         naive_rate, lme_rate = rate["naive (per option, batch 1)"][0], rate["lm-eval 0.4.13 HFLM, strings"][0]
-        for name, (r, tokens, diff) in rate.items():
+        for name, (r, tokens, diff, threads) in rate.items():
             ratios = f"{r / naive_rate:.1f}", f"{r / lme_rate:.2f}"
-            table.add_row(name, f"{r:.1f}", f"{tokens:.0f}", *ratios, f"{diff:.1e}")
+            table.add_row(name, f"{r:.1f}", f"{tokens:.0f}", *ratios, f"{diff:.1e}", threads)
         console.print(table)
-    ours = engine.score(requests)
-    lme = lm_eval_score(engine, requests, args.lm_eval_batch, verify=True)
-    print(f"max |dp| lm-eval (strings) vs ava over all {len(requests)} prompts: {max_prob_diff(lme, ours):.1e}")
-    worst, mean = segment_drift(engine, requests)
-    print(f"segment-by-segment tokens (before issue 11) vs whole: max |dp| {worst:.3f}, mean {mean:.4f}")
-    mass = sorted(s.letter_mass for s in ours)
+        print(f"max |dp| lm-eval (strings) vs ava over all {len(requests)} prompts: "
+              f"{max_prob_diff(items['lm-eval'], items['ava']):.1e}")
+    lm_eval_check(engine, requests)
+    if args.drift:
+        worst, mean = segment_drift(engine, requests)
+        print(f"segment-by-segment tokens (before issue 11) vs whole: max |dp| {worst:.3f}, mean {mean:.4f}")
+    mass = sorted(s.letter_mass for s in items["ava"])
     print(f"letter mass: median {mass[len(mass) // 2]:.3f}, min {mass[0]:.3f}")
 
 

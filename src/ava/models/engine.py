@@ -30,6 +30,7 @@ from ava.contracts.scoring import ScoredItem, ScoreRequest
 from ava.models.encoding import Encoded, PromptEncoder, context_window
 from ava.models.letters import spelling_token_ids
 from ava.models.prefix_tree import Node, build_tree, chunks_by_tokens
+from ava.models.threads import ThreadGovernor
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class EngineConfig:
     max_cache_mb: float | None = None  # key/value memory one chunk of the prefix tree may hold
     chat: bool = False
     truncate: str | None = None  # "left": cut prompts longer than the context window (else refused)
+    threads: int | None = None  # CPU threads; None: as many cores as other processes leave free
 
 
 class LetterEngine:
@@ -176,20 +178,32 @@ class LetterEngine:
             (a, ca), (b, cb) = self._forward_halving(batch[:half]), self._forward_halving(batch[half:])
             return torch.cat([a, b]), ca + cb
 
-    def _execute(self, root: Node) -> Iterator[tuple[Node, torch.Tensor]]:
+    def _execute(self, root: Node, governor: ThreadGovernor | None) -> Iterator[tuple[Node, torch.Tensor]]:
         """Run a plan wave by wave (all nodes whose parents are done form one wave), yielding
         each node that ends requests with its last-position log-probs. A wave's caches are
-        dropped once its children have run, so memory holds at most two levels."""
+        dropped once its children have run, so memory holds at most two levels. Before each
+        forward the thread count follows the cores other processes leave free."""
         wave: list[tuple[Node, Prefix | None]] = [(child, None) for child in root.children]
         while wave:
             following: list[tuple[Node, Prefix | None]] = []
             for batch in self._wave_batches(wave):
+                if governor is not None and governor.threads() != torch.get_num_threads():
+                    torch.set_num_threads(governor.current)
                 logprobs, caches = self._forward_halving(batch)
                 for r, ((node, _), cache) in enumerate(zip(batch, caches, strict=True)):
                     if node.ends:
                         yield node, logprobs[r]
                     following.extend((child, cache) for child in node.children)
             wave = following
+
+    def _thread_governor(self) -> ThreadGovernor | None:
+        """On CPU: a governor matching threads to free cores, or the pinned ``config.threads``."""
+        if self.device.type != "cpu":
+            return None
+        if self.config.threads is not None:
+            torch.set_num_threads(self.config.threads)
+            return None
+        return ThreadGovernor(torch.get_num_threads())
 
     # -- public -------------------------------------------------------------------------
     @torch.inference_mode()
@@ -198,13 +212,18 @@ class LetterEngine:
         encoded = self.encoder.encode(requests)
         results: list[ScoredItem | None] = [None] * len(requests)
         bar = _progress(len(requests), progress)
-        for root in self.plan(requests, encoded):
-            for node, logprobs in self._execute(root):
-                for i in node.ends:
-                    values = tuple(float(torch.logsumexp(logprobs[list(ids)], dim=0)) for ids in encoded[i].letters)
-                    results[i] = ScoredItem(requests[i].id, values)
-                bar.update(len(node.ends))
-        bar.close()
+        threads = torch.get_num_threads()
+        governor = self._thread_governor()
+        try:
+            for root in self.plan(requests, encoded):
+                for node, logprobs in self._execute(root, governor):
+                    for i in node.ends:
+                        values = tuple(float(torch.logsumexp(logprobs[list(ids)], dim=0)) for ids in encoded[i].letters)
+                        results[i] = ScoredItem(requests[i].id, values)
+                    bar.update(len(node.ends))
+        finally:
+            torch.set_num_threads(threads)  # the caller's setting, whatever the run chose
+            bar.close()
         return [r for r in results if r is not None]
 
 
