@@ -8,7 +8,8 @@ under each of the 22 groups' QA / BIO / PORTRAY personas, built by the product's
 * lm-eval -- lm-evaluation-harness 0.4.13's Hugging Face backend (HFLM) given strings, what its
              users run: (prompt, " A") and (prompt, "A") per option, logsumexp-combined;
 * ava     -- the letter engine (one pass per prompt, last-position logits, every shared run of
-             tokens computed once through a prefix tree); also without the prefix tree.
+             tokens computed once through a prefix tree, torch threads following the free
+             cores); also without the prefix tree, and with threads pinned to torch's default.
 
 Every method reads the same canonical tokens (the prompt tokenised whole). ``--modes quiet,busy``
 measures each method on the machine as it is and again with a background process burning one
@@ -148,12 +149,15 @@ def segment_drift(engine, requests) -> tuple[float, float]:
 def measure(engine, requests, sample, args) -> tuple[dict[str, tuple[float, float, float, str]], dict[str, list]]:
     """Per method: prompts/s, tokens forwarded per prompt, max |dp| vs naive and the torch thread
     counts its forwards ran with; and the items lm-eval and ava returned."""
+    import torch
+
     from ava.models.engine import EngineConfig, LetterEngine
     from ava.models.prefix_tree import computed_tokens
     from ava.models.reference import reference_score
 
     n = args.repeats
     flat = LetterEngine(engine.model, engine.tokenizer, EngineConfig(use_prefix_cache=False))
+    pinned = LetterEngine(engine.model, engine.tokenizer, EngineConfig(threads=torch.get_num_threads()))
     with thread_log(engine.model) as t_naive_log:
         naive, t_naive = timed(lambda: reference_score(engine, sample), n)
     with thread_log(engine.model) as t_lme_log:
@@ -162,6 +166,8 @@ def measure(engine, requests, sample, args) -> tuple[dict[str, tuple[float, floa
         ours_flat, t_flat = timed(lambda: flat.score(requests), n)
     with thread_log(engine.model) as t_ours_log:
         ours, t_ours = timed(lambda: engine.score(requests), n)
+    with thread_log(engine.model) as t_pinned_log:
+        ours_pinned, t_pinned = timed(lambda: pinned.score(requests), n)
     picked = {r.id for r in sample}
     encoded = engine.encoder.encode(requests)
     prompt_tokens = sum(len(e.ids) for e in encoded) / len(requests)  # lm-eval: one pass per context
@@ -177,6 +183,7 @@ def measure(engine, requests, sample, args) -> tuple[dict[str, tuple[float, floa
         "lm-eval 0.4.13 HFLM, strings": (len(requests) / t_lme, prompt_tokens, vs_naive(lme), t_lme_log),
         "ava (no prefix tree)": (len(requests) / t_flat, prompt_tokens, vs_naive(ours_flat), t_flat_log),
         "ava": (len(requests) / t_ours, tree_tokens, vs_naive(ours), t_ours_log),
+        "ava, threads pinned (before)": (len(requests) / t_pinned, tree_tokens, vs_naive(ours_pinned), t_pinned_log),
     }
     return {k: (r, tok, d, "/".join(map(str, sorted(log)))) for k, (r, tok, d, log) in rates.items()}, {
         "lm-eval": lme,
