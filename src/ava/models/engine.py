@@ -17,7 +17,7 @@ positions count real tokens only, so a row sees exactly its own prompt.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -30,7 +30,7 @@ from ava.contracts.scoring import ScoredItem, ScoreRequest
 from ava.models.encoding import Encoded, PromptEncoder, context_window
 from ava.models.letters import spelling_token_ids
 from ava.models.prefix_tree import Node, build_tree, chunks_by_tokens
-from ava.models.threads import ThreadGovernor
+from ava.models.threads import cpu_threads
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,7 @@ class LetterEngine:
             (a, ca), (b, cb) = self._forward_halving(batch[:half]), self._forward_halving(batch[half:])
             return torch.cat([a, b]), ca + cb
 
-    def _execute(self, root: Node, governor: ThreadGovernor | None) -> Iterator[tuple[Node, torch.Tensor]]:
+    def _execute(self, root: Node, adjust_threads: Callable[[], None]) -> Iterator[tuple[Node, torch.Tensor]]:
         """Run a plan wave by wave (all nodes whose parents are done form one wave), yielding
         each node that ends requests with its last-position log-probs. A wave's caches are
         dropped once its children have run, so memory holds at most two levels. Before each
@@ -187,23 +187,13 @@ class LetterEngine:
         while wave:
             following: list[tuple[Node, Prefix | None]] = []
             for batch in self._wave_batches(wave):
-                if governor is not None and governor.threads() != torch.get_num_threads():
-                    torch.set_num_threads(governor.current)
+                adjust_threads()
                 logprobs, caches = self._forward_halving(batch)
                 for r, ((node, _), cache) in enumerate(zip(batch, caches, strict=True)):
                     if node.ends:
                         yield node, logprobs[r]
                     following.extend((child, cache) for child in node.children)
             wave = following
-
-    def _thread_governor(self) -> ThreadGovernor | None:
-        """On CPU: a governor matching threads to free cores, or the pinned ``config.threads``."""
-        if self.device.type != "cpu":
-            return None
-        if self.config.threads is not None:
-            torch.set_num_threads(self.config.threads)
-            return None
-        return ThreadGovernor(torch.get_num_threads())
 
     # -- public -------------------------------------------------------------------------
     @torch.inference_mode()
@@ -212,18 +202,14 @@ class LetterEngine:
         encoded = self.encoder.encode(requests)
         results: list[ScoredItem | None] = [None] * len(requests)
         bar = _progress(len(requests), progress)
-        threads = torch.get_num_threads()
-        governor = self._thread_governor()
-        try:
+        with cpu_threads(self.device, self.config.threads) as adjust_threads:
             for root in self.plan(requests, encoded):
-                for node, logprobs in self._execute(root, governor):
+                for node, logprobs in self._execute(root, adjust_threads):
                     for i in node.ends:
                         values = tuple(float(torch.logsumexp(logprobs[list(ids)], dim=0)) for ids in encoded[i].letters)
                         results[i] = ScoredItem(requests[i].id, values)
                     bar.update(len(node.ends))
-        finally:
-            torch.set_num_threads(threads)  # the caller's setting, whatever the run chose
-            bar.close()
+        bar.close()
         return [r for r in results if r is not None]
 
 

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 _STAT = Path("/proc/stat")
 _IDLE_FIELDS = (3, 4)  # idle, iowait: every other field of a cpuN line is busy time
@@ -66,3 +69,25 @@ class ThreadGovernor:
         self.current = max(1, min(self.max_threads, int(free + 0.5)))
         self._last = now
         return self.current
+
+
+@contextmanager
+def cpu_threads(device: Any, pinned: int | None = None) -> Iterator[Callable[[], None]]:
+    """For the block: a function to call before each forward pass, which sets torch's thread count
+    to the free cores (or to ``pinned``); the caller's thread count is restored afterwards.
+    Off the CPU the function does nothing."""
+    import torch
+
+    before = torch.get_num_threads()
+    governor = ThreadGovernor(before) if getattr(device, "type", device) == "cpu" and pinned is None else None
+
+    def adjust() -> None:
+        if governor is not None and governor.threads() != torch.get_num_threads():
+            torch.set_num_threads(governor.current)
+
+    if pinned is not None and getattr(device, "type", device) == "cpu":
+        torch.set_num_threads(pinned)
+    try:
+        yield adjust
+    finally:
+        torch.set_num_threads(before)
