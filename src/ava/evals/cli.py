@@ -108,6 +108,10 @@ def run_plan(plan: EvalPlan, progress: bool, restart: bool) -> dict[str, Any]:
     scorer = LazyScorer(plan.model, adapter=plan.adapter, chat=plan.framing.chat)
     check_writable(Output(plan.out, folder=True))
     interrupt_on_sigterm()  # `kill` marks the run interrupted, like Ctrl-C
+    if not progress:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # --no-progress: transformers' "Loading weights" bar too
     print(plan.framing.describe())
     if plan.benchmark is not None:
         from ava.evals.runner import run_tasks

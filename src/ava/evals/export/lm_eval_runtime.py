@@ -27,6 +27,7 @@ from typing import Any
 
 from ava.contracts.scoring import ScoredItem
 from ava.evals.task import EvalItem, Task, TaskOptions, TaskResult
+from ava.models.encoding import spellings
 
 SPEC_KEY = "ava"
 """The ``dataset_kwargs`` key of an exported task's YAML that holds its spec."""
@@ -34,11 +35,6 @@ SPEC_KEY = "ava"
 
 class ExportMismatch(ValueError):
     """An exported task that ava can no longer build identically; the message says to re-export."""
-
-
-def spellings(letter: str) -> tuple[str, str]:
-    """The two ways a letter follows an answer cue, glued and after a space (ava's engine reads both)."""
-    return (letter, " " + letter)
 
 
 def task_options(spec: Mapping[str, Any]) -> TaskOptions:
