@@ -91,12 +91,12 @@ def main() -> None:
         for workers in (1, args.workers):
             t = time.perf_counter()
             res = build_surveys(args.pew_dir, Path(tmp) / f"sub{workers}", waves=names, workers=workers,
-                                resume=False, progress=False, log=lambda s: None)
+                                restart=True, progress=False, log=lambda s: None)
             dt = time.perf_counter() - t
             built = {q.key: q for q in res.benchmarks["opinionqa-xl"]}
             rows.append((f"ava: {workers} worker(s), usecols, bincount", len(subset), len(built), dt))
         t = time.perf_counter()
-        full = build_surveys(args.pew_dir, Path(tmp) / "full", workers=args.workers, resume=False, progress=False,
+        full = build_surveys(args.pew_dir, Path(tmp) / "full", workers=args.workers, restart=True, progress=False,
                              log=lambda s: None)
         t_full = time.perf_counter() - t
     if not full.complete:

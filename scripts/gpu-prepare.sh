@@ -63,13 +63,14 @@ for f in tokenizer.json tokenizer_config.json special_tokens_map.json chat_templ
     if [[ -f "$smol/$f" ]]; then cp "$smol/$f" .gpu/smollm2-tokenizer/; fi
 done
 
-# Real instruction data: ava build on real ads (data/ and manifest.json are what training reads).
-if [[ ! -f .gpu/train-data/manifest.json ]]; then
+# Real instruction data: ava build on real ads (data/, manifest.json and the run record run.json,
+# which says the build is complete, are what training reads).
+if [[ ! -f .gpu/train-data/run.json ]]; then
     [[ -f "$ADS" ]] || { echo "error: $ADS not found: set ADS=<ad file> or AVA_SHARED_DATA" >&2; exit 2; }
     build=$(mktemp -d)
     PYTHONPATH=src "$PY" -m ava.cli build --ads "$ADS" --out "$build/out"
-    mkdir -p .gpu/train-data
-    cp -r "$build/out/data" "$build/out/manifest.json" .gpu/train-data/
+    rm -rf .gpu/train-data && mkdir -p .gpu/train-data
+    cp -r "$build/out/data" "$build/out/manifest.json" "$build/out/run.json" .gpu/train-data/
     rm -rf "$build"
 fi
 

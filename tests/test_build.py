@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from ava.contracts.instructions import SPLITS, InstructionSample
-from ava.instructions import load_samples
-from ava.instructions.build import BuildConfigChanged, build
+from ava.instructions.build import build
+from ava.runs import BindingMismatch, RunStatus, is_complete, read_run
+from ava.training.data import read_split
 from conftest import shared_path
 
 build_mod = importlib.import_module("ava.instructions.build")
@@ -54,7 +55,9 @@ def built(inputs, tmp_path_factory) -> Path:
 
 
 def _files(out: Path) -> dict[str, bytes]:
-    paths = [p for p in out.rglob("*") if p.is_file() and "_work" not in p.parts]
+    """The build's files (its data), without ``_work`` and the run record (which holds times)."""
+    assert is_complete(out, "instructions")
+    paths = [p for p in out.rglob("*") if p.is_file() and "_work" not in p.parts and p.name != "run.json"]
     return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(paths)}
 
 
@@ -76,7 +79,7 @@ def test_layout_manifest_and_load_dataset(built):
     assert sorted(ds) == sorted(SPLITS)
     for split in SPLITS:
         assert ds[split].column_names == [f.name for f in fields(InstructionSample)]
-        assert len(ds[split]) == m["totals"][split] and ds[split]["id"] == [s.id for s in load_samples(built, split)]
+        assert len(ds[split]) == m["totals"][split] and ds[split]["id"] == [s.id for s in read_split(built, split)]
     assert set(ds["train"]["task"]) == {t for t, n in m["counts"]["train"].items() if n}
     card = (built / "README.md").read_text(encoding="utf-8")
     header = yaml.safe_load(card.split("---\n")[1])
@@ -100,7 +103,7 @@ def test_bad_records_are_reported_with_file_and_line_and_no_token(built):
     bad = m["files"]["bad.jsonl"]
     assert bad["read"] == 6 and bad["kept"] == 1  # the duplicate is valid; the plan drops it
     assert m["steps"]["plan"]["dropped"]["duplicate"] == 1
-    ids = {i for split in SPLITS for s in load_samples(built, split) for i in s.ad_ids}
+    ids = {i for split in SPLITS for s in read_split(built, split) for i in s.ad_ids}
     assert "999" not in ids and "3048275685432598" in ids  # the first copy in input order wins
     assert bad["skipped"] == {"bad_date": 1, "invalid_json": 1, "bounds_unordered": 1, "shares_do_not_sum": 1}
     assert bad["dropped"] == {"empty_body": 1}
@@ -121,7 +124,7 @@ def test_no_advertiser_or_pair_crosses_splits(built):
     advertisers: dict[str, set[str]] = defaultdict(set)
     ad_split: dict[str, str] = {}
     for split in SPLITS:
-        for s in load_samples(built, split):
+        for s in read_split(built, split):
             advertisers[s.advertiser].add(split)
             for ad_id in s.ad_ids:
                 assert ad_split.setdefault(ad_id, split) == split, f"ad {ad_id} in two splits"
@@ -148,6 +151,8 @@ def test_rebuild_is_byte_identical_and_resume_after_crash(built, inputs, tmp_pat
     with pytest.raises(RuntimeError, match="simulated crash"):
         build(inputs, out, **OPTIONS)
     assert not (out / "manifest.json").exists()  # a crashed build never looks complete
+    record = read_run(out)
+    assert record.status == RunStatus.FAILED and record.reason == "RuntimeError: simulated crash"
     assert (out / "_work" / "pairs" / "shard-00000.done").exists()
     # _work keeps only what resumption needs: the ads were consumed by the finished samples stage
     assert not (out / "_work" / "ads").exists() and (out / "_work" / "route").exists()
@@ -161,7 +166,7 @@ def test_rebuild_is_byte_identical_and_resume_after_crash(built, inputs, tmp_pat
     again = build(inputs, out, **OPTIONS)
     assert again.stage_seconds == {} and not (out / "_work").exists()
     assert _files(out) == _files(built)
-    with pytest.raises(BuildConfigChanged, match="seed"):
+    with pytest.raises(BindingMismatch, match=r"option pair\.seed: 0 -> 1; option seed: 0 -> 1"):
         build(inputs, out, **{**OPTIONS, "seed": 1})
 
 
@@ -171,11 +176,12 @@ def test_relaunch_with_other_shard_count_or_inputs_is_refused(tmp_path):
     small.write_text("\n".join(lines[:5]) + "\n", encoding="utf-8")
     out = tmp_path / "o"
     build([small], out, shards=2, workers=1)
-    with pytest.raises(BuildConfigChanged, match="--shards 2"):
+    with pytest.raises(BindingMismatch, match="option shards: 2 -> 3"):
         build([small], out, shards=3, workers=1)
     small.write_text("\n".join(lines[:6]) + "\n", encoding="utf-8")
-    with pytest.raises(BuildConfigChanged, match="inputs"):
+    with pytest.raises(BindingMismatch, match="inputs: hash"):
         build([small], out, shards=2, workers=1)
+    assert build([small], out, shards=2, workers=1, restart=True).manifest["files"]["small.jsonl"]["read"] == 6
 
 
 @pytest.mark.slow
@@ -210,9 +216,9 @@ def test_cli_builds_and_reports_a_shard_mismatch_in_one_line(tmp_path):
     for split in SPLITS:  # the JSONL export: the Parquet rows, in part order
         lines = (out / "jsonl" / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
         assert [InstructionSample(**{**json.loads(line), "ad_ids": tuple(json.loads(line)["ad_ids"])})
-                for line in lines] == load_samples(out, split)
+                for line in lines] == read_split(out, split)
     bad = runner.invoke(app, ["build", "--ads", str(small), "--out", str(out), "--shards", "4", "--workers", "1"])
-    assert bad.exit_code == 2 and "--shards 2" in bad.output
+    assert bad.exit_code == 2 and "option shards: 2 -> 4" in bad.output and "--restart" in bad.output
 
 
 def test_default_shard_count_follows_input_size(shared_data, monkeypatch):

@@ -67,6 +67,27 @@ def test_missing_culturebank_is_skipped_with_instructions(tmp_path, culture_only
     assert skipped["not-a-benchmark"].startswith("not available in this installation (unknown benchmark")
 
 
+def test_unusable_survey_data_is_skipped_with_its_own_reason(monkeypatch):
+    """Was: "could not be built: SurveyDataError: ..."; the build's reason is the skip reason, as it is."""
+    from ava.surveys import SurveyDataError
+
+    def incomplete(name, path=None):
+        raise SurveyDataError("/data/surveys: incomplete survey build, not usable (its run record says failed)")
+
+    monkeypatch.setattr("ava.surveys.load_benchmark", incomplete)
+    monkeypatch.setitem(suites.SUITES, "quick", {"opinionqa": suites.SUITES["quick"]["opinionqa"]})
+    _, skipped = suites.build_suite_tasks("quick")
+    assert skipped == {"opinionqa": "opinionqa: /data/surveys: incomplete survey build, not usable (its run record "
+                                    "says failed)"}
+
+    def raw(name, data):  # a SurveyDataError reaching the suite directly is reported the same way
+        raise SurveyDataError("/data/surveys/opinionqa: the benchmark has no questions")
+
+    monkeypatch.setattr("ava.evals.tasks.opinionqa.load_questions", raw)
+    assert suites.build_suite_tasks("quick")[1] == {"opinionqa": "/data/surveys/opinionqa: the benchmark has no "
+                                                                 "questions"}
+
+
 def test_unknown_suite():
     with pytest.raises(ValueError, match="unknown suite 'nope' \\(known: paper, quick\\)"):
         suites.build_suite_tasks("nope")

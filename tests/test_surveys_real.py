@@ -120,7 +120,7 @@ def test_rebuild_matches_bundle_and_reproduces_opinionqa_counts(tmp_path: Path):
     """Rebuild the bundled copy from the raw files: the same tables, manifest and card; OpinionQA's
     released counts exactly, every cell."""
     pew = shared_path("pew-atp", "PEW_ATP_Cleaned")
-    res = build_surveys(pew, tmp_path, compact=True, resume=False, progress=False, log=lambda s: None)
+    res = build_surveys(pew, tmp_path, compact=True, restart=True, progress=False, log=lambda s: None)
     assert res.complete, res.errors
     for name in ["opinionqa/questions.parquet", "opinionqa/distributions.parquet", "opinionqa-xl/questions.parquet",
                  "opinionqa-xl/distributions.parquet"]:

@@ -9,6 +9,7 @@ import pandas as pd
 import pyreadstat
 import pytest
 
+from ava.runs import BindingMismatch, read_run
 from ava.surveys import load_benchmark
 from ava.surveys.baselines import human_baselines, wd
 from ava.surveys.build import build_surveys
@@ -154,7 +155,10 @@ def test_build_by_hand(pew_tree: Path, tmp_path: Path):
     m = res.manifest
     assert m["complete"] is True and res.complete and m["errors"] == []
     assert sorted(p.name for p in out.iterdir()) == [".cache", "README.md", "manifest.json", "opinionqa",
-                                                    "opinionqa-xl"]
+                                                    "opinionqa-xl", "run.json"]
+    record = read_run(out)
+    assert record.kind == "surveys" and record.complete and record.binding.options == {
+        "compact": False, "sav_only": False, "waves": "all"}
     w7 = m["waves"]["W7"]
     assert w7["weight"]["column"] == "WEIGHT_W7"
     assert w7["skipped_columns"]["QKEY"].startswith("identifier")
@@ -232,7 +236,7 @@ def test_race_falls_back_per_respondent_where_the_combined_column_is_empty(tmp_p
 def test_outputs_are_byte_identical(pew_tree: Path, tmp_path: Path):
     a, b = tmp_path / "a", tmp_path / "b"
     build_surveys(pew_tree, a, **QUIET)
-    build_surveys(pew_tree, b, **{**QUIET, "workers": 2}, resume=False)
+    build_surveys(pew_tree, b, **{**QUIET, "workers": 2}, restart=True)
     for name in ["manifest.json", "README.md", "opinionqa-xl/questions.parquet", "opinionqa-xl/distributions.parquet",
                  "opinionqa/questions.parquet", "opinionqa/distributions.parquet"]:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
@@ -249,6 +253,12 @@ def test_resume_uses_cache(pew_tree: Path, tmp_path: Path):
     build_surveys(pew_tree, out, **QUIET)
     assert (out / "opinionqa-xl" / "distributions.parquet").read_bytes() == first
     assert sorted(p.name for p in (out / ".cache").iterdir()) == cached
+    with pytest.raises(BindingMismatch, match=r"option compact: False -> True"):
+        build_surveys(pew_tree, out, compact=True, **QUIET)
+    with pytest.raises(BindingMismatch, match=r"option waves: 'all' -> \['W7'\]"):
+        build_surveys(pew_tree, out, waves=["W7"], **QUIET)
+    res = build_surveys(pew_tree, out, waves=["W7"], restart=True, **QUIET)  # starts over: the cache too
+    assert res.complete and [p.name[:3] for p in (out / ".cache").iterdir()] == ["W7-"]
 
 
 def test_sav_only_builds_opinionqa_xl_alone(pew_tree: Path, tmp_path: Path):

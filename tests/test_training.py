@@ -68,18 +68,22 @@ def _rows(split: str, n: int, body_words: int = 0) -> list[dict]:
 
 
 def write_instruction_fixture(root: Path, n_train: int = 12, n_test: int = 6, body_words: int = 0) -> Path:
-    """A small dataset in the exact layout ``ava build`` writes (two parquet parts per split, manifest)."""
-    totals = {}
-    for split, n in (("train", n_train), ("test_advertiser", n_test), ("test_temporal", n_test)):
-        rows = _rows(split, n, body_words)
-        totals[split] = len(rows)
-        folder = root / "data" / split
-        folder.mkdir(parents=True)
-        half = len(rows) // 2
-        for k, part in enumerate((rows[:half], rows[half:])):
-            pq.write_table(pa.Table.from_pylist(part, schema=SCHEMA), folder / f"part-{k:05d}.parquet")
-    manifest = {"version": "fixture", "totals": totals}
-    (root / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    """A small dataset in the layout ``ava build`` writes (two parquet parts per split, manifest), with
+    the run record of a finished build."""
+    from ava.runs import Binding, Output, start_run
+
+    with start_run(Output(root, folder=True), "instructions", Binding(inputs="fixture")):
+        totals = {}
+        for split, n in (("train", n_train), ("test_advertiser", n_test), ("test_temporal", n_test)):
+            rows = _rows(split, n, body_words)
+            totals[split] = len(rows)
+            folder = root / "data" / split
+            folder.mkdir(parents=True)
+            half = len(rows) // 2
+            for k, part in enumerate((rows[:half], rows[half:])):
+                pq.write_table(pa.Table.from_pylist(part, schema=SCHEMA), folder / f"part-{k:05d}.parquet")
+        manifest = {"version": "fixture", "totals": totals}
+        (root / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return root
 
 
@@ -121,7 +125,7 @@ def test_reader_is_lazy_and_sampling_matches_the_list_sampler(tmp_path):
         assert stratified_sample(as_list, limit, seed, per_task=per_task) == list(sample)
     assert sorted({s.task for s in stratified_sample(train, 8, 3)}) == ["TAP-A", "TAP-G", "TAP-R", "TS-E"]
     assert train.column("task")[:4] == ["TAP-G", "TAP-A", "TAP-R", "TS-E"]
-    with pytest.raises(TrainingDataError, match="not a finished ava build"):
+    with pytest.raises(TrainingDataError, match=r"not a finished instruction build \(no run record \(run.json\)\)"):
         read_split(tmp_path, "train")
 
 

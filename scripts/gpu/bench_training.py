@@ -30,7 +30,7 @@ def main() -> None:
     steps = int(os.environ.get("GPU_CHECK_TRAIN_STEPS", 12 if g.SHAPE == "7b" else 3))
     batch = int(os.environ.get("GPU_CHECK_TRAIN_BATCH", 16 if g.SHAPE == "7b" else 4))
     data = Path(os.environ.get("GPU_CHECK_DATA", g.CARRIED / "train-data"))
-    if not (data / "manifest.json").exists():
+    if not (data / "run.json").exists():
         raise SystemExit(f"{data}: no training data; run scripts/gpu-prepare.sh first")
     g.update(SECTION, {"status": "running", "shape": g.SHAPE, "device": dev, "steps": steps, "batch": batch})
     folder, label = g.tokenizer_dir()

@@ -18,7 +18,9 @@ import pytest
 from typer.testing import CliRunner
 
 from ava.cli import app
+from ava.runs import RunStatus, read_run
 from ava.surveys import SurveyDataError, load_benchmark
+from catalogue import run_unprivileged
 from test_surveys_units import write_metadata, write_wave
 
 WAVE = Path("W7_Sep14") / "W7_Sep14" / "ATP W7.sav"
@@ -227,23 +229,26 @@ def test_duplicate_wave_files_that_are_identical(tree: Path):
 
 def test_output_is_a_file(tree: Path):
     (tree / "out").write_text("keep me")
-    refused(build(tree), 2, str(tree / "out"), "the output folder is a file")
+    refused(build(tree), 2, f"{tree / 'out'} is a file; --out needs a folder here")
     assert (tree / "out").read_text() == "keep me"
 
 
 def test_output_under_a_file(tree: Path):
     (tree / "file").write_text("keep me")
-    refused(build(tree, out=tree / "file" / "out"), 2, str(tree / "file" / "out"), "which is a file")
+    refused(build(tree, out=tree / "file" / "out"), 2, str(tree / "file" / "out"),
+            f"{tree / 'file'} is a file, so nothing can be created under it")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_output_read_only(tree: Path):
     (tree / "out").mkdir()
     (tree / "out").chmod(0o555)
     try:
-        refused(build(tree), 2, str(tree / "out"), "not writable")
+        proc = run_unprivileged(["data", "build-surveys", "--pew-dir", str(tree / "pew"), "--out", str(tree / "out"),
+                                 "--workers", "1", "--no-progress"], tree)
     finally:
         (tree / "out").chmod(0o755)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"error: {tree / 'out'}: cannot write in {tree / 'out'} (Permission denied)" in proc.stderr
     assert not list((tree / "out").iterdir())
 
 
@@ -274,6 +279,80 @@ def test_pew_dir_missing(tree: Path):
 def test_sav_only_with_metadata_folders(tree: Path):
     refused(build(tree, "--sav-only", "--opinionqa-dir", str(tree / "opinionqa")), 2, "--sav-only")
     nothing_written(tree)
+
+
+def test_rerun_with_other_options_is_refused_saying_what_differs(tree: Path):
+    assert build(tree).exit_code == 0
+    line = refused(build(tree, "--compact"), 2, str(tree / "out"), "option compact: False -> True", "--restart")
+    assert "was produced with other settings" in line
+    assert read_run(tree / "out").complete  # the finished build is untouched
+
+
+def test_rerun_with_other_wave_files_is_refused(tree: Path):
+    assert build(tree).exit_code == 0
+    write_wave(tree / "pew" / "W8_Oct14" / "ATP W8.sav", "W8")
+    refused(build(tree), 2, str(tree / "out"), "inputs: hash")
+
+
+def test_restart_and_its_old_spelling_start_over(tree: Path):
+    assert build(tree).exit_code == 0
+    (tree / "out" / ".cache" / "stale.pkl").write_bytes(b"x")
+    assert build(tree, "--restart", "--compact").exit_code == 0
+    assert not (tree / "out" / ".cache" / "stale.pkl").exists() and read_run(tree / "out").binding.options["compact"]
+    (tree / "out" / ".cache" / "stale.pkl").write_bytes(b"x")
+    result = build(tree, "--no-resume")  # the old spelling of --restart, hidden from --help
+    assert result.exit_code == 0, result.output
+    assert not (tree / "out" / ".cache" / "stale.pkl").exists()
+    assert not read_run(tree / "out").binding.options["compact"]
+    assert "--no-resume" not in CliRunner().invoke(app, ["data", "build-surveys", "--help"]).output
+
+
+def test_second_writer_is_refused_naming_the_holder(tree: Path):
+    from ava.runs import OutputLock
+
+    (tree / "out").mkdir()
+    with OutputLock(tree / "out" / ".lock", tree / "out"):
+        refused(build(tree), 2, str(tree / "out"), "is being written by another process (pid")
+    assert not (tree / "out" / "run.json").exists()
+
+
+def test_a_build_of_an_older_ava_without_a_record_is_refused(tree: Path):
+    assert build(tree).exit_code == 0
+    (tree / "out" / "run.json").unlink()
+    refused(build(tree), 2, str(tree / "out"), "holds opinionqa but no run record", "--restart")
+    with pytest.raises(SurveyDataError, match=r"no run record \(run.json\) saying the build finished.*--restart"):
+        load_benchmark("opinionqa", tree / "out")
+    assert build(tree, "--restart").exit_code == 0
+
+
+def test_killed_build_is_recorded_unfinished_and_resumes(tree: Path):
+    """A build killed (-9) mid-run leaves its record at running: unusable, and the rerun finishes it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from catalogue import SRC
+
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    cmd = [sys.executable, "-c", "import time, ava.surveys.build as b; real = b._assemble\n"
+           "def slow(*a, **k):\n    time.sleep(60)\n    return real(*a, **k)\n"
+           "b._assemble = slow\nfrom ava.cli import app\napp()",
+           "data", "build-surveys", "--pew-dir", str(tree / "pew"), "--out", str(tree / "out"), "--workers", "1",
+           "--no-progress"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not list((tree / "out" / ".cache").glob("W7-*.pkl")) and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert read_run(tree / "out").status == RunStatus.RUNNING
+    with pytest.raises(SurveyDataError, match="its run record says running"):
+        load_benchmark("opinionqa", tree / "out")
+    result = build(tree)
+    assert result.exit_code == 0, result.output
+    assert "took over a stale lock (pid" in result.output  # the kernel dropped the dead process's lock
+    assert read_run(tree / "out").complete and len(load_benchmark("opinionqa", tree / "out")) == 1
 
 
 def test_damaged_cache_entry_is_redone(tree: Path):
@@ -308,7 +387,11 @@ def incomplete(tree: Path) -> Path:
 
 
 def test_load_refuses_an_incomplete_build(incomplete: Path):
-    with pytest.raises(SurveyDataError, match=r"incomplete survey build, not usable: .*ATP W7.sav.*rerun `ava data"):
+    record = read_run(incomplete)
+    assert record.status == RunStatus.FAILED and record.reason.startswith("incomplete: ")
+    assert "ATP W7.sav" in record.reason
+    with pytest.raises(SurveyDataError, match=r"incomplete survey build, not usable \(its run record says failed: "
+                                              r"incomplete: .*ATP W7.sav.*rerun `ava data"):
         load_benchmark("opinionqa", incomplete)
 
 
@@ -317,6 +400,7 @@ def test_eval_refuses_an_incomplete_build(incomplete: Path, tmp_path: Path):
                                       str(incomplete), "--out", str(tmp_path / "run"), "--no-progress"])
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert "incomplete survey build" in result.output and str(incomplete) in result.output
+    assert "pass --data" not in result.output  # the data is there: it must be rebuilt, not pointed at
     assert not (tmp_path / "run" / "results.json").exists()
 
 

@@ -55,14 +55,23 @@ class Binding:
             out.append(f"model: {self.model or '-'} -> {new.model or '-'}")
         if self.inputs != new.inputs:
             out.append(f"inputs: hash {self.inputs or '-'} -> {new.inputs or '-'}")
-        for key in sorted(set(self.options) | set(new.options)):
-            old, now = self.options.get(key), new.options.get(key)
-            if old != now:
-                out.append(f"option {key}: {old!r} -> {now!r}")
+        out += [f"option {key}: {old!r} -> {now!r}" for key, old, now in _changed(self.options, new.options)]
         return out
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "inputs": self.inputs, "options": dict(self.options)}
+
+
+def _changed(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """(key, old, new) for every differing option; nested mappings name the inner key ("pair.seed")."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out += _changed(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append((f"{prefix}{key}", a, b))
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from ava.evals import registry
 from ava.evals.data import DataError
 from ava.evals.task import GenerationTask, TaskOptions
 from ava.models.scorer import Scorer
+from ava.surveys.errors import SurveyDataError
 
 # -- suites -----------------------------------------------------------------------------------
 
@@ -116,7 +117,7 @@ def build_suite_tasks(
                               settings={k: v for k, v in (settings or {}).items() if k in own})
         try:
             tasks[bench] = list(benchmark.factory()(options))
-        except (FileNotFoundError, DataError) as exc:
+        except (FileNotFoundError, DataError, SurveyDataError) as exc:  # the data's own reason, as it is
             skipped[bench] = str(exc)
         except Exception as exc:  # a suite reports a broken benchmark and runs the rest
             skipped[bench] = f"could not be built: {type(exc).__name__}: {exc}"

@@ -1,8 +1,5 @@
 """Ads to AVA instruction pairs: signals, templates, pair mining, splits, sharded output.
 
-``ava.instructions.build.build`` builds a dataset; :func:`load_samples` reads one split back.
+``ava.instructions.build.build`` builds a dataset; :func:`ava.training.data.read_split` reads one
+split of a finished build back (memory-mapped).
 """
-
-from ava.instructions.output import load_samples
-
-__all__ = ["load_samples"]

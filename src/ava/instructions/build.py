@@ -7,15 +7,16 @@ Stages (each shard leaves a marker under ``OUT/_work/<stage>/``; a re-run skips 
 3. ``samples`` (per shard): TAP samples, written as output part ``rank``; route ads to brand shards.
 4. ``pairs``   (per brand shard): embed distinct bodies once; KeyBERT keywords and TAG samples;
    TS/TC pairs mined within brands; all written as output part ``shards + rank``.
-Then ``skipped.json``, the dataset card ``README.md``, the JSONL export when asked, and
-``manifest.json`` (written last: a build without a manifest is unfinished). Each stage writes its
+Then ``skipped.json``, the dataset card ``README.md``, ``manifest.json`` (the data's description) and
+the JSONL export when asked. Whether a build is finished is said by its run record ``OUT/run.json``
+(:mod:`ava.runs`: ``running`` until all of this is written, then ``complete``). Each stage writes its
 samples straight into their final parts (``data/<split>-NNNNN-of-NNNNN.parquet``, 2 x shards parts
 per split): no intermediate copy of the samples is written and read back.
 
 ``_work/`` holds only what resumption needs: each stage's inputs are deleted once every shard of
 the stage that reads them is done, and the whole folder goes when the build finishes (unless
-``keep_work``). The shard count fixes the output layout, so it is part of the build's identity:
-resuming with a different ``--shards`` (or other inputs/options) is refused.
+``keep_work``). The shard count fixes the output layout, so it is part of the build's binding:
+resuming with a different ``--shards`` (or other inputs/options) is refused, naming what differs.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from ava.ads.redact import redact
 from ava.contracts.ads import Ad
 from ava.contracts.instructions import SPLITS, InstructionSample
 from ava.instructions.card import write_card
+from ava.instructions.cluster import OutputNotShared
 from ava.instructions.embed import Embedder, embed_cached, make_embedder
 from ava.instructions.output import part_path, write_jsonl, write_parquet
 from ava.instructions.pairs import PairConfig, mine_brand, text_key, unique_texts
@@ -52,12 +54,13 @@ from ava.instructions.samples import ad_samples
 from ava.instructions.steps import Clean, Normalise, ReadAds, Signals
 from ava.instructions.templates import ALL_TASKS, load_templates
 from ava.io import atomic_write, file_sha256, write_json
+from ava.runs import Binding, Output, check_writable, start_run
 
 WORK = "_work"
-
-
-class BuildConfigChanged(RuntimeError):
-    """OUT holds a (partial) build made with other inputs or options."""
+KIND = "instructions"
+OWNED = (WORK, "data", "jsonl", "README.md", "skipped.json", "manifest.json")
+"""What a build writes in OUT besides ``run.json``: found without a record it is refused, and
+``--restart`` removes it."""
 
 
 class NoUsableAds(ValueError):
@@ -375,31 +378,11 @@ def _config(job: BuildJob, hashes: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _check_resume(job: BuildJob, config: dict[str, Any]) -> bool:
-    """True when OUT already holds the finished build of exactly this config (nothing to do).
-
-    A folder with another config (finished: its manifest's; unfinished: ``_work/config.json``) is
-    refused, naming what changed; an empty or unfinished one of this config is (re)started.
-    """
-    manifest = job.out / "manifest.json"
-    path = job.work / "config.json"
-    if manifest.exists():
-        old = json.loads(manifest.read_text(encoding="utf-8")).get("config")
-    elif path.exists():
-        old = json.loads(path.read_text(encoding="utf-8"))
-    else:
-        return False
-    if old == config:
-        return manifest.exists()
-    if old.get("shards") != config["shards"]:
-        raise BuildConfigChanged(
-            f"{job.out} was started with --shards {old.get('shards')}, not {config['shards']}: the shard count "
-            f"fixes the output layout. Re-run with --shards {old.get('shards')}, or use a new --out."
-        )
-    changed = sorted(k for k in config if old.get(k) != config[k])
-    raise BuildConfigChanged(
-        f"{job.out} holds a build with other {', '.join(changed)}; use a new --out or delete {job.out} to rebuild."
-    )
+def binding(config: dict[str, Any]) -> Binding:
+    """What a build is bound to: the inputs (a hash of each file's name and sha256) and every option
+    of ``config`` that changes the samples or their layout (``--shards`` fixes the part layout)."""
+    inputs = hashlib.sha256(json.dumps([[i["name"], i["sha256"]] for i in config["inputs"]]).encode())
+    return Binding(inputs=inputs.hexdigest()[:16], options={k: v for k, v in config.items() if k != "inputs"})
 
 
 AUTO_SHARD_BYTES = 16 << 20
@@ -418,16 +401,20 @@ def build(
     seed: int = 0, heldout_fraction: float = 0.1, temporal_fraction: float = 0.1, cutoff: str | None = None,
     pair: PairConfig | None = None, templates: str | None = None, keywords: str = "keybert",
     embed_cache: bool = True, jsonl: bool = False, keep_work: bool = False, ray_address: str | None = None,
-    max_body_chars: int | None = None,
+    max_body_chars: int | None = None, restart: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> BuildResult:
-    """Build the dataset (or finish a crashed build) and return its manifest and stage timings.
+    """Build the dataset (or finish an interrupted build) and return its manifest and stage timings.
 
+    OUT is opened with :func:`ava.runs.start_run`: checked writable, locked (one writer), bound
+    to the inputs and options (a rerun with other ones is refused naming what differs;
+    ``restart`` starts over), ``run.json`` running until the manifest is written, then complete.
     ``jsonl`` adds ``OUT/jsonl/<split>.jsonl`` (the Parquet is the dataset; JSONL is ~25x larger);
     ``keep_work`` keeps ``OUT/_work`` after a finished build (it is removed by default). Neither is
     part of the build's identity: asking for JSONL on a finished build only writes the export.
     ``ray_address`` runs the Ray engine on an existing cluster; OUT and the inputs must then be on
-    a file system every node shares (checked before anything is written).
+    a file system every node shares (checked before any shard runs). Only this process (the driver)
+    writes the run record and holds the lock; shards on other nodes write only their parts and markers.
     """
     log = log or (lambda msg: print(msg, file=sys.stderr))
     inputs = discover(list(ads))
@@ -440,28 +427,35 @@ def build(
                    pair or PairConfig(seed=seed), templates, default_limits().with_body_cap(max_body_chars),
                    keywords, embed_cache)
     make_embedder(job.pair.embed_backend)  # an unknown backend is refused before anything runs
+    output = Output(job.out, folder=True)
+    check_writable(output)
+    executor = make_executor(engine, workers, ray_address)  # a missing Ray is refused before OUT is made
     hashes = [{"name": i.name, "sha256": file_sha256(i.path), "bytes": i.path.stat().st_size} for i in inputs]
     config = _config(job, hashes)
-    if _check_resume(job, config):
-        manifest = json.loads((job.out / "manifest.json").read_text(encoding="utf-8"))
-        if jsonl:
-            _export_jsonl(job)
-        if not keep_work:
-            shutil.rmtree(job.work, ignore_errors=True)
-        log(f"already built: {manifest['totals']} samples in {job.out}")
-        return BuildResult(manifest, {}, {})
-    executor = make_executor(engine, workers, ray_address)
+    created = not job.out.exists()
     try:
-        executor.prepare(job.out, [i.path for i in inputs])  # a cluster must share OUT: checked first
-        if not (job.work / "config.json").exists():
-            write_json(job.work / "config.json", config)
-        (job.out / "manifest.json").unlink(missing_ok=True)  # from here on the build is unfinished
-        result = _run(job, config, executor, log)
-        log(executor.summary())
-    finally:
+        with start_run(output, KIND, binding(config), info={"engine": engine, "inputs": [i.name for i in inputs]},
+                       restart=restart, owned=OWNED) as run:
+            if run.previous is not None and run.previous.complete and (job.out / "manifest.json").is_file():
+                manifest = json.loads((job.out / "manifest.json").read_text(encoding="utf-8"))
+                log(f"already built: {manifest['totals']} samples in {job.out}")
+                result = BuildResult(manifest, {}, {})
+            else:
+                (job.out / "manifest.json").unlink(missing_ok=True)  # from here on the build is unfinished
+                executor.prepare(job.out, [i.path for i in inputs])  # a cluster must share OUT: checked first
+                result = _run(job, config, executor, log)
+                log(executor.summary())
+            if jsonl:
+                _export_jsonl(job)
+    except OutputNotShared:
         executor.close()
-    if jsonl:
-        _export_jsonl(job)
+        if created:  # nothing but our own record was written: leave no folder behind
+            shutil.rmtree(job.out, ignore_errors=True)
+        raise
+    except BaseException:
+        executor.close(abort=True)
+        raise
+    executor.close()
     if not keep_work:
         shutil.rmtree(job.work, ignore_errors=True)
     return result

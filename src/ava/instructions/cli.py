@@ -1,4 +1,8 @@
-"""``ava build``: ad-library files -> AVA instruction dataset (Parquet + dataset card + manifest)."""
+"""``ava data build-ads``: ad-library files -> AVA instruction dataset (Parquet + dataset card + manifest).
+
+The output folder has one run record (``run.json``, :mod:`ava.runs`): a rerun resumes, a rerun
+with other inputs or options is refused naming what differs, ``--restart`` starts over.
+"""
 
 from __future__ import annotations
 
@@ -41,13 +45,15 @@ def build(
     ),
     jsonl: bool = typer.Option(False, "--jsonl", help="Also write jsonl/<split>.jsonl (~25x the Parquet)."),
     keep_work: bool = typer.Option(False, "--keep-work", help="Keep OUT/_work (intermediate shards) after success."),
+    restart: bool = typer.Option(False, "--restart", help="Discard what --out holds and build from scratch."),
 ) -> None:
-    """Build the dataset and print the sample counts per split."""
-    from ava.instructions.build import BuildConfigChanged
+    """Build the dataset and print the sample counts per split; rerunning the same command resumes."""
     from ava.instructions.build import build as run_build
     from ava.instructions.cluster import OutputNotShared
     from ava.instructions.pipeline import EngineUnavailable
+    from ava.runs import RunRefused, interrupt_on_sigterm
 
+    interrupt_on_sigterm()  # `kill` records the build as interrupted, like Ctrl-C
     try:
         result = run_build(
             ads, out, engine=engine, workers=workers, shards=shards, seed=seed,
@@ -55,9 +61,13 @@ def build(
             pair=PairConfig(max_pairs_per_brand=max_pairs_per_brand, block_size=block_size, seed=seed,
                             embed_backend=embed_backend),
             keywords=keywords, embed_cache=embed_cache, jsonl=jsonl, keep_work=keep_work, ray_address=ray_address,
-            max_body_chars=max_body_chars,
+            max_body_chars=max_body_chars, restart=restart,
         )
-    except (BuildConfigChanged, EngineUnavailable, OutputNotShared, FileNotFoundError, ValueError) as exc:
+    except KeyboardInterrupt:
+        typer.echo(f"error: interrupted; finished shards are kept: rerun the same command to resume ({out})",
+                   err=True)
+        raise typer.Exit(130) from None
+    except (RunRefused, EngineUnavailable, OutputNotShared, FileNotFoundError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     m = result.manifest

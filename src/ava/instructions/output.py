@@ -4,7 +4,8 @@ The part names follow the Hugging Face Hub's sharded-split convention, so
 ``datasets.load_dataset(OUT)`` finds exactly the splits ``train``, ``test_advertiser`` and
 ``test_temporal`` from the file names alone (folders named ``test_*`` would be merged into one
 ``test`` split by the library's keyword matching). One Parquet column per
-:class:`InstructionSample` field (``ad_ids`` as ``list<string>``).
+:class:`InstructionSample` field (``ad_ids`` as ``list<string>``). This module writes; the one
+reader of a finished build is :func:`ava.training.data.read_split` (memory-mapped).
 """
 
 from __future__ import annotations
@@ -62,10 +63,6 @@ def write_parquet(path: Path, samples: list[InstructionSample]) -> int:
     return table.nbytes
 
 
-def read_parquet(path: Path) -> list[InstructionSample]:
-    return from_table(pq.read_table(path, schema=SCHEMA))
-
-
 def sample_line(sample: InstructionSample) -> str:
     return json.dumps(asdict(sample), ensure_ascii=False, sort_keys=True)
 
@@ -80,15 +77,3 @@ def write_jsonl(out_dir: str | Path, split: str) -> Path:
                 for s in from_table(pa.Table.from_batches([batch], schema=SCHEMA)):
                     fh.write(sample_line(s) + "\n")
     return path
-
-
-def load_samples(out_dir: str | Path, split: str) -> list[InstructionSample]:
-    """Every sample of ``split`` in a built dataset, in part order (refuses an unfinished build)."""
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}: use one of {SPLITS}")
-    out_dir = Path(out_dir)
-    if not (out_dir / "manifest.json").exists():
-        raise FileNotFoundError(
-            f"{out_dir} has no manifest.json: the build is missing or unfinished; run `ava data build-ads`"
-        )
-    return [s for part in split_parts(out_dir, split) for s in read_parquet(part)]

@@ -85,7 +85,7 @@ class Executor(Protocol):
 
     def map(self, fn: ShardFn, ranks: list[int], desc: str) -> None: ...
 
-    def close(self) -> None: ...
+    def close(self, abort: bool = False) -> None: ...
 
 
 def _marker(stage_dir: Path, rank: int) -> Path:
@@ -152,9 +152,14 @@ class LocalExecutor:
                 bar.update()
         bar.close()
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
+        """Wait for the workers to exit; ``abort`` (an error or interruption) stops them mid-shard
+        instead of letting them finish the stage's queued shards (a shard without its marker is redone)."""
         if self._pool is not None:
-            self._pool.close()
+            if abort:
+                self._pool.terminate()
+            else:
+                self._pool.close()
             self._pool.join()
             self._pool = None
 
@@ -235,7 +240,7 @@ class RayExecutor:
             raise RuntimeError(f"{desc}: Ray returned shards {sorted(r['rank'] for r in done)}, expected {ranks}")
         self.nodes.update(row["node"] for row in done)
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
         """The Ray instance is left running (it may be the caller's); ``ray.shutdown()`` ends it."""
 
 

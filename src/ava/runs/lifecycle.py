@@ -31,6 +31,12 @@ class Run:
         self.output = output
         self.record = record
         self.previous = previous
+        self.failure: str | None = None
+
+    def fail(self, reason: str) -> None:
+        """End as ``failed`` with ``reason`` when the run closes, without an exception: for work that
+        ran to its end but whose result must not be used (e.g. a survey build with a wave it could not map)."""
+        self.failure = reason
 
     def update_info(self, info: Mapping[str, Any]) -> None:
         """Add to what the record notes (not bound); written with the next status."""
@@ -53,7 +59,7 @@ def start_run(
     flag: str = "--out",
 ) -> Iterator[Run]:
     """Check, lock and open ``output`` for ``kind`` with ``binding``; close it as complete,
-    interrupted (KeyboardInterrupt) or failed (any other exception, re-raised).
+    interrupted (KeyboardInterrupt) or failed (any other exception, re-raised, or :meth:`Run.fail`).
 
     ``owned``: the names (relative to a folder output, or beside a file output) this kind of
     run writes; finding them without a record is refused, and ``restart`` removes them.
@@ -78,7 +84,10 @@ def start_run(
         except BaseException as exc:
             run.set_status(RunStatus.FAILED, f"{type(exc).__name__}: {exc}")
             raise
-        run.set_status(RunStatus.COMPLETE)
+        if run.failure is not None:
+            run.set_status(RunStatus.FAILED, run.failure)
+        else:
+            run.set_status(RunStatus.COMPLETE)
 
 
 def _previous(output: Output, kind: str, binding: Binding, restart: bool, owned: Sequence[str],

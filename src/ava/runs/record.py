@@ -41,13 +41,26 @@ def read_run(path: str | Path) -> RunRecord | None:
         raise RecordError(f"{record}: {exc}") from None
 
 
-def is_complete(path: str | Path) -> bool:
-    """True when the output's record says ``complete`` (an unreadable record is not complete)."""
+def is_complete(path: str | Path, kind: str | None = None) -> bool:
+    """True when the output's record says ``complete`` (and is of ``kind``, when given); an
+    unreadable record is not complete."""
+    return incomplete_reason(path, kind) is None
+
+
+def incomplete_reason(path: str | Path, kind: str | None = None) -> str | None:
+    """Why the output at ``path`` is not a finished ``kind`` output, as a phrase for a reader's error
+    message ("no run record (run.json)", "its run record says interrupted: ..."); None when it is."""
     try:
         record = read_run(path)
-    except RecordError:
-        return False
-    return record is not None and record.complete
+    except RecordError as exc:
+        return str(exc)
+    if record is None:
+        return f"no run record ({record_file(path).name})"
+    if kind is not None and record.kind != kind:
+        return f"its run record is of a {record.kind} output, not {kind}"
+    if not record.complete:
+        return f"its run record says {record.status}" + (f": {record.reason}" if record.reason else "")
+    return None
 
 
 def write_record(path: Path, record: RunRecord) -> None:

@@ -44,17 +44,25 @@ def load_benchmark(name: str, path: str | Path | None = None) -> list[SurveyQues
     Questions of OpinionQA's steering set carry the tag "steer500"; coarse / fine OpinionQA topics
     are tags "cg:<topic>" / "fg:<topic>"; unweighted waves are tagged "unweighted".
 
-    Raises ``FileNotFoundError`` when ``path`` holds no finished build (no manifest) or not this
-    benchmark, and ``SurveyDataError`` (a ``ValueError``) for a build that must not be scored: its
-    manifest says ``complete: false`` or lists errors, it has no questions, or questions without any
-    respondent in any demographic group. Each message says what to do.
+    A build directory is finished when its run record (``run.json``) says complete, as for every
+    output (:func:`ava.runs.is_complete`). The bundled copy is recognised by its place (the package's
+    ``bundled_dir()``, given or by default) and has no run record: it is a release, not a run, and
+    a record would hold the times of the build that made it. What stands for "complete" there is its
+    ``manifest.json`` (``complete: true``, no errors), which ``tests/test_surveys_real.py`` checks
+    byte for byte against a fresh build from the raw files.
+
+    Raises ``FileNotFoundError`` when ``path`` is not a survey build (neither a run record nor a
+    manifest) or does not hold this benchmark, and ``SurveyDataError`` (a ``ValueError``) for a build
+    that must not be scored: unfinished (its run record says running, interrupted or failed, or it
+    has none), its manifest says ``complete: false`` or lists errors, it has no questions, or
+    questions without any respondent in any demographic group. Each message says what to do.
     """
     from ava.surveys.store import finished_manifest
 
     if name not in BENCHMARK_NAMES:
         raise ValueError(f"unknown survey benchmark {name!r}; choose one of {', '.join(BENCHMARK_NAMES)}")
     directory = Path(path) if path is not None else bundled_dir()
-    manifest = finished_manifest(directory)
+    manifest = finished_manifest(directory, bundled=directory.resolve() == bundled_dir().resolve())
     if not (directory / name / "questions.parquet").is_file():
         why = " (built with --sav-only)" if manifest.get("sav_only") else " (see its manifest.json)"
         raise FileNotFoundError(f"{directory}: benchmark {name!r} was not built{why}")

@@ -4,8 +4,8 @@ Inputs and the output folder are checked first (``preflight``). Waves are then p
 (one process per wave, only the needed columns read); each wave's tallies are cached under
 ``<out>/.cache`` keyed by the file and the rule versions, so an interrupted build resumes. Outputs:
 ``<out>/opinionqa/``, ``<out>/opinionqa-xl/`` (Parquet), ``<out>/README.md`` (the dataset card, with
-the Hugging Face Hub's YAML header) and ``<out>/manifest.json`` (written last). The build fails
-closed: a wave that could not be read, whose demographics map to no group, or that has no weight the
+the Hugging Face Hub's YAML header) and ``<out>/manifest.json`` (the data's description). The build
+fails closed: a wave that could not be read, whose demographics map to no group, or that has no weight the
 rules know makes it ``complete: false`` with the reasons, and then only the manifest is written. The
 same inputs give byte-identical outputs.
 """
@@ -13,6 +13,7 @@ same inputs give byte-identical outputs.
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing as mp
 import os
 import pickle
@@ -26,6 +27,7 @@ from tqdm import tqdm
 from ava.contracts.surveys import SurveyQuestion
 from ava.io import atomic_write, file_sha256, write_json
 from ava.paths import bundled
+from ava.runs import Binding
 from ava.surveys import assemble
 from ava.surveys.baselines import human_baselines
 from ava.surveys.card import render_card
@@ -35,11 +37,13 @@ from ava.surveys.preflight import BuildInputs, preflight
 from ava.surveys.questions import wave_of_column
 from ava.surveys.reference import compare_reference
 from ava.surveys.rules import demographic_rules, question_rules, weight_rules
-from ava.surveys.store import write_benchmark
+from ava.surveys.store import KIND, write_benchmark
 from ava.surveys.wave import WaveResult, process_wave
 
 BUILDER_VERSION = "2"
 BENCHMARKS = ("opinionqa", "opinionqa-xl")
+OWNED = (*BENCHMARKS, ".cache", "manifest.json", "README.md")
+"""What a build writes in ``out`` besides its run record: refused without one, removed by ``--restart``."""
 LEGACY_OUTPUTS = ("DATACARD.md",)  # written by builder 1; the data card is README.md now
 
 
@@ -72,13 +76,13 @@ def _cache_path(cache: Path, wf: WaveFile, fingerprint: str) -> Path:
     return cache / f"{wf.wave}-{key[:16]}.pkl"
 
 
-def _process_all(waves: list[WaveFile], cache: Path | None, workers: int, progress: bool) -> list[WaveResult]:
+def _process_all(waves: list[WaveFile], cache: Path, workers: int, progress: bool) -> list[WaveResult]:
     fingerprint = _rules_fingerprint()
     results: dict[str, WaveResult] = {}
     todo: list[WaveFile] = []
     for wf in waves:
-        cp = _cache_path(cache, wf, fingerprint) if cache else None
-        if cp and cp.is_file():
+        cp = _cache_path(cache, wf, fingerprint)
+        if cp.is_file():
             try:
                 with open(cp, "rb") as fh:
                     results[wf.wave] = pickle.load(fh)
@@ -91,7 +95,7 @@ def _process_all(waves: list[WaveFile], cache: Path | None, workers: int, progre
 
     def keep(res: WaveResult, wf: WaveFile) -> None:
         results[res.wave] = res
-        if cache and res.error is None:
+        if res.error is None:
             with atomic_write(_cache_path(cache, wf, fingerprint), "wb") as fh:
                 pickle.dump(res, fh, protocol=pickle.HIGHEST_PROTOCOL)
         bar.set_postfix_str(f"{res.wave}: {len(res.questions)} questions")
@@ -307,7 +311,7 @@ def build_surveys(
     workers: int | None = None,
     waves: Collection[str] | None = None,
     compact: bool = False,
-    resume: bool = True,
+    restart: bool = False,
     progress: bool = True,
     sav_only: bool = False,
     allow_unweighted: bool = False,
@@ -320,19 +324,54 @@ def build_surveys(
     ``sav_only`` (OpinionQA-XL from the .sav files alone). ``waves`` restricts the build to some waves
     (the manifest records the restriction). ``compact`` quantises probabilities to 1e-4 (the bundled
     copy; see ``store.write_benchmark``). ``allow_unweighted`` builds waves without a known weight
-    unweighted instead of failing. Raises ``SurveyInputError`` (before any wave is read) for a bad
-    input or output folder; a build that ran but is incomplete has ``complete`` False, the reasons in
-    ``errors``, and no benchmark files.
+    unweighted instead of failing. ``restart`` discards what ``out`` holds (the wave cache included).
+    Raises ``SurveyInputError`` (before any wave is read) for a bad input or output folder and
+    ``ava.runs.RunRefused`` for an output of other inputs or options, or one being written; a build
+    that ran but is incomplete has ``complete`` False, the reasons in ``errors``, no benchmark files,
+    and a run record that says ``failed`` with the first reason.
     """
+    from ava.runs import Output, start_run
+
     pew_dir, out = Path(pew_dir), Path(out)
     inputs = preflight(pew_dir, out, opinionqa_dir=Path(opinionqa_dir) if opinionqa_dir else None,
                        questions_dir=Path(questions_dir) if questions_dir else None, waves=waves, sav_only=sav_only)
+    # Not bound: allow_unweighted changes no wave's tallies; it decides whether a wave without a known
+    # weight fails the build, and a failed build tells the user to rerun with it.
+    options = {"compact": compact, "sav_only": sav_only, "waves": sorted(waves) if waves is not None else "all"}
+    info = {"pew_dir": str(pew_dir.resolve()), "waves": len(inputs.wave_files), "allow_unweighted": allow_unweighted}
+    with start_run(Output(out, folder=True), KIND, binding(inputs, pew_dir, options), restart=restart,
+                   owned=OWNED, info=info) as run:
+        result = _build(inputs, pew_dir, out, workers or default_workers(), waves, compact, sav_only,
+                        allow_unweighted, progress, log)
+        if not result.complete:
+            more = f" (and {len(result.errors) - 1} more)" if len(result.errors) > 1 else ""
+            run.fail(f"incomplete: {result.errors[0]}{more}")
+    return result
+
+
+def binding(inputs: BuildInputs, pew_dir: Path, options: dict) -> Binding:
+    """What a survey build is bound to: which wave files (relative paths) and curated files (sha256) it
+    reads, and the options that change its output.
+
+    Why not the wave files' bytes: every run re-derives every output from the current files (the wave
+    cache is keyed by each file's size, time and the builder's code), so a wave file fixed after a
+    failed build cannot mix with results of its old content, and rerunning resumes as promised.
+    """
+    files = sorted(_relative(w.path, pew_dir) for w in inputs.wave_files)
+    curated = {name: file_sha256(p) for name, p in sorted(inputs.curated_files.items())}
+    digest = hashlib.sha256(json.dumps([files, curated], sort_keys=True).encode()).hexdigest()[:16]
+    return Binding(inputs=digest, options=options)
+
+
+def _build(inputs: BuildInputs, pew_dir: Path, out: Path, workers: int, waves: Collection[str] | None,
+           compact: bool, sav_only: bool, allow_unweighted: bool, progress: bool,
+           log: Callable[[str], None]) -> BuildResult:
+    """Process (or read back) every wave, assemble both benchmarks, write them if nothing went wrong."""
     for name in ("manifest.json", "README.md", *LEGACY_OUTPUTS):
         (out / name).unlink(missing_ok=True)  # a partial build never looks complete
-    workers = workers or default_workers()
     log(f"building from {len(inputs.wave_files)} wave files with {workers} workers"
         + (f" ({len(inputs.skipped)} files skipped)" if inputs.skipped else ""))
-    results = _process_all(inputs.wave_files, out / ".cache" if resume else None, workers, progress)
+    results = _process_all(inputs.wave_files, out / ".cache", workers, progress)
     acc = _assemble(results, inputs, pew_dir, allow_unweighted, log)
     benchmarks = {"opinionqa-xl": acc.xl}
     if inputs.oqa:
@@ -351,6 +390,6 @@ def build_surveys(
         with atomic_write(out / "README.md") as fh:
             fh.write(render_card(manifest, out))
         os.chmod(out / "README.md", 0o644)
-    write_json(out / "manifest.json", manifest)  # last: its presence and "complete" mark a finished build
+    write_json(out / "manifest.json", manifest)  # the data's description (complete or why not)
     os.chmod(out / "manifest.json", 0o644)
     return BuildResult(out, manifest, benchmarks, acc.errors)

@@ -1,4 +1,9 @@
-"""``ava data build-surveys``: raw Pew ATP files -> OpinionQA / OpinionQA-XL benchmark artifacts."""
+"""``ava data build-surveys``: raw Pew ATP files -> OpinionQA / OpinionQA-XL benchmark artifacts.
+
+The output folder has one run record (``run.json``, :mod:`ava.runs`): a rerun resumes from the wave
+cache, a rerun with other wave files or options is refused naming what differs, ``--restart`` starts
+over (``--no-resume``, its old spelling, is kept hidden for one release).
+"""
 
 from __future__ import annotations
 
@@ -55,29 +60,40 @@ def build_surveys_cmd(
     wave: list[str] = typer.Option([], help="Build only these waves (repeatable), e.g. --wave W26."),
     compact: bool = typer.Option(False, help="Store probabilities as integers of 1/10,000 (the bundled copy's "
                                  "format)."),
-    resume: bool = typer.Option(True, help="Reuse per-wave results cached in <out>/.cache."),
+    restart: bool = typer.Option(False, "--restart", help="Discard what --out holds (the wave cache included) and "
+                                 "build from scratch."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", hidden=True,
+                                help="old spellings: --resume is the default, --no-resume means --restart"),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
-    """Build the opinionqa and opinionqa-xl benchmarks from raw Pew ATP .sav files.
+    """Build the opinionqa and opinionqa-xl benchmarks from raw Pew ATP .sav files; rerunning the same
+    command resumes (finished waves are reused).
 
     Exit status: 0 for a complete build; 1 for a build that ran but is incomplete (a wave could not be
     read, mapped or weighted: the manifest says why, no benchmark files are written); 2 for a bad input
-    or output folder, found before any wave is read.
+    or output folder, found before any wave is read, or an output of other inputs or options; 130 when
+    interrupted.
     """
+    from ava.runs import RunRefused, interrupt_on_sigterm
     from ava.surveys.build import build_surveys
     from ava.surveys.errors import SurveyInputError
 
+    interrupt_on_sigterm()  # `kill` records the build as interrupted, like Ctrl-C
     try:
         result = build_surveys(pew_dir, out, opinionqa_dir=opinionqa_dir, questions_dir=questions_dir,
-                               workers=workers or None, waves=wave or None, compact=compact, resume=resume,
-                               progress=progress, sav_only=sav_only, allow_unweighted=allow_unweighted,
-                               log=lambda s: typer.echo(s, err=True))
-    except (SurveyInputError, OSError) as exc:
+                               workers=workers or None, waves=wave or None, compact=compact,
+                               restart=restart or not resume, progress=progress, sav_only=sav_only,
+                               allow_unweighted=allow_unweighted, log=lambda s: typer.echo(s, err=True))
+    except KeyboardInterrupt:
+        typer.echo(f"error: interrupted; finished waves are kept: rerun the same command to resume ({out})", err=True)
+        raise typer.Exit(130) from None
+    except (SurveyInputError, RunRefused, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     print_summary(result.manifest)
     if not result.complete:
-        typer.echo(f"error: {out}: build incomplete ({len(result.errors)} problem(s) above); only manifest.json was "
-                   "written. Fix them (or remove the file) and rerun: finished waves are reused.", err=True)
+        typer.echo(f"error: {out}: build incomplete ({len(result.errors)} problem(s) above); only manifest.json (the "
+                   "reasons) and the run record (failed) were written. Fix them (or remove the file) and rerun: "
+                   "finished waves are reused.", err=True)
         raise typer.Exit(1)
     typer.echo(f"wrote {out}/ (manifest.json, README.md, opinionqa/, opinionqa-xl/)")

@@ -4,8 +4,6 @@ to do, so a user learns of a typo in seconds, not after reading 110 waves."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,21 +122,15 @@ def _load_questions(pew_dir: Path, questions_dir: Path | None, inputs: BuildInpu
                                  for n in ("opinionqa-xl.json", "survey-details.json")})
 
 
-def prepare_output(out: Path) -> None:
-    """The output folder exists (created if need be), is writable and holds nothing in the way."""
-    for path in (out, *out.parents):
-        if path.exists():
-            if not path.is_dir():
-                where = "is a file" if path == out else f"is under {path}, which is a file"
-                raise SurveyInputError(f"{out}: the output folder {where}; pass --out a folder")
-            break
+def check_output(out: Path) -> None:
+    """The output folder can be created or written (:func:`ava.runs.check_writable`, the check every
+    command shares) and holds nothing in the way of the build's own files."""
+    from ava.runs import NotWritable, Output, check_writable
+
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=out, prefix=".ava-write-check-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise SurveyInputError(f"{out}: the output folder is not writable ({exc.strerror or exc})") from None
+        check_writable(Output(out, folder=True))
+    except NotWritable as exc:
+        raise SurveyInputError(str(exc)) from None
     for names, is_right in ((OUTPUT_DIRS, Path.is_dir), (OUTPUT_FILES, Path.is_file)):
         for name in names:
             if (out / name).exists() and not is_right(out / name):
@@ -158,5 +150,5 @@ def preflight(pew_dir: Path, out: Path, *, opinionqa_dir: Path | None, questions
     else:
         _load_opinionqa(pew_dir, opinionqa_dir, inputs)
         _load_questions(pew_dir, questions_dir, inputs)
-    prepare_output(out)
+    check_output(out)
     return inputs

@@ -21,6 +21,8 @@ from ava.io import atomic_write
 from ava.surveys.errors import SurveyDataError
 
 QUESTIONS, DISTRIBUTIONS = "questions.parquet", "distributions.parquet"
+KIND = "surveys"
+"""The run kind of a survey build's record (``ava.surveys.build`` writes it)."""
 
 _Q_SCHEMA = pa.schema([
     ("key", pa.string()), ("wave", pa.string()), ("column", pa.string()), ("text", pa.string()),
@@ -179,20 +181,33 @@ def read_manifest(directory: str | Path) -> dict:
 _REBUILD = "rerun `ava data build-surveys --pew-dir DIR --out {dir}` (finished waves are reused)"
 
 
-def finished_manifest(directory: str | Path) -> dict:
+def finished_manifest(directory: str | Path, bundled: bool = False) -> dict:
     """The manifest of a build that may be used; ``SurveyDataError`` (saying what to do) for any other.
 
-    No manifest at all is ``FileNotFoundError`` (not a survey build, or one still running or killed).
+    A build is finished when its run record (``run.json``, :mod:`ava.runs`) says complete, and then
+    its manifest must also say ``complete: true`` without errors (builder 1 wrote ``complete: true``
+    beside errors). ``bundled``: the copy shipped in the package, which has no run record (it is a
+    release, not a run: see :func:`ava.surveys.load_benchmark`); its manifest alone is checked. A
+    folder with neither a run record nor a manifest is ``FileNotFoundError`` (not a survey build).
     """
+    from ava.runs import incomplete_reason
+
     directory = Path(directory)
     path = directory / "manifest.json"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{directory}: no manifest.json, so not a finished survey build; run "
-            "`ava data build-surveys --pew-dir DIR --out DIR` (or finish the interrupted one)")
+    why = None if bundled else incomplete_reason(directory, KIND)
+    if why is not None and not path.is_file() and not (directory / "run.json").is_file():
+        raise FileNotFoundError(f"{directory}: no run record or manifest.json, so not a survey build; run "
+                                "`ava data build-surveys --pew-dir DIR --out DIR`")
+    if why is not None and not (directory / "run.json").is_file():
+        raise SurveyDataError(f"{directory}: no run record (run.json) saying the build finished: it was made by an "
+                              "ava before run records, or not by `ava data build-surveys`; rebuild it with "
+                              f"`ava data build-surveys --pew-dir DIR --out {directory} --restart`")
+    if why is not None:
+        raise SurveyDataError(f"{directory}: incomplete survey build, not usable ({why}); "
+                              f"{_REBUILD.format(dir=directory)}")
     try:
         manifest = read_manifest(directory)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (FileNotFoundError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SurveyDataError(f"{path}: unreadable ({type(exc).__name__}); {_REBUILD.format(dir=directory)}") \
             from None
     if not isinstance(manifest, dict) or manifest.get("complete") is not True or manifest.get("errors"):

@@ -21,6 +21,7 @@ from typing import Any, overload
 import numpy as np
 
 from ava.contracts.instructions import SPLITS, InstructionSample
+from ava.runs import incomplete_reason
 
 REQUIRED = ("id", "task", "family", "prompt", "response")
 OPTIONAL = ("split", "advertiser", "ad_ids", "template_version", "label", "source_text")
@@ -49,16 +50,15 @@ def split_files(data_dir: str | Path, split: str) -> list[Path]:
 
 
 def read_manifest(data_dir: str | Path) -> dict[str, Any]:
-    """The build's ``manifest.json``; the builder writes it last, so without it the build is unfinished."""
+    """The ``manifest.json`` of a finished build (its run record says complete; :mod:`ava.runs`)."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise TrainingDataError(f"{data_dir}: no such folder; pass the output folder of ava data build-ads as --data")
+    check_finished(data_dir)
     path = data_dir / "manifest.json"
     if not path.is_file():
-        raise TrainingDataError(
-            f"{path}: not found: {data_dir} is not a finished ava build (the manifest is written last); "
-            f"run or finish ava data build-ads --out {data_dir}"
-        )
+        raise TrainingDataError(f"{path}: not found, though the build's run record says complete; the build is "
+                                f"damaged: rebuild with ava data build-ads --restart --out {data_dir}")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
@@ -68,6 +68,14 @@ def read_manifest(data_dir: str | Path) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise TrainingDataError(f"{path}: expected a JSON object; the build is damaged: rebuild")
     return manifest
+
+
+def check_finished(data_dir: str | Path) -> None:
+    """Refuse a folder that is not a finished instruction build, saying why (its run record) and what to do."""
+    why = incomplete_reason(data_dir, "instructions")
+    if why is not None:
+        raise TrainingDataError(f"{data_dir}: not a finished instruction build ({why}); run or finish "
+                                f"ava data build-ads --out {data_dir}")
 
 
 def manifest_sha256(data_dir: str | Path) -> str:

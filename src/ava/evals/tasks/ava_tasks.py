@@ -25,6 +25,7 @@ from ava.contracts.instructions import InstructionSample
 from ava.evals.data import DataNotFound
 from ava.evals.metrics import text as tm
 from ava.evals.task import GenerationItem, TaskOptions, TaskResult
+from ava.runs import incomplete_reason
 from ava.training.data import manifest_sha256, read_split, stratified_sample
 from ava.training.format import encode_prefix, generation_prefix
 
@@ -78,9 +79,12 @@ def data_vocabularies(data: Path) -> dict[str, list[str]]:
     tasks = {t for t, v in tm.task_spec()["predictive"].items() if v.get("labels") == "data"}
     labels: dict[str, set[str]] = defaultdict(set)
     for split in ("train", *TEST_SPLITS):
-        for s in read_split(data, split):
-            if s.task in tasks and s.label:
-                labels[s.task].add(s.label)
+        samples = read_split(data, split)
+        if "label" not in samples.dataset.column_names:  # an optional column
+            continue
+        for task, label in zip(samples.column("task"), samples.column("label"), strict=True):
+            if task in tasks and label:
+                labels[task].add(label)
     return {t: sorted(v) for t, v in labels.items()}
 
 
@@ -258,8 +262,9 @@ def make_tasks(options: TaskOptions) -> list[AvaTasks]:
         raise DataNotFound("ava-tasks needs --data DIR: the output folder of `ava data build-ads` "
                            "(its held-out splits are what is evaluated)")
     data = Path(options.data).expanduser()
-    if not (data / "manifest.json").is_file():
-        raise DataNotFound(f"{data}: no manifest.json, so not a finished instruction build; "
+    why = incomplete_reason(data, "instructions") if data.is_dir() else "no such folder"
+    if why is not None:
+        raise DataNotFound(f"{data}: not a finished instruction build ({why}); "
                            "build one with `ava data build-ads --ads PATH --out DIR`")
     limit = options.limit_for(NAME)
     samples = [s for split in TEST_SPLITS

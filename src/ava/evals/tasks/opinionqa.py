@@ -90,12 +90,17 @@ def question_ids(questions: Sequence[SurveyQuestion]) -> list[str]:
 
 
 def load_questions(benchmark: str, data: str | Path | None) -> list[SurveyQuestion]:
-    from ava.surveys import load_benchmark
+    """The survey questions; data that is absent is :class:`DataNotFound` (pass --data), data that is
+    there but must not be scored (an unfinished or incomplete build) a :class:`DataError` with the
+    build's own reason and what to do (rebuild), not "pass --data"."""
+    from ava.surveys import SurveyDataError, load_benchmark
 
     try:
         return list(load_benchmark(benchmark, path=data))
     except FileNotFoundError as exc:
         raise DataNotFound(f"{benchmark}: {exc} (pass --data PATH to the survey data)") from None
+    except SurveyDataError as exc:
+        raise DataError(f"{benchmark}: {exc}") from None
 
 
 def topics_of(q: SurveyQuestion) -> list[str]:
