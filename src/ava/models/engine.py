@@ -143,7 +143,7 @@ class LetterEngine:
             mask[r, plen - past_lens[r] : plen] = 1
             mask[r, plen + width - len(span) :] = 1
         positions = (mask[:, plen:].cumsum(-1) - 1).clamp(min=0) + torch.tensor(past_lens)[:, None]
-        cache = _padded_cache(batch, plen, self.device) if plen else None
+        cache = _padded_cache(batch, plen) if plen else None
         keep = any(node.children for node, _ in batch)
         out = self.model(
             input_ids=ids.to(self.device),
@@ -172,11 +172,13 @@ class LetterEngine:
         except torch.cuda.OutOfMemoryError:
             if len(batch) == 1:
                 raise
-            torch.cuda.empty_cache()
-            self.max_batch_tokens = max(1, self.max_batch_tokens // 2)
-            half = len(batch) // 2
-            (a, ca), (b, cb) = self._forward_halving(batch[:half]), self._forward_halving(batch[half:])
-            return torch.cat([a, b]), ca + cb
+        # Retry outside the ``except`` block: inside it the exception's traceback keeps the failed
+        # forward's activations alive, so empty_cache() could not return their memory.
+        torch.cuda.empty_cache()
+        self.max_batch_tokens = max(1, self.max_batch_tokens // 2)
+        half = len(batch) // 2
+        (a, ca), (b, cb) = self._forward_halving(batch[:half]), self._forward_halving(batch[half:])
+        return torch.cat([a, b]), ca + cb
 
     def _execute(self, root: Node, adjust_threads: Callable[[], None]) -> Iterator[tuple[Node, torch.Tensor]]:
         """Run a plan wave by wave (all nodes whose parents are done form one wave), yielding
@@ -230,8 +232,12 @@ class Prefix:
     length: int
 
 
-def _padded_cache(batch: list[tuple[Node, Prefix | None]], width: int, device: torch.device) -> DynamicCache:
-    """The rows' parent caches, left-padded with zeros to ``width`` positions (masked out)."""
+def _padded_cache(batch: list[tuple[Node, Prefix | None]], width: int) -> DynamicCache:
+    """The rows' parent caches, left-padded with zeros to ``width`` positions (masked out).
+
+    Each layer's padded cache is built where that layer's cache already lives (``new_zeros``):
+    with ``device_map="auto"`` the layers sit on different GPUs, and moving them all to the
+    input device would make every layer past the first copy its cache back across devices."""
     template = next(past for _, past in batch if past is not None)
     data = []
     for layer in range(len(template.keys)):
@@ -242,7 +248,7 @@ def _padded_cache(batch: list[tuple[Node, Prefix | None]], width: int, device: t
             if past is not None:
                 keys[r, :, width - past.length :] = past.keys[layer][0]
                 values[r, :, width - past.length :] = past.values[layer][0]
-        data.append((keys.to(device), values.to(device)))
+        data.append((keys, values))
     return DynamicCache(ddp_cache_data=data)
 
 
