@@ -223,8 +223,10 @@ Without `--apply_chat_template` the model reads each prompt as plain text (`ava 
 with it, the prompt up to the answer cue is the user turn and the cue opens the assistant turn
 (`ava eval --framing chat`, the default for instruction-tuned models). Do not pass `--limit`:
 the selection is ava's (`--limit` / `--seed` given at export), recorded in each YAML. Aggregate
-metrics equal `ava eval`'s on the same model, framing and selection (within 1e-4: the two harnesses
-batch the same forward passes differently).
+metrics equal `ava eval`'s on the same model, framing and selection within 1e-4 on a 0..1 scale
+(GlobalOpinionQA's and CultureNLI's numbers are x100: within 1e-2 there); the two harnesses batch
+the same forward passes differently (smollm2 on CPU: at most 2e-6, ava's docs/evaluation.md).
+`--include_path` takes one folder: to run several exports together, write them under one parent.
 
 | lm-eval task | ava benchmark / task | prompts | metrics |
 |---|---|---|---|
