@@ -122,7 +122,7 @@ def test_flags_ava_tasks_cannot_honour_are_refused(tmp_path):
 
     base = ["eval", "--benchmark", "ava-tasks", "--data", str(tmp_path), "--out", str(tmp_path / "o")]
     for extra, message in ((["--model", "tiny", "--steer"], "has no steering task"),
-                           (["--model", "tiny", "--chat"], "drop --chat"),
+                           (["--model", "tiny", "--chat"], "drop --framing (or --chat)"),
                            (["--model", "uniform"], "give a language model"),
                            (["--model", "tiny", "--set", "formats=qa"], "unknown setting 'formats'")):
         result = CliRunner().invoke(app, [*base, *extra])
@@ -130,3 +130,31 @@ def test_flags_ava_tasks_cannot_honour_are_refused(tmp_path):
     missing = CliRunner().invoke(app, ["eval", "--benchmark", "ava-tasks", "--model", "tiny", "--out",
                                        str(tmp_path / "o")])
     assert missing.exit_code == 2 and "needs --data DIR" in missing.output
+
+
+def test_bertscore_settings_reach_the_metrics(tmp_path):
+    """``--set bertscore_model=... bertscore_layer=...`` are the ava-tasks settings BERTScore is computed with."""
+    from ava.evals.metrics import text as tm
+    from ava.evals.task import TaskOptions
+    from ava.models.encoders import minilm_path
+
+    data = write_instruction_fixture(tmp_path / "data", n_train=2, n_test=2)
+    settings = {"bertscore_model": minilm_path(), "bertscore_layer": "3"}
+    (task,) = ava_tasks.make_tasks(TaskOptions(limit=1, data=data, settings=settings))
+    assert task.bertscore == tm.BertScoreConfig(minilm_path(), 3)
+    items = task.samples()
+    records = {i.id: {"id": i.id, "split": i.meta["split"], "task": i.meta["task"], "family": i.meta["family"],
+                      "prediction": "Vote early this year.", "reference": i.meta["reference"], "label": i.meta["label"],
+                      "ppl_source": None, "ppl_target": None} for i in items}
+    result = task.metrics(items, records)
+    bert = result.details["bertscore"]
+    assert (bert["layer"], bert["comparable_to_published"]) == (3, False) and "not comparable" in bert["note"]
+    generative = [r for r in records.values() if r["family"] != "TAP"]
+    expected = tm.bertscore_f1([r["prediction"] for r in generative], [r["reference"] for r in generative],
+                               tm.BertScoreConfig(minilm_path(), 3))
+    got = {row["id"]: row["bertscore_f1"] for row in result.tables["bertscore"]}
+    assert [got[r["id"]] for r in generative] == pytest.approx(expected, abs=1e-6)
+    with pytest.raises(ValueError, match="the bundled MiniLM has 6 layers"):
+        ava_tasks.make_tasks(TaskOptions(limit=1, data=data, settings={"bertscore_layer": "17"}))
+    with pytest.raises(ValueError, match="pass --set bertscore_layer=N"):
+        ava_tasks.make_tasks(TaskOptions(limit=1, data=data, settings={"bertscore_model": str(tmp_path)}))

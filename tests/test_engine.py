@@ -1,4 +1,5 @@
-"""The letter engine is exact (matches one-forward-per-option, batch-1 scoring) on real prompts."""
+"""The letter engine is exact: every path matches one-forward-per-option, batch-1 scoring on the
+whole-string tokens of real prompts."""
 
 from __future__ import annotations
 
@@ -6,88 +7,91 @@ import math
 
 import pytest
 
-from ava.contracts.scoring import ScoredItem, ScoreRequest
+from ava.contracts.scoring import ScoreRequest
 from ava.models.engine import EngineConfig, LetterEngine
+from ava.models.prefix_tree import computed_tokens
 from ava.models.reference import reference_score
+from steering_prompts import max_prob_diff, steering_requests
 
 
-def _real_requests(n_questions: int, every: int = 1) -> list[ScoreRequest]:
-    """OpinionQA steering prompts (real questions and personas, bundled build): the first
-    ``n_questions``, unsteered and under every ``every``-th persona."""
-    from ava.evals.tasks.opinionqa import steering_requests
+def _paths(engine: LetterEngine) -> dict[str, LetterEngine]:
+    """The engine's code paths: prefix tree, flat batches, batch size 1, a cache budget so small
+    that the tree is cut into many chunks, and a token budget that makes many small batches."""
 
-    requests = steering_requests(n_questions)
-    personas = list(dict.fromkeys(r.id.split("|", 1)[1] for r in requests))
-    keep = set(personas[::every])
-    return [r for r in requests if r.id.split("|", 1)[1] in keep]
+    def other(**kw) -> LetterEngine:
+        return LetterEngine(engine.model, engine.tokenizer, EngineConfig(**kw))
+
+    return {
+        "tree": engine,
+        "flat": other(use_prefix_cache=False),
+        "batch 1": other(max_batch_size=1),
+        "many chunks": other(max_cache_mb=0.05 if engine.model.config.hidden_size < 100 else 2),
+        "small batches": other(max_batch_tokens=64),
+    }
 
 
-def _max_prob_diff(a: list[ScoredItem], b: list[ScoredItem]) -> float:
-    assert [x.id for x in a] == [y.id for y in b]
-    return max(abs(p - q) for x, y in zip(a, b, strict=True) for p, q in zip(x.probs, y.probs, strict=True))
-
-
-def test_engine_matches_reference_tiny(tiny_scorer):
+def test_every_path_matches_reference_tiny(tiny_scorer):
     engine = tiny_scorer.engine
-    requests = _real_requests(2, every=4)
-    ours = engine.score(requests)
+    requests = steering_requests(2, every=4)
     ref = reference_score(engine, requests)
-    assert _max_prob_diff(ours, ref) <= 1e-5
-    # the raw letter log-probs agree too, so letter mass is exact as well
-    for x, y in zip(ours, ref, strict=True):
-        assert abs(x.letter_mass - y.letter_mass) <= 1e-5 * max(1.0, y.letter_mass)
+    paths = _paths(engine)
+    assert len(paths["many chunks"].plan(requests)) > 1
+    for name, path in paths.items():
+        ours = path.score(requests)
+        assert max_prob_diff(ours, ref) <= 1e-5, name
+        # the raw letter log-probs agree too, so letter mass is exact as well
+        for x, y in zip(ours, ref, strict=True):
+            assert abs(x.letter_mass - y.letter_mass) <= 1e-5 * max(1.0, y.letter_mass), name
 
 
 @pytest.mark.slow
-def test_engine_matches_reference_smollm2_on_opinionqa(smollm2_scorer):
+def test_every_path_matches_reference_smollm2_on_opinionqa(smollm2_scorer):
     """Persona x question prompts from the real OpinionQA steering inputs, every engine path."""
     engine = smollm2_scorer.engine
-    requests = _real_requests(2, every=9)
+    requests = steering_requests(2, every=9)
     ref = reference_score(engine, requests)
-    cached = engine.score(requests)
-    flat = LetterEngine(engine.model, engine.tokenizer, EngineConfig(use_prefix_cache=False)).score(requests)
-    batch1 = LetterEngine(engine.model, engine.tokenizer, EngineConfig(max_batch_size=1)).score(requests)
-    for path in (cached, flat, batch1):
-        assert _max_prob_diff(path, ref) <= 1e-5
+    paths = _paths(engine)
+    assert len(paths["many chunks"].plan(requests)) > 1
+    for name, path in paths.items():
+        assert max_prob_diff(path.score(requests), ref) <= 1e-5, name
     # a real instruction model answers these: most of its mass is on the letters
-    assert sorted(s.letter_mass for s in cached)[len(cached) // 2] > 0.1
+    mass = sorted(s.letter_mass for s in engine.score(requests))
+    assert mass[len(mass) // 2] > 0.1
 
 
-def test_results_in_input_order_and_independent_of_batching(tiny_scorer):
-    engine = tiny_scorer.engine
-    requests = _real_requests(2, every=6)[::-1]
-    small = LetterEngine(engine.model, engine.tokenizer, EngineConfig(max_batch_tokens=64)).score(requests)
-    big = engine.score(requests)
-    assert [s.id for s in big] == [r.id for r in requests]
-    assert _max_prob_diff(small, big) <= 1e-5
+def test_results_in_input_order(tiny_scorer):
+    requests = steering_requests(2, every=6)[::-1]
+    assert [s.id for s in tiny_scorer.engine.score(requests)] == [r.id for r in requests]
 
 
 def test_prefix_tree_computes_each_shared_run_once(tiny_scorer):
-    """3 questions x (unsteered + 6 of the 66 personas): each persona is computed once, not per
-    question, and every token the plan forwards belongs to some prompt."""
-    from ava.models.prefix_tree import computed_tokens
-
+    """3 questions x (unsteered + 6 of the 66 personas): the tree forwards each distinct token
+    prefix once, so a persona's tokens are computed once, not once per question."""
     engine = tiny_scorer.engine
-    requests = _real_requests(3, every=11)
-    seqs = [engine.encode(r) for r in requests]
-    (root,) = engine.plan(requests)
+    requests = steering_requests(3, every=11)
+    seqs = [tuple(engine.encode(r)) for r in requests]
+    exact = LetterEngine(engine.model, engine.tokenizer, EngineConfig(min_prefix_tokens=0))
+    (root,) = exact.plan(requests)
     assert sorted(i for node in root.walk() for i in node.ends) == list(range(len(requests)))
-    personas = {engine.token_segments(r)[1] for r in requests if len(r.segments) > 2}
-    assert len(personas) == 6
-    persona_tokens = sum(map(len, personas))
-    question_tokens = sum(len(s) for s, r in zip(seqs, requests, strict=True)) - 3 * persona_tokens
-    # better than sharing whole personas only: shared question stems and option blocks count too
-    assert computed_tokens(root) < persona_tokens + question_tokens < sum(map(len, seqs))
+    distinct_prefixes = {s[:k] for s in seqs for k in range(1, len(s) + 1)}
+    assert computed_tokens(root) == len(distinct_prefixes)
+    by_persona: dict[str, list[tuple[int, ...]]] = {}
+    for r, s in zip(requests, seqs, strict=True):
+        by_persona.setdefault(r.id.split("|", 1)[1], []).append(s)
+    assert len(by_persona) == 7 and all(len(v) == 3 for v in by_persona.values())
+    shared = sum(2 * len(_common_prefix(v)) for v in by_persona.values())  # computed once instead of 3 times
+    assert computed_tokens(root) <= sum(map(len, seqs)) - shared
+    # the default plan recomputes tiny shared runs instead of caching them: a little more work
+    assert computed_tokens(root) <= computed_tokens(engine.plan(requests)[0]) < sum(map(len, seqs))
     flat = LetterEngine(engine.model, engine.tokenizer, EngineConfig(use_prefix_cache=False))
     assert computed_tokens(flat.plan(requests)[0]) == sum(map(len, seqs))
 
 
-def test_small_cache_budget_splits_the_tree_and_stays_exact(tiny_scorer):
-    engine = tiny_scorer.engine
-    requests = _real_requests(2, every=6)
-    small = LetterEngine(engine.model, engine.tokenizer, EngineConfig(max_cache_mb=0.05))
-    assert len(small.plan(requests)) > 1
-    assert _max_prob_diff(small.score(requests), engine.score(requests)) <= 1e-5
+def _common_prefix(seqs: list[tuple[int, ...]]) -> tuple[int, ...]:
+    n = 0
+    while all(len(s) > n and s[n] == seqs[0][n] for s in seqs):
+        n += 1
+    return seqs[0][:n]
 
 
 def test_probabilities_are_renormalised_over_options(tiny_scorer):
@@ -98,44 +102,23 @@ def test_probabilities_are_renormalised_over_options(tiny_scorer):
     assert item.renormalised([0, 1])[0] == pytest.approx(item.probs[0] / (item.probs[0] + item.probs[1]))
 
 
-def test_both_letter_spellings_are_found(tiny_scorer, smollm2_scorer):
-    # SentencePiece (tiny): "A" glued to the cue and the word-initial piece "▁A"
-    tok = tiny_scorer.engine.tokenizer
-    assert sorted(tok.convert_ids_to_tokens(list(tiny_scorer.engine.letter_ids("A")))) == ["A", "▁A"]
-    # byte-level BPE (smollm2): "A" and " A" ("ĠA")
-    tok = smollm2_scorer.engine.tokenizer
-    assert sorted(tok.decode([i]) for i in smollm2_scorer.engine.letter_ids("A")) == [" A", "A"]
-
-
-def test_chat_frame_puts_cue_in_assistant_turn(smollm2_scorer):
+def test_chat_matches_reference(smollm2_scorer):
     engine = smollm2_scorer.engine
     chat = LetterEngine(engine.model, engine.tokenizer, EngineConfig(chat=True))
-    request = ScoreRequest("q", ("Question: yes or no?\nA. yes\nB. no\n", "Answer:"), ("A", "B"))
-    segments = chat.segments_of(request)
-    text = "".join(segments)
-    assert text.index("Question") < text.index("<|im_start|>assistant") < text.index("Answer:")
-    assert text.endswith("Answer:")
-    (item,) = chat.score([request])
-    (ref,) = reference_score(chat, [request])
-    assert max(abs(a - b) for a, b in zip(item.probs, ref.probs, strict=True)) <= 1e-5
-
-
-def test_chat_needs_a_template(tiny_scorer):
-    from ava.models.loading import ModelError
-
-    with pytest.raises(ModelError, match="no chat template"):
-        LetterEngine(tiny_scorer.engine.model, tiny_scorer.engine.tokenizer, EngineConfig(chat=True))
+    requests = [
+        ScoreRequest("q", ("Question: yes or no?\nA. yes\nB. no\n", "Answer:"), ("A", "B")),
+        ScoreRequest("one segment", ("Question: yes or no?\nA. yes\nB. no\nAnswer with a letter.",), ("A", "B")),
+    ]
+    assert max_prob_diff(chat.score(requests), reference_score(chat, requests)) <= 1e-5
 
 
 def test_models_without_a_plain_cache_are_scored_flat(tiny_scorer):
     """Sliding-window or recurrent caches cannot be padded and sliced: such models get the flat
     plan (nothing reused), with the same scores."""
-    from ava.models.prefix_tree import computed_tokens
-
     engine = tiny_scorer.engine
-    requests = _real_requests(2, every=8)
+    requests = steering_requests(2, every=8)
     other = LetterEngine(engine.model, engine.tokenizer)
     other._cache_layout = (False, 1)  # what the probe finds for such a model
     (plan,) = other.plan(requests)
     assert computed_tokens(plan) == sum(len(engine.encode(r)) for r in requests)
-    assert _max_prob_diff(other.score(requests), engine.score(requests)) <= 1e-5
+    assert max_prob_diff(other.score(requests), engine.score(requests)) <= 1e-5

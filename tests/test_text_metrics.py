@@ -133,3 +133,28 @@ def test_conditional_perplexity_matches_unbatched_loss():
         with torch.no_grad():
             loss = model(input_ids=torch.tensor([full]), labels=labels).loss
         assert ppl == pytest.approx(math.exp(float(loss)), rel=1e-4)
+
+
+def test_bertscore_model_and_layer_reach_bert_score():
+    """Another layer of the bundled MiniLM gives bert-score's own numbers for that layer."""
+    from bert_score import score
+
+    from ava.models.encoders import minilm_path
+
+    hyps, refs = ["Vote early this year.", "The recipe needs two eggs."], ["Cast your ballot early.", "Buy eggs."]
+    layer3 = tm.bertscore_f1(hyps, refs, tm.BertScoreConfig(minilm_path(), 3))
+    _, _, direct = score(hyps, refs, model_type=minilm_path(), num_layers=3, device="cpu")
+    assert layer3 == pytest.approx([float(x) for x in direct], abs=1e-6)
+    assert layer3 != pytest.approx(tm.bertscore_f1(hyps, refs), abs=1e-4)  # the default, layer 6
+    assert tm.bertscore_f1(hyps, refs, tm.BertScoreConfig(None, 3)) == pytest.approx(layer3, abs=1e-6)
+
+
+def test_bertscore_configuration_is_labelled():
+    default = tm.BertScoreConfig().describe()
+    assert default["layer"] == 6 and not default["comparable_to_published"]
+    assert default["note"].startswith("not comparable to published numbers")
+    published = tm.BertScoreConfig("roberta-large")  # bert-score's own layer for it, no hard-coded 6
+    assert published.resolved_layer == 17 and published.comparable
+    assert not tm.BertScoreConfig("roberta-large", 16).comparable
+    with pytest.raises(ValueError, match="no default layer for '/some/folder'"):
+        _ = tm.BertScoreConfig("/some/folder").resolved_layer

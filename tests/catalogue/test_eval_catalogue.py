@@ -72,6 +72,25 @@ def test_data_and_steer_with_a_suite_are_refused(tmp_path):
                  "--steer: a suite sets steering per benchmark")
 
 
+# -- framing (--framing auto|chat|plain, --chat its alias) ---------------------------------
+def test_chat_flag_is_an_alias_and_contradictions_are_refused(tmp_path, monkeypatch):
+    forbid_model_loading(monkeypatch)
+    assert_error(invoke("eval", "--model", "smollm2", "--benchmark", "globalopinionqa", "--chat", "--framing", "plain",
+                        "--out", str(tmp_path / "o")), "--chat means --framing chat", "--framing plain")
+    assert_error(invoke("eval", "--model", "tiny", "--benchmark", "globalopinionqa", "--chat",
+                        "--out", str(tmp_path / "o")), "model 'tiny' has no chat template")
+    assert_error(invoke("eval", "--model", "tiny", "--benchmark", "globalopinionqa", "--framing", "maybe",
+                        "--out", str(tmp_path / "o")), "--framing 'maybe': expected one of auto, chat, plain")
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_generation_benchmark_takes_no_framing(tmp_path, monkeypatch):
+    forbid_model_loading(monkeypatch)
+    for flags in (["--framing", "plain"], ["--framing", "chat"], ["--chat"]):
+        assert_error(invoke("eval", "--model", "smollm2", "--benchmark", "ava-tasks", "--data", str(tmp_path),
+                            *flags), "ava-tasks generates in the prompt format the model was trained on")
+
+
 # -- the output location: checked before the model loads -----------------------------------
 def test_out_is_a_file(tmp_path, monkeypatch):
     forbid_model_loading(monkeypatch)

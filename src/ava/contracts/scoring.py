@@ -12,11 +12,14 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class ScoreRequest:
-    """A prompt given as ordered, separately tokenised segments, and its option letters.
+    """A prompt given as ordered segments, and its option letters.
 
-    Segments are tokenised one by one and concatenated, in every code path, so that a
-    prompt means the same token sequence whether it is batched, prefix-cached or scored
-    by the reference implementation.
+    The model reads :attr:`prompt`, the segments joined, as one string tokenised whole
+    (``tokenizer(text)``; with a chat template: rendered, then tokenised), as lm-eval and the
+    published scripts do, in every code path. Segments (persona / question / cue) change
+    nothing the model reads: they are where a prompt's parts meet, a hint for sharing
+    computation; the engine finds shared token prefixes on the canonical tokens itself. The
+    letters are read as the token the tokenizer appends to the prompt (``"A"`` or ``" A"``).
     """
 
     id: str
@@ -33,6 +36,7 @@ class ScoreRequest:
 
     @property
     def prompt(self) -> str:
+        """The text the model reads: the segments joined."""
         return "".join(self.segments)
 
 
@@ -63,3 +67,9 @@ class ScoredItem:
         weights = [math.exp(lp - top) for lp in kept]
         total = sum(weights)
         return tuple(w / total for w in weights)
+
+
+# What a model reads for a request (its tokens and letter tokens) changes only with this number,
+# so result caches keyed on a request's text can tell old scores from new ones.
+# 1: segments tokenised one by one; 2: the prompt tokenised whole, letters appended (issue 11).
+SCORING_VERSION = 2

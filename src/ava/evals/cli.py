@@ -16,6 +16,7 @@ from typing import Any
 import typer
 
 from ava.evals import registry
+from ava.evals.framing import FRAMINGS, Framing, FramingError, resolve_framing
 from ava.evals.task import TaskOptions
 
 
@@ -45,7 +46,7 @@ class EvalPlan:
 
     model: str
     adapter: str | None
-    chat: bool
+    framing: Framing
     benchmark: registry.Benchmark | None
     suite: str | None
     options: TaskOptions
@@ -54,11 +55,17 @@ class EvalPlan:
 
 
 def plan_eval(model: str, adapter: str | None, benchmark: str | None, suite: str | None, steer: bool,
-              limit: int | None, out: Path | None, seed: int, chat: bool, data: str | None,
+              limit: int | None, out: Path | None, seed: int, framing: str, data: str | None,
               set_: list[str] | None) -> EvalPlan:
-    """Check a command line; :class:`EvalUsageError` (or ``UnknownName``) says what is wrong."""
+    """Check a command line; :class:`EvalUsageError` (or ``UnknownName``) says what is wrong.
+
+    ``framing``: ``auto``, ``chat`` or ``plain`` (:mod:`ava.evals.framing`), resolved here from
+    the model's files, before anything is loaded.
+    """
     from ava.evals.suites import check_suite, suite_benchmarks
 
+    if framing not in FRAMINGS:
+        raise EvalUsageError(f"--framing {framing!r}: expected one of {', '.join(FRAMINGS)}")
     if (benchmark is None) == (suite is None):
         raise EvalUsageError("give exactly one of --benchmark NAME or --suite NAME")
     settings = parse_settings(set_)
@@ -68,9 +75,9 @@ def plan_eval(model: str, adapter: str | None, benchmark: str | None, suite: str
         if steer and not bench.steer:
             raise EvalUsageError(f"--steer: {bench.name} has no steering task (benchmarks with one: "
                                  f"{', '.join(b.name for b in registry.BENCHMARKS.values() if b.steer)})")
-        if bench.generates and chat:
-            raise EvalUsageError(f"--chat: {bench.name} generates in the prompt format the model was trained on; "
-                                 "drop --chat")
+        if bench.generates and framing != "auto":
+            raise EvalUsageError(f"--framing {framing}: {bench.name} generates in the prompt format the model was "
+                                 "trained on; drop --framing (or --chat)")
         if bench.generates and model == "uniform":
             raise EvalUsageError(f"{bench.name} generates text: give a language model with --model, not uniform")
     else:
@@ -81,11 +88,15 @@ def plan_eval(model: str, adapter: str | None, benchmark: str | None, suite: str
                                  "(a folder with one data folder per benchmark)")
         if steer:
             raise EvalUsageError("--steer: a suite sets steering per benchmark; drop --steer")
+    if bench is not None and bench.generates:
+        chosen = Framing("none", framing, f"{bench.name} generates in the prompt format the model was trained on")
+    else:
+        chosen = resolve_framing(model, framing)
     name = benchmark or f"suite-{suite}"
     config: dict[str, Any] = {"model": model, "adapter": adapter, "benchmark": benchmark, "suite": suite,
-                              "steer": steer, "chat": chat, "data": data, "settings": settings, "limit": limit,
-                              "argv": sys.argv[1:]}
-    return EvalPlan(model, adapter, chat, bench, suite, TaskOptions(limit, steer, seed, data, settings),
+                              "steer": steer, "chat": chosen.chat, **chosen.to_config(), "data": data,
+                              "settings": settings, "limit": limit, "argv": sys.argv[1:]}
+    return EvalPlan(model, adapter, chosen, bench, suite, TaskOptions(limit, steer, seed, data, settings),
                     out or default_out(name, model, adapter), config)
 
 
@@ -94,9 +105,14 @@ def run_plan(plan: EvalPlan, progress: bool, restart: bool) -> dict[str, Any]:
     from ava.models.lazy import LazyScorer
     from ava.runs import Output, check_writable, interrupt_on_sigterm
 
-    scorer = LazyScorer(plan.model, adapter=plan.adapter, chat=plan.chat)
+    scorer = LazyScorer(plan.model, adapter=plan.adapter, chat=plan.framing.chat)
     check_writable(Output(plan.out, folder=True))
     interrupt_on_sigterm()  # `kill` marks the run interrupted, like Ctrl-C
+    if not progress:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # --no-progress: transformers' "Loading weights" bar too
+    print(plan.framing.describe())
     if plan.benchmark is not None:
         from ava.evals.runner import run_tasks
 
@@ -119,7 +135,9 @@ def eval_command(
     limit: int | None = typer.Option(None, min=1, help="units per task: first N questions, or a seeded sample"),
     out: Path | None = typer.Option(None, "--out", "-o", help="run directory (default runs/<benchmark>-<model>)"),
     seed: int = typer.Option(0, help="seed for bootstrap resampling and any sampling"),
-    chat: bool = typer.Option(False, help="wrap prompts in the model's chat template"),
+    framing: str = typer.Option("auto", help="how prompts are put to the model: auto (chat for an instruction-tuned "
+                                "model, plain otherwise), chat (its chat template) or plain (the text as it is)"),
+    chat: bool = typer.Option(False, "--chat", hidden=True, help="same as --framing chat"),
     data: str | None = typer.Option(None, help="the benchmark's data: a file or the folder holding it"),
     set_: list[str] | None = typer.Option(None, "--set", help="benchmark setting key=value (repeatable)"),
     progress: bool = typer.Option(True, help="show progress bars"),
@@ -131,13 +149,16 @@ def eval_command(
     from ava.runs import RunRefused
 
     try:
-        plan = plan_eval(model, adapter, benchmark, suite, steer, limit, out, seed, chat, data, set_)
+        if chat and framing not in ("auto", "chat"):
+            raise EvalUsageError(f"--chat means --framing chat; it contradicts --framing {framing}: give one of them")
+        plan = plan_eval(model, adapter, benchmark, suite, steer, limit, out, seed, "chat" if chat else framing,
+                         data, set_)
         results = run_plan(plan, progress, restart)
     except KeyboardInterrupt:
         target = out or "the run directory"
         raise _fail(f"interrupted; nothing scored is lost: rerun the same command to resume ({target})", 130) from None
-    except (EvalUsageError, registry.UnknownName, RunRefused, ModelError, DataError, FileNotFoundError,
-            ValueError, OSError) as exc:
+    except (EvalUsageError, registry.UnknownName, FramingError, RunRefused, ModelError, DataError,
+            FileNotFoundError, ValueError, OSError) as exc:
         raise _fail(str(exc)) from None
     _print_results(results, plan.out)
 

@@ -123,7 +123,7 @@ def _score_task(task: Task, scorer: Scorer, log: JsonlLog, progress: bool) -> _D
     if diag.low_letter_mass:
         _warn(f"{task.name}: the model puts only {diag.letter_mass_mean:.1%} of its probability on the option "
               f"letters on average (min {diag.letter_mass_min:.1%}); its distributions are mostly not answers: "
-              "try --chat, or a larger or instruction-tuned model")
+              "try the other framing (--framing chat or plain), or a larger or instruction-tuned model")
     t_metrics = time.perf_counter()
     result = task.metrics(items, scores)
     return _Done(items, result, len(todo), seconds, time.perf_counter() - t_metrics, scores=scores, diagnostics=diag)

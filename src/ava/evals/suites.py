@@ -207,6 +207,7 @@ def run_suite(
         "rows": rows,
         "skipped": skipped,
         "benchmarks": by_bench,
+        "framing": run_config.get("framing"),
         "wall_s": round(time.perf_counter() - t0, 1),
     }
     _print_summary(summary, out_dir)
@@ -220,6 +221,8 @@ def _print_summary(summary: Mapping[str, Any], out_dir: Path) -> None:
     print(f"\n{name} suite ({'samples' if name == 'quick' else 'full benchmarks'}; x100; GOQA Skew: lower is "
           f"better; GOQA similarity = 1 - Jensen-Shannon distance)")
     print(format_table(rows))
+    if summary.get("framing"):
+        print(f"  {next(iter(rows), 'model')}: {summary['framing']} framing (--framing chat|plain to choose)")
     for bench, reason in summary["skipped"].items():
         print(f"  – {_pretty(bench)}: skipped ({reason})")
     print(f"wall time {summary['wall_s']:.0f} s; run directory {out_dir}")

@@ -9,24 +9,28 @@ Why it is fast:
   answer-option block, a chat header) is computed once: the prompts form a prefix tree
   (:mod:`ava.models.prefix_tree`) whose nodes run wave by wave, each after its parent's
   key/value cache, in batches sorted by length and sized by a token budget.
-Why it is exact: every path tokenises a prompt as the concatenation of its separately
-tokenised segments, so batched, cached and reference scores see the same tokens; padding is
-masked and positions count real tokens only, so a row sees exactly its own prompt.
+Why it is exact: a prompt is the concatenation of its segments, tokenised whole as
+``tokenizer(text)`` would (:mod:`ava.models.encoding`), in every path, so batched, cached and
+reference scores see the tokens any other tool would give the model; padding is masked and
+positions count real tokens only, so a row sees exactly its own prompt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Any
 
 import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
+from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from ava.contracts.scoring import ScoredItem, ScoreRequest
+from ava.models.encoding import Encoded, PromptEncoder, context_window
 from ava.models.letters import spelling_token_ids
 from ava.models.prefix_tree import Node, build_tree, chunks_by_tokens
+from ava.models.threads import cpu_threads
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,8 @@ class EngineConfig:
     use_prefix_cache: bool = True
     max_cache_mb: float | None = None  # key/value memory one chunk of the prefix tree may hold
     chat: bool = False
+    truncate: str | None = None  # "left": cut prompts longer than the context window (else refused)
+    threads: int | None = None  # CPU threads; None: as many cores as other processes leave free
 
 
 class LetterEngine:
@@ -56,73 +62,29 @@ class LetterEngine:
         self.pad_id = tokenizer.pad_token_id
         if self.pad_id is None:
             self.pad_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
-        self._special_prefix = self._detect_special_prefix()
-        self._chat_frame = self._detect_chat_frame() if self.config.chat else None
-        self._encode = lru_cache(maxsize=200_000)(self._encode_uncached)
+        self.encoder = PromptEncoder(tokenizer, self.config.chat, context_window(model), self.config.truncate)
         self._letters: dict[str, tuple[int, ...]] = {}
 
     # -- tokenisation -------------------------------------------------------------------
-    def _detect_special_prefix(self) -> list[int]:
-        """Tokens the tokenizer puts before any text (e.g. BOS), added once per prompt."""
-        with_special = self.tokenizer("a").input_ids
-        without = self.tokenizer("a", add_special_tokens=False).input_ids
-        n = len(with_special) - len(without)
-        return list(with_special[:n]) if n > 0 and with_special[n:] == without else []
-
-    def _detect_chat_frame(self) -> tuple[str, str]:
-        """The chat template's text before and after a user message (with generation prompt)."""
-        if not getattr(self.tokenizer, "chat_template", None):
-            from ava.models.loading import ModelError
-
-            raise ModelError("this model has no chat template; score without --chat")
-        marker = "\u0000AVA-CONTENT\u0000"
-        text = self.tokenizer.apply_chat_template(
-            [{"role": "user", "content": marker}], tokenize=False, add_generation_prompt=True
-        )
-        head, tail = text.split(marker)
-        return head, tail
-
-    def _encode_uncached(self, segment: str) -> tuple[int, ...]:
-        return tuple(self.tokenizer.encode(segment, add_special_tokens=False))
-
-    def segments_of(self, request: ScoreRequest) -> tuple[str, ...]:
-        """The segments actually fed to the model (chat framing applied when asked).
-
-        In chat mode every segment but the last goes into the user turn and the last one,
-        the answer cue, opens the assistant turn.
-        """
-        if self._chat_frame is None:
-            return request.segments
-        head, tail = self._chat_frame
-        *body, cue = request.segments
-        if not body:
-            return (head, cue, tail)
-        return (head, *body, tail, cue)
-
-    def token_segments(self, request: ScoreRequest) -> list[tuple[int, ...]]:
-        segments = self.segments_of(request)
-        prefix = self._special_prefix
-        if (
-            self._chat_frame is not None
-            and self.tokenizer.bos_token
-            and segments[0].startswith(self.tokenizer.bos_token)
-        ):
-            prefix = []
-        return [tuple(prefix), *(self._encode(s) for s in segments)]
+    def prompt_text(self, request: ScoreRequest) -> str:
+        """The exact string the model reads for a request (chat template applied when asked)."""
+        return self.encoder.text(request)
 
     def encode(self, request: ScoreRequest) -> list[int]:
-        """The full token sequence of a request's prompt."""
-        return [t for seg in self.token_segments(request) for t in seg]
+        """The canonical token sequence of a request's prompt (``tokenizer(text)``, whole)."""
+        return list(self.encoder.encode([request])[0].ids)
 
     def letter_ids(self, letter: str) -> tuple[int, ...]:
+        """The tokens spelling ``letter`` after a neutral cue (``":"``); the tokens read for a
+        particular request are those the tokenizer appends to its prompt (``Encoded.letters``)."""
         if letter not in self._letters:
             self._letters[letter] = spelling_token_ids(self.tokenizer, letter)
         return self._letters[letter]
 
     # -- planning -----------------------------------------------------------------------
-    def plan(self, requests: Sequence[ScoreRequest]) -> list[Node]:
+    def plan(self, requests: Sequence[ScoreRequest], encoded: Sequence[Encoded] | None = None) -> list[Node]:
         """The prefix trees (one per memory-bounded chunk) that :meth:`score` executes."""
-        seqs = [self.encode(r) for r in requests]
+        seqs = [e.ids for e in encoded or self.encoder.encode(requests)]
         reuses_cache, kv_bytes_per_token = self._cache_layout if self.config.use_prefix_cache else (False, 1)
         if not reuses_cache:
             return [build_tree(seqs, range(len(seqs)), share=False)]
@@ -139,7 +101,7 @@ class LetterEngine:
         recurrent caches are scored flat. Found once, from a two-token forward."""
         ids = torch.tensor([[self.pad_id, self.pad_id]], device=self.device)
         with torch.inference_mode():
-            cache = self.model(input_ids=ids, use_cache=True, logits_to_keep=1).past_key_values
+            cache = _cache_of(self.model(input_ids=ids, use_cache=True, logits_to_keep=1))
         layers = getattr(cache, "layers", None) or []
         plain = bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
         per_token = sum(2 * layer.keys[0, :, 0].numel() * layer.keys.element_size() for layer in layers)
@@ -181,20 +143,20 @@ class LetterEngine:
             mask[r, plen - past_lens[r] : plen] = 1
             mask[r, plen + width - len(span) :] = 1
         positions = (mask[:, plen:].cumsum(-1) - 1).clamp(min=0) + torch.tensor(past_lens)[:, None]
-        cache = _padded_cache(batch, plen, self.device) if plen else None
+        cache = _padded_cache(batch, plen) if plen else None
         keep = any(node.children for node, _ in batch)
         out = self.model(
             input_ids=ids.to(self.device),
             attention_mask=mask.to(self.device),
             position_ids=positions.to(self.device),
-            past_key_values=cache,
+            **{_CACHE_ARG: cache},
             use_cache=keep,
             logits_to_keep=1,
         )
         logprobs = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1).cpu()
         children: list[Prefix | None] = [None] * rows
         if keep:
-            layers = out.past_key_values.layers
+            layers = _cache_of(out).layers
             for r, (node, _) in enumerate(batch):
                 if node.children:
                     cut = [slice(plen - past_lens[r], plen), slice(plen + width - len(node.span), plen + width)]
@@ -210,20 +172,24 @@ class LetterEngine:
         except torch.cuda.OutOfMemoryError:
             if len(batch) == 1:
                 raise
-            torch.cuda.empty_cache()
-            self.max_batch_tokens = max(1, self.max_batch_tokens // 2)
-            half = len(batch) // 2
-            (a, ca), (b, cb) = self._forward_halving(batch[:half]), self._forward_halving(batch[half:])
-            return torch.cat([a, b]), ca + cb
+        # Retry outside the ``except`` block: inside it the exception's traceback keeps the failed
+        # forward's activations alive, so empty_cache() could not return their memory.
+        torch.cuda.empty_cache()
+        self.max_batch_tokens = max(1, self.max_batch_tokens // 2)
+        half = len(batch) // 2
+        (a, ca), (b, cb) = self._forward_halving(batch[:half]), self._forward_halving(batch[half:])
+        return torch.cat([a, b]), ca + cb
 
-    def _execute(self, root: Node) -> Iterator[tuple[Node, torch.Tensor]]:
+    def _execute(self, root: Node, adjust_threads: Callable[[], None]) -> Iterator[tuple[Node, torch.Tensor]]:
         """Run a plan wave by wave (all nodes whose parents are done form one wave), yielding
         each node that ends requests with its last-position log-probs. A wave's caches are
-        dropped once its children have run, so memory holds at most two levels."""
+        dropped once its children have run, so memory holds at most two levels. Before each
+        forward the thread count follows the cores other processes leave free."""
         wave: list[tuple[Node, Prefix | None]] = [(child, None) for child in root.children]
         while wave:
             following: list[tuple[Node, Prefix | None]] = []
             for batch in self._wave_batches(wave):
+                adjust_threads()
                 logprobs, caches = self._forward_halving(batch)
                 for r, ((node, _), cache) in enumerate(zip(batch, caches, strict=True)):
                     if node.ends:
@@ -235,17 +201,26 @@ class LetterEngine:
     @torch.inference_mode()
     def score(self, requests: Sequence[ScoreRequest], progress: bool = False) -> list[ScoredItem]:
         """Score requests; results come back in input order."""
-        letter_ids = [[self.letter_ids(letter) for letter in r.options] for r in requests]
+        encoded = self.encoder.encode(requests)
         results: list[ScoredItem | None] = [None] * len(requests)
         bar = _progress(len(requests), progress)
-        for root in self.plan(requests):
-            for node, logprobs in self._execute(root):
-                for i in node.ends:
-                    values = tuple(float(torch.logsumexp(logprobs[list(ids)], dim=0)) for ids in letter_ids[i])
-                    results[i] = ScoredItem(requests[i].id, values)
-                bar.update(len(node.ends))
+        with cpu_threads(self.device, self.config.threads) as adjust_threads:
+            for root in self.plan(requests, encoded):
+                for node, logprobs in self._execute(root, adjust_threads):
+                    for i in node.ends:
+                        values = tuple(float(torch.logsumexp(logprobs[list(ids)], dim=0)) for ids in encoded[i].letters)
+                        results[i] = ScoredItem(requests[i].id, values)
+                    bar.update(len(node.ends))
         bar.close()
         return [r for r in results if r is not None]
+
+
+# transformers 5.x renamed ``past_key_values`` to ``cache`` (the old name warns); use the one it has
+_CACHE_ARG = "cache" if "cache" in getattr(CausalLMOutputWithPast, "__dataclass_fields__", {}) else "past_key_values"
+
+
+def _cache_of(output: Any) -> Any:
+    return getattr(output, _CACHE_ARG)
 
 
 @dataclass
@@ -257,8 +232,12 @@ class Prefix:
     length: int
 
 
-def _padded_cache(batch: list[tuple[Node, Prefix | None]], width: int, device: torch.device) -> DynamicCache:
-    """The rows' parent caches, left-padded with zeros to ``width`` positions (masked out)."""
+def _padded_cache(batch: list[tuple[Node, Prefix | None]], width: int) -> DynamicCache:
+    """The rows' parent caches, left-padded with zeros to ``width`` positions (masked out).
+
+    Each layer's padded cache is built where that layer's cache already lives (``new_zeros``):
+    with ``device_map="auto"`` the layers sit on different GPUs, and moving them all to the
+    input device would make every layer past the first copy its cache back across devices."""
     template = next(past for _, past in batch if past is not None)
     data = []
     for layer in range(len(template.keys)):
@@ -269,7 +248,7 @@ def _padded_cache(batch: list[tuple[Node, Prefix | None]], width: int, device: t
             if past is not None:
                 keys[r, :, width - past.length :] = past.keys[layer][0]
                 values[r, :, width - past.length :] = past.values[layer][0]
-        data.append((keys.to(device), values.to(device)))
+        data.append((keys, values))
     return DynamicCache(ddp_cache_data=data)
 
 

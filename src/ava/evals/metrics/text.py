@@ -11,6 +11,7 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -125,22 +126,70 @@ def rouge_lsum(hypotheses: Sequence[str], references: Sequence[str]) -> float:
     return 100.0 * sum(scores) / len(scores) if scores else float("nan")
 
 
-def bertscore_f1(
-    hypotheses: Sequence[str], references: Sequence[str], model_type: str | None = None, device: str | None = None
-) -> list[float]:
-    """Per-pair BERTScore F1 (0..1) with the bundled all-MiniLM-L6-v2 (all 6 layers' last: num_layers=6).
+PUBLISHED_BERTSCORE = ("roberta-large", 17)
+"""The configuration published BERTScore numbers use (bert-score's default for English):
+online only (downloads roberta-large); ``--set bertscore_model=roberta-large`` selects it."""
+MINILM_LAYER = 6
+"""The bundled all-MiniLM-L6-v2's last layer: the offline default's layer."""
 
-    Its numbers are NOT comparable with the published BERTScore (roberta-large, layer 17).
+
+@dataclass(frozen=True)
+class BertScoreConfig:
+    """Which encoder and layer BERTScore reads; ``model`` None = the bundled MiniLM (offline).
+
+    ``layer`` None = bert-score's own layer for a ``model`` it knows (``model2layers``: 17 for
+    roberta-large), the last layer (6) for the bundled MiniLM; a model bert-score does not know
+    needs an explicit layer.
+    """
+
+    model: str | None = None
+    layer: int | None = None
+
+    @property
+    def resolved_layer(self) -> int:
+        if self.layer is not None:
+            return self.layer
+        if self.model is None:
+            return MINILM_LAYER
+        from bert_score.utils import model2layers
+
+        if self.model not in model2layers:
+            raise ValueError(f"bert-score has no default layer for {self.model!r}: "
+                             "pass --set bertscore_layer=N as well")
+        return int(model2layers[self.model])
+
+    @property
+    def comparable(self) -> bool:
+        """Whether numbers are comparable with published BERTScore (roberta-large, layer 17)."""
+        return (self.model, self.resolved_layer) == PUBLISHED_BERTSCORE
+
+    def describe(self) -> dict[str, Any]:
+        """What the results record about the configuration (and whether it is comparable)."""
+        name = self.model or "all-MiniLM-L6-v2 (bundled, offline)"
+        note = ("comparable to published numbers (roberta-large, layer 17)" if self.comparable else
+                "not comparable to published numbers (those use roberta-large, layer 17: "
+                "--set bertscore_model=roberta-large, online)")
+        return {"model": name, "layer": self.resolved_layer, "comparable_to_published": self.comparable,
+                "note": note}
+
+
+def bertscore_f1(hypotheses: Sequence[str], references: Sequence[str], config: BertScoreConfig | None = None,
+                 device: str | None = None) -> list[float]:
+    """Per-pair BERTScore F1 (0..1), bert-score's ``score`` with ``config``'s model and layer.
+
+    The default, the bundled all-MiniLM-L6-v2 at its last layer (6), is offline and NOT
+    comparable with published BERTScore (roberta-large, layer 17): see :class:`BertScoreConfig`.
     """
     from bert_score import score
 
     from ava.models.encoders import minilm_path
 
+    config = config or BertScoreConfig()
     if not hypotheses:
         return []
     _, _, f1 = score(
-        list(hypotheses), list(references), model_type=model_type or minilm_path(), num_layers=6,
-        device=device or "cpu", batch_size=32,
+        list(hypotheses), list(references), model_type=config.model or minilm_path(),
+        num_layers=config.resolved_layer, device=device or "cpu", batch_size=32,
     )
     return [float(x) for x in f1]
 

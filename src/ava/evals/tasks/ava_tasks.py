@@ -31,7 +31,12 @@ from ava.training.format import encode_prefix, generation_prefix
 
 NAME = "ava-tasks"
 TEST_SPLITS = ("test_advertiser", "test_temporal")
-SETTINGS = {"batch_size": "prompts generated per batch (default: ava_tasks.yaml generation.batch_size)"}
+SETTINGS = {
+    "batch_size": "prompts generated per batch (default: ava_tasks.yaml generation.batch_size)",
+    "bertscore_model": "BERTScore encoder: a bert-score model_type or local folder (default: the bundled MiniLM, "
+                       "offline, not comparable to published numbers; published: roberta-large, online)",
+    "bertscore_layer": "BERTScore layer (default: bert-score's for the model, 17 for roberta-large; 6 for MiniLM)",
+}
 HEADLINE = {
     "TAP": ("accuracy_balanced", "top1_balanced", "top3", "baseline", "baseline_top1"),
     "GEN": ("bleu1", "bleu4", "rouge_lsum", "bertscore_f1", "delta_ppl"),
@@ -141,11 +146,11 @@ def score_generative(records: list[Mapping[str, Any]], bertscore: Mapping[str, f
     return metrics
 
 
-def score(records: list[Mapping[str, Any]], vocabularies: Mapping[str, list[str]] | None = None
-          ) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, float]]:
+def score(records: list[Mapping[str, Any]], vocabularies: Mapping[str, list[str]] | None = None,
+          bertscore: tm.BertScoreConfig | None = None) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, float]]:
     """Metrics per split (and pooled "all") per task, and each generative item's BERTScore F1."""
     generative = [r for r in records if r["family"] != "TAP"]
-    f1 = tm.bertscore_f1([r["prediction"] for r in generative], [r["reference"] for r in generative])
+    f1 = tm.bertscore_f1([r["prediction"] for r in generative], [r["reference"] for r in generative], bertscore)
     bertscore = {r["id"]: v for r, v in zip(generative, f1, strict=True)}
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
     for r in records:
@@ -182,7 +187,7 @@ class AvaTasks:
     name = NAME
 
     def __init__(self, data: Path, samples: Sequence[InstructionSample], *, limit: int | None, seed: int,
-                 batch_size: int) -> None:
+                 batch_size: int, bertscore: tm.BertScoreConfig | None = None) -> None:
         spec = tm.task_spec()
         self.data = Path(data)
         self.generation = dict(spec["generation"]["max_new_tokens"])
@@ -191,6 +196,7 @@ class AvaTasks:
         self.template_version = ",".join(sorted({s.template_version for s in samples if s.template_version})) or None
         self.samples_ = list(samples)
         self.limit, self.seed, self.batch_size = limit, seed, batch_size
+        self.bertscore = bertscore or tm.BertScoreConfig()
 
     def samples(self) -> list[GenerationItem]:
         """Family by family, longest prompt first within each: little padding in a batch."""
@@ -219,7 +225,8 @@ class AvaTasks:
 
     def metrics(self, items: Sequence[GenerationItem], records: Mapping[str, Mapping[str, Any]]) -> TaskResult:
         rows = sorted((records[i.id] for i in items), key=lambda r: (r["split"], r["task"], r["id"]))
-        results, bertscore = score(rows, data_vocabularies(self.data))
+        results, bertscore = score(rows, data_vocabularies(self.data), self.bertscore)
+        bert = self.bertscore.describe()
         pooled = results.get("all", {})
         headline = {f"{task}/{k}": m[k] for task, m in sorted(pooled.items())
                     for k in HEADLINE["TAP" if task.startswith("TAP") else "GEN"] if k in m}
@@ -234,11 +241,13 @@ class AvaTasks:
             units=len(rows),
             unit="items",
             description="pooled over the held-out splits: TAP accuracy (class-balanced, %) beside the random "
-                        "baseline; TAG/TS/TC BLEU-1..4 precisions, ROUGE-Lsum, BERTScore F1 (bundled MiniLM, not "
-                        "comparable with roberta-large numbers) and delta-PPL (source minus target perplexity).",
+                        "baseline; TAG/TS/TC BLEU-1..4 precisions, ROUGE-Lsum, BERTScore F1 "
+                        f"({bert['model']}, layer {bert['layer']}: {bert['note']}) and delta-PPL (source minus "
+                        "target perplexity).",
             counts={"items": len(rows), **{f"items_{s}": n for s, n in sorted(per_split.items())}},
             details={"by_split": results, "summary": summary_table(results, len(rows)),
                      "generation": {"greedy": True, "max_new_tokens": self.generation},
+                     "bertscore": bert,
                      "data": {"path": str(self.data.resolve()), "manifest_sha256": manifest_sha256(self.data),
                               "splits": list(TEST_SPLITS), "limit_per_task": self.limit, "seed": self.seed}},
             tables={"results": table,
@@ -265,4 +274,22 @@ def make_tasks(options: TaskOptions) -> list[AvaTasks]:
         batch_size = int(batch)
     except ValueError:
         raise ValueError(f"--set batch_size={batch!r}: expected an integer") from None
-    return [AvaTasks(data, samples, limit=limit, seed=options.seed, batch_size=batch_size)]
+    return [AvaTasks(data, samples, limit=limit, seed=options.seed, batch_size=batch_size,
+                     bertscore=bertscore_config(options.settings))]
+
+
+def bertscore_config(settings: Mapping[str, str]) -> tm.BertScoreConfig:
+    """``--set bertscore_model=... bertscore_layer=...``, checked before anything is generated."""
+    layer = settings.get("bertscore_layer")
+    if layer is not None:
+        try:
+            layer = int(layer)
+        except ValueError:
+            raise ValueError(f"--set bertscore_layer={layer!r}: expected a layer number") from None
+        if layer < 1:
+            raise ValueError(f"--set bertscore_layer={layer}: layers count from 1")
+    config = tm.BertScoreConfig(settings.get("bertscore_model") or None, layer)
+    if config.model is None and config.resolved_layer > tm.MINILM_LAYER:
+        raise ValueError(f"--set bertscore_layer={layer}: the bundled MiniLM has {tm.MINILM_LAYER} layers")
+    _ = config.resolved_layer  # an unknown model without a layer is refused here, not after generating
+    return config

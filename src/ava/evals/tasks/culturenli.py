@@ -27,7 +27,11 @@ from ava.evals.task import EvalItem, TaskOptions, TaskResult
 
 COLUMNS = ("premise", "hypothesis", "us_ratings", "in_ratings")
 LABELS = ("E", "N", "C")
-HOW_TO_GET = "pass --data PATH to data.tsv from github.com/SALT-NLP/CulturallyAwareNLI"
+HOW_TO_GET = (
+    "CultureNLI is not bundled with ava: its repository (github.com/SALT-NLP/CulturallyAwareNLI) has no licence, so "
+    "it may not be redistributed; download data.tsv from there and pass --data PATH (a suite: --set "
+    "culturenli_tsv=PATH, or put it at <data root>/culturenli/data.tsv)"
+)
 SETTINGS = {
     "culturenli_tsv": "data.tsv (same as --data with --benchmark culturenli)",
     "data_root": "folder holding one data folder per benchmark (default $AVA_DATA or ../shared/data)",

@@ -15,24 +15,28 @@ from __future__ import annotations
 
 import ast
 import csv
+import hashlib
 import io
 import math
 import re
 import statistics
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from scipy.spatial.distance import jensenshannon
 
 from ava.contracts.results import PlotSpec
 from ava.contracts.scoring import ScoredItem, ScoreRequest
-from ava.evals.data import DataError, LoadReport, locate, read_utf8, sample_units
+from ava.evals.data import DataError, DataNotFound, LoadReport, locate, read_utf8, sample_units
 from ava.evals.prompts.culture import culture_templates, join_segments
 from ava.evals.task import EvalItem, TaskOptions, TaskResult
 from ava.models.letters import LETTERS, option_letters
+from ava.paths import bundled
 
 SUM_TOLERANCE = 1e-6
 """A country's fractions may miss 1 by this much (float rounding) without comment."""
@@ -45,6 +49,9 @@ HOW_TO_GET = (
     "pass --data PATH to the official CSV (Hugging Face dataset Anthropic/llm_global_opinions, "
     "exported with columns question, selections, options, source)"
 )
+
+BUNDLED = ("evals", "globalopinionqa", "global_opinions_subset.csv")
+"""The real 1,270-question subset shipped with ava (CC BY-NC-SA 4.0; card: README.md beside it)."""
 
 SETTINGS = {
     "goqa_prompt": "cross (default: 'How would someone from {country} answer'), default, or both",
@@ -222,7 +229,7 @@ class GlobalOpinionQATask:
     """One prompt per (question, country) (cross-national) or per question (default prompt)."""
 
     def __init__(self, questions: Sequence[GoqaQuestion], report: LoadReport, prompt: str = "cross",
-                 compat: bool = False) -> None:
+                 compat: bool = False, source: Mapping[str, Any] | None = None) -> None:
         if prompt not in ("cross", "default"):
             raise ValueError(f"unknown prompt {prompt!r} (cross or default)")
         tpl = culture_templates()
@@ -233,6 +240,7 @@ class GlobalOpinionQATask:
         self.version = f"1+templates{self.template_version}"
         self.questions = list(questions)
         self.report = report
+        self.source = dict(source or {})
         self._tpl = tpl["globalopinionqa"]
         self._items: list[EvalItem] | None = None
 
@@ -306,7 +314,7 @@ class GlobalOpinionQATask:
                      "reference": {"uniform_avg_sim": 100 * u_avg,
                                    "uniform_skew": None if u_skew is None else 100 * u_skew},
                      "letter_mass_mean": float(np.mean([m for *_, m in pairs])),
-                     "data": self.report.to_dict()},
+                     "data": {**self.report.to_dict(), **self.source}},
             tables={"by_country": ranked},
             plots=[PlotSpec(
                 name="similarity_by_country",
@@ -339,7 +347,8 @@ def make_tasks(options: TaskOptions) -> list[GlobalOpinionQATask]:
     """GlobalOpinionQA tasks.
 
     ``options.data``: the official CSV (or a folder holding ``global_opinions*.csv``); without it,
-    ``<data root>/globalopinionqa/global_opinions_subset.csv``. ``limit``: a seeded sample of
+    ``<data root>/globalopinionqa/global_opinions_subset.csv``, else the bundled subset
+    (:func:`find_data`). ``limit``: a seeded sample of
     questions (each keeps all its countries). Settings: see ``SETTINGS``.
     """
     settings = options.settings
@@ -349,12 +358,7 @@ def make_tasks(options: TaskOptions) -> list[GlobalOpinionQATask]:
         raise ValueError(f"goqa_prompt must be one of {', '.join(PROMPTS)} (got {goqa_prompt!r})")
     if goqa_similarity not in SIMILARITY_VARIANTS:
         raise ValueError(f"goqa_similarity must be one of {', '.join(SIMILARITY_VARIANTS)} (got {goqa_similarity!r})")
-    data = options.data if options.data is not None else settings.get("globalopinionqa_csv")
-    if data is not None and Path(data).expanduser().is_dir():
-        folder = Path(data).expanduser()
-        found = sorted(folder.glob("global_opinions*.csv"))
-        data = found[0] if found else folder / "global_opinions.csv"
-    path = locate(data, "globalopinionqa", "global_opinions_subset.csv", HOW_TO_GET, settings)
+    path, source = find_data(options)
     countries = [c.strip() for c in settings.get("goqa_countries", "").split(",") if c.strip()] or None
     questions, report = load_globalopinionqa(path, countries)
     report.warn()
@@ -364,4 +368,45 @@ def make_tasks(options: TaskOptions) -> list[GlobalOpinionQATask]:
                                                     options.seed)]
     prompts = ["cross", "default"] if goqa_prompt == "both" else [goqa_prompt]
     compat = goqa_similarity == "culturebank-compat"
-    return [GlobalOpinionQATask(questions, report, p, compat) for p in prompts]
+    return [GlobalOpinionQATask(questions, report, p, compat, source) for p in prompts]
+
+
+def find_data(options: TaskOptions) -> tuple[Path, dict[str, Any]]:
+    """The CSV to read, and where it came from (recorded in every result's ``details.data``).
+
+    A path given (``--data``, ``--set globalopinionqa_csv``) must exist; without one the data
+    root's ``globalopinionqa/global_opinions_subset.csv`` is used, else the subset bundled with
+    ava, saying so: a fresh installation scores the benchmark offline, and the record shows
+    which data (and under which licence) every number came from.
+    """
+    settings = options.settings
+    data = options.data if options.data is not None else settings.get("globalopinionqa_csv")
+    name = "global_opinions_subset.csv"
+    if data is not None:
+        if Path(data).expanduser().is_dir():
+            folder = Path(data).expanduser()
+            found = sorted(folder.glob("global_opinions*.csv"))
+            data = found[0] if found else folder / "global_opinions.csv"
+        path, origin = locate(data, "globalopinionqa", name, HOW_TO_GET, settings), "given"
+    else:
+        try:
+            path, origin = locate(None, "globalopinionqa", name, HOW_TO_GET, settings), "data root"
+        except DataNotFound as exc:
+            path, origin = bundled(*BUNDLED), "bundled"
+            card = bundled_card()
+            print(f"GlobalOpinionQA: {str(exc).split(';')[0]}; using the subset bundled with ava "
+                  f"({card['questions']:,} questions, {card['licence']}: non-commercial use, with attribution; "
+                  f"card: {path.parent / 'README.md'})", file=sys.stderr)
+    source: dict[str, Any] = {"source": origin, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    if origin == "bundled":
+        card = bundled_card()
+        source.update({"licence": card["licence"], "attribution": card["attribution"],
+                       "provenance": card["provenance"], "card": str(path.parent / "README.md")})
+    return path, source
+
+
+def bundled_card() -> dict[str, Any]:
+    """The ``ava:`` block of the bundled subset's data card (licence, attribution, sha256, counts)."""
+    text = bundled(*BUNDLED[:-1], "README.md").read_text(encoding="utf-8")
+    header = text.split("---\n")[1]
+    return dict(yaml.safe_load(header)["ava"])
