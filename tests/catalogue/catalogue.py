@@ -46,8 +46,8 @@ def forbid_model_loading(monkeypatch) -> None:
     def loaded(*args, **kwargs):
         raise AssertionError("a model was loaded before the command refused")
 
-    monkeypatch.setattr("ava.models.lazy.load_scorer", loaded)
-    monkeypatch.setattr("ava.models.lazy.load_model", loaded)
+    monkeypatch.setattr("ava.models.scorer.load_scorer", loaded)
+    monkeypatch.setattr("ava.models.options.load_model", loaded)
     monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", loaded)
 
 
