@@ -107,7 +107,7 @@ def test_option_the_tokenizer_cannot_spell(tmp_path):
     _write(inp, [_req(0, options=("A", "Xylophone"))])
     result = runner.invoke(app, ["score", "--model", "tiny", "-i", str(inp), "-o", str(out)])
     assert result.exit_code == 2
-    assert "cannot spell option 'Xylophone'" in result.output
+    assert "request 'r0': option 'Xylophone' cannot be read as one token after the prompt" in result.output
     assert not out.exists()
 
 
@@ -131,6 +131,9 @@ def test_over_long_prompt_refused_by_default_and_scored_with_truncate_left(tmp_p
     assert not out.exists() and read_run(out).status == "failed"
     cut = runner.invoke(app, ["score", "--model", "tiny", "-i", str(inp), "-o", str(out), "--no-progress",
                               "--truncate", "left"])
+    assert cut.exit_code == 2 and "option truncate: None -> 'left'" in cut.output  # bound, even when failed
+    cut = runner.invoke(app, ["score", "--model", "tiny", "-i", str(inp), "-o", str(out), "--no-progress",
+                              "--truncate", "left", "--restart"])
     assert cut.exit_code == 0, cut.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in rows] == ["r0", "long-1"] and abs(sum(rows[1]["probs"]) - 1) < 1e-9
