@@ -289,6 +289,25 @@ def test_lora_training_lowers_loss_and_adapter_reloads(tmp_path):
         assert not torch.allclose(base(ids).logits, trained)
 
 
+def test_latest_checkpoint_skips_and_removes_half_written_ones(tmp_path):
+    """A run killed while the Trainer saved checkpoint-3 (no trainer_state.json yet) or wrote its
+    state file (torn JSON) resumes from checkpoint-2; the half-written ones are removed."""
+    from ava.training.trainer import latest_checkpoint
+
+    folder = tmp_path / "checkpoints"
+    assert latest_checkpoint(folder) is None
+    for step, state in [(1, "{}"), (2, '{"global_step": 2}'), (3, None), (10, '{"global_st')]:
+        (folder / f"checkpoint-{step}").mkdir(parents=True)
+        (folder / f"checkpoint-{step}" / "adapter_model.safetensors").write_bytes(b"x")
+        if state is not None:
+            (folder / f"checkpoint-{step}" / "trainer_state.json").write_text(state)
+    (folder / "checkpoint-x").mkdir()
+    assert latest_checkpoint(folder, remove_incomplete=False) == folder / "checkpoint-2"
+    assert (folder / "checkpoint-3").is_dir()  # another process than the writer only skips them
+    assert latest_checkpoint(folder) == folder / "checkpoint-2"
+    assert sorted(p.name for p in folder.iterdir()) == ["checkpoint-1", "checkpoint-2", "checkpoint-x"]
+
+
 def test_resume_continues_from_checkpoint_and_refuses_changed_settings(tmp_path):
     from ava.runs import BindingMismatch, read_run
     from ava.training.trainer import train

@@ -349,8 +349,9 @@ def _fit(cfg: TrainConfig, inputs: Inputs, args: Any, dataset: Any, data_info: d
     out = Path(cfg.out)
     trainer = _make_trainer(cfg, inputs, args, dataset, tokenizer)
     # A checkpoint here belongs to this run: start_run refused or removed any other one.
-    resumed = any((out / "checkpoints").glob("checkpoint-*"))
-    result = trainer.train(resume_from_checkpoint=True if resumed else None)
+    latest = latest_checkpoint(out / "checkpoints", remove_incomplete=trainer.is_world_process_zero())
+    resumed = latest is not None
+    result = trainer.train(resume_from_checkpoint=str(latest) if latest else None)
     if not math.isfinite(result.training_loss):  # a non-finite step after the last log
         raise NonFiniteLossError(trainer.state.global_step, result.training_loss, "mean training loss")
     trainer.model.eval()
@@ -360,6 +361,29 @@ def _fit(cfg: TrainConfig, inputs: Inputs, args: Any, dataset: Any, data_info: d
         card = _card(cfg, inputs, encode.describe_format(tokenizer), data_info, trainer, result, outputs, resumed)
         write_json(out / CARD, card)
     return TrainOutcome(card, trainer.model, tokenizer, list(trainer.state.log_history), dict(result.metrics))
+
+
+def latest_checkpoint(folder: Path, remove_incomplete: bool = True) -> Path | None:
+    """The newest checkpoint the Trainer finished writing; any it did not are skipped (and removed
+    by the one process that writes, ``remove_incomplete``).
+
+    Why not the Trainer's own ``resume_from_checkpoint=True``: it takes the highest-numbered
+    folder, and a run killed while saving leaves one without its optimizer or state files, so the
+    rerun would fail on a missing file. ``trainer_state.json`` is the last file the Trainer writes
+    into a checkpoint: a folder whose state file is missing or unreadable is incomplete.
+    """
+    found = []
+    for path in folder.glob("checkpoint-*") if folder.is_dir() else []:
+        step = path.name.removeprefix("checkpoint-")
+        if not (path.is_dir() and step.isdigit()):
+            continue
+        try:
+            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+            found.append((int(step), path))
+        except (OSError, ValueError):
+            if remove_incomplete:  # half-written by a killed run: redone from the previous checkpoint
+                shutil.rmtree(path, ignore_errors=True)
+    return max(found)[1] if found else None
 
 
 def _card(
