@@ -98,7 +98,7 @@ def test_eval_writes_a_run_directory_and_resumes_without_the_model(tmp_path, mon
     def no_model(*args, **kwargs):
         raise AssertionError("model loaded although every item was done")
 
-    monkeypatch.setattr("ava.models.lazy.load_model", no_model)
+    monkeypatch.setattr("ava.models.options.load_model", no_model)
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.output
     redone = json.loads((out / "results.json").read_text())["tasks"]["ava-tasks"]

@@ -9,7 +9,7 @@ import pytest
 
 from ava.evals.cli import plan_eval
 from ava.evals.framing import FramingError, has_chat_template, resolve_framing
-from ava.models.lazy import scorer_identity
+from ava.models.options import ModelOptions
 
 
 def test_auto_is_chat_for_an_instruction_tuned_builtin_and_plain_otherwise():
@@ -57,8 +57,9 @@ def test_the_framing_is_in_the_plan_the_config_and_the_identity(tmp_path):
     assert chat.config["framing"] == "chat" and chat.config["chat"] is True
     assert chat.config["framing_reason"] == "auto: smollm2 is instruction-tuned"
     assert plain.config["framing"] == "plain" and plain.config["framing_asked"] == "plain"
-    assert scorer_identity("smollm2", chat=chat.framing.chat) != scorer_identity("smollm2", chat=plain.framing.chat)
-    assert scorer_identity("smollm2", chat=True).endswith(":chat")
+    smol = ModelOptions("smollm2")
+    assert smol.identity(chat=chat.framing.chat) != smol.identity(chat=plain.framing.chat)
+    assert smol.identity(chat=True).endswith(":chat") and chat.model_options() == smol
 
 
 def test_a_generation_benchmark_has_no_framing(tmp_path):

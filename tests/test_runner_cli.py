@@ -73,6 +73,23 @@ def test_eval_end_to_end_then_another_model_is_refused(fixture_questions, tmp_pa
     other = invoke("--model", "tiny", "--benchmark", "opinionqa", "--out", str(out), "--no-progress")
     assert other.exit_code == 2
     assert "model: uniform -> builtin:tiny" in other.output and "--restart" in other.output
+    # the loading options are part of the identity the run is bound to, checked before loading
+    bf16 = invoke("--model", "tiny", "--dtype", "bf16", "--benchmark", "opinionqa", "--out", str(out), "--no-progress")
+    assert bf16.exit_code == 2 and ":bf16" in bf16.output and "model: uniform -> builtin:tiny" in bf16.output
+
+
+def test_model_options_are_checked_planned_and_in_the_identity(tmp_path):
+    from ava.evals.cli import plan_eval
+    from ava.models.lazy import LazyScorer
+    from ava.models.options import ModelOptions
+
+    bad = invoke("--model", "tiny", "--benchmark", "opinionqa", "--dtype", "fp8", "--out", str(tmp_path / "r"))
+    assert bad.exit_code == 2 and "unknown --dtype 'fp8'" in bad.output and not (tmp_path / "r").exists()
+    loading = ModelOptions("tiny", dtype="bf16")
+    plan = plan_eval("tiny", None, "opinionqa", None, False, 1, tmp_path, 0, "auto", None, None, loading=loading)
+    assert {k: plan.config[k] for k in ("dtype", "device_map", "revision")} == {
+        "dtype": "bf16", "device_map": None, "revision": None}
+    assert LazyScorer(plan.model_options()).identity == loading.identity() and loading.identity().endswith(":bf16")
 
 
 def test_missing_survey_data_is_a_clear_error(tmp_path, monkeypatch):

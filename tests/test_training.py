@@ -289,8 +289,27 @@ def test_lora_training_lowers_loss_and_adapter_reloads(tmp_path):
         assert not torch.allclose(base(ids).logits, trained)
 
 
+def test_latest_checkpoint_skips_and_removes_half_written_ones(tmp_path):
+    """A run killed while the Trainer saved checkpoint-3 (no trainer_state.json yet) or wrote its
+    state file (torn JSON) resumes from checkpoint-2; the half-written ones are removed."""
+    from ava.training.trainer import latest_checkpoint
+
+    folder = tmp_path / "checkpoints"
+    assert latest_checkpoint(folder) is None
+    for step, state in [(1, "{}"), (2, '{"global_step": 2}'), (3, None), (10, '{"global_st')]:
+        (folder / f"checkpoint-{step}").mkdir(parents=True)
+        (folder / f"checkpoint-{step}" / "adapter_model.safetensors").write_bytes(b"x")
+        if state is not None:
+            (folder / f"checkpoint-{step}" / "trainer_state.json").write_text(state)
+    (folder / "checkpoint-x").mkdir()
+    assert latest_checkpoint(folder, remove_incomplete=False) == folder / "checkpoint-2"
+    assert (folder / "checkpoint-3").is_dir()  # another process than the writer only skips them
+    assert latest_checkpoint(folder) == folder / "checkpoint-2"
+    assert sorted(p.name for p in folder.iterdir()) == ["checkpoint-1", "checkpoint-2", "checkpoint-x"]
+
+
 def test_resume_continues_from_checkpoint_and_refuses_changed_settings(tmp_path):
-    from ava.training.outdir import OutputError
+    from ava.runs import BindingMismatch, read_run
     from ava.training.trainer import train
 
     data = write_instruction_fixture(tmp_path / "data", n_train=4)
@@ -298,16 +317,23 @@ def test_resume_continues_from_checkpoint_and_refuses_changed_settings(tmp_path)
     sft = {"max_steps": 2, "save_steps": 2, "per_device_train_batch_size": 4, "logging_steps": 1,
            "max_length": 96}
     first = train(load_config("tiny", data, out, sft_overrides=sft))
-    (out / "training_card.json").unlink()  # pretend it stopped after saving checkpoint-2
+    assert read_run(out).complete and first.card["result"]["resumed"] is False
+    # as if it had been killed after saving checkpoint-2: no card, the record still running
+    (out / "training_card.json").unlink()
+    record = json.loads((out / "run.json").read_text())
+    (out / "run.json").write_text(json.dumps({**record, "status": "running"}))
     longer = load_config("tiny", data, out, sft_overrides={**sft, "max_steps": 4})
-    with pytest.raises(OutputError, match=r"other settings \(sft.max_steps: 2 -> 4\)"):
-        train(longer, resume=True)
-    with pytest.raises(OutputError, match="unfinished run"):
-        train(load_config("tiny", data, out, sft_overrides=sft))
+    with pytest.raises(BindingMismatch, match=r"other settings \(option sft.max_steps: 2 -> 4\).*--restart"):
+        train(longer)
     # logging settings do not bind a run: the same training with other logging resumes
-    again = train(load_config("tiny", data, out, sft_overrides={**sft, "logging_steps": 2}), resume=True)
+    again = train(load_config("tiny", data, out, sft_overrides={**sft, "logging_steps": 2}))
     assert again.card["result"]["resumed"] is True and again.card["result"]["global_step"] == 2
-    assert again.card["data"] == first.card["data"]
+    assert again.card["data"] == first.card["data"] and read_run(out).complete
+    done = train(load_config("tiny", data, out, sft_overrides=sft))  # finished: nothing to do
+    assert done.model is None and done.card == again.card
+    restarted = train(longer, restart=True)
+    assert restarted.card["result"] == {**restarted.card["result"], "global_step": 4, "resumed": False}
+    assert read_run(out).binding.options["sft"]["max_steps"] == 4
 
 
 def test_cli_full_finetune(tmp_path):

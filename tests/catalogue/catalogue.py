@@ -39,13 +39,16 @@ def assert_error(result: Result, *needles: str, code: int = 2) -> str:
 
 
 def forbid_model_loading(monkeypatch) -> None:
-    """Make loading any model fail the test: the command must refuse before that."""
+    """Make loading any model fail the test: the command must refuse before that (scoring and
+    generation load through ``ava.models``, training through transformers directly)."""
+    from transformers import AutoModelForCausalLM
 
     def loaded(*args, **kwargs):
         raise AssertionError("a model was loaded before the command refused")
 
-    monkeypatch.setattr("ava.models.lazy.load_scorer", loaded)
-    monkeypatch.setattr("ava.models.lazy.load_model", loaded)
+    monkeypatch.setattr("ava.models.scorer.load_scorer", loaded)
+    monkeypatch.setattr("ava.models.options.load_model", loaded)
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", loaded)
 
 
 def run_unprivileged(args: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
 
-from ava.cli import app
+from ava.runs import RunStatus, read_run
+from catalogue import SRC, assert_error, forbid_model_loading, invoke, run_unprivileged
 from test_training import write_instruction_fixture
 
 GOOD_CHAT = '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}\n'
@@ -40,27 +44,15 @@ def data(tmp_path: Path) -> Path:
 @pytest.fixture
 def no_model(monkeypatch):
     """Fail the test if anything loads model weights (the refusal must come first)."""
-    from transformers import AutoModelForCausalLM
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a model was loaded before the input was checked")
-
-    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", refuse)
+    forbid_model_loading(monkeypatch)
 
 
 def train(data: Path, out: Path, *args: str):
-    return CliRunner().invoke(app, ["train", "--data", str(data), "--model", "tiny", "--out", str(out), *args])
+    return invoke("train", "--data", str(data), "--model", "tiny", "--out", str(out), *args)
 
 
 def refused(result, code: int, *needles: str) -> str:
-    """The one error line holding every needle; the exit code; no traceback anywhere."""
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    lines = [line for line in result.output.splitlines() if line.startswith("error: ")
-             and all(n in line for n in needles)]
-    assert lines, f"no error line with {needles}:\n{result.output}"
-    return lines[0]
+    return assert_error(result, *needles, code=code)
 
 
 def nothing_finished(out: Path) -> None:
@@ -83,8 +75,9 @@ def test_sft_arg_is_not_overwritten_by_flag_defaults(data, tmp_path):
     assert card["hyperparameters"]["sft"]["learning_rate"] == 0.003
     assert card["hyperparameters"]["sources"]["learning_rate"] == "--sft-arg"
     assert card["result"]["global_step"] == 1  # max_steps=1 took effect
-    saved = json.loads((out / "train_config.json").read_text())
-    assert saved["binding"]["sft"]["learning_rate"] == 0.003
+    record = read_run(out)
+    assert record.complete and record.binding.options["sft"]["learning_rate"] == 0.003
+    assert record.info["config"]["sources"]["learning_rate"] == "--sft-arg"
 
 
 @pytest.mark.parametrize(
@@ -173,25 +166,51 @@ def test_mix_ratio_out_of_range(data, tmp_path, no_model):
 
 
 def test_uniform_has_nothing_to_train(data, tmp_path, no_model):
-    result = CliRunner().invoke(app, ["train", "--data", str(data), "--model", "uniform", "--out", str(tmp_path / "o")])
+    result = invoke("train", "--data", str(data), "--model", "uniform", "--out", str(tmp_path / "o"))
     refused(result, 2, "'uniform' baseline has no weights")
+
+
+def test_model_options_are_checked_before_anything(data, tmp_path, no_model):
+    refused(train(data, tmp_path / "o", "--revision", "main"), 2, "--revision picks a commit, branch or tag",
+            "'tiny' is built in")
+    refused(train(data, tmp_path / "o", "--dtype", "fp8"), 2, "unknown --dtype 'fp8'", "auto, bf16, fp16, fp32")
+    refused(train(data, tmp_path / "o", "--device-map", "everywhere"), 2, "unknown --device-map 'everywhere'")
+    assert not (tmp_path / "o").exists()
 
 
 # --- data -----------------------------------------------------------------------------------------
 
 def test_data_folder_missing(tmp_path, no_model):
     refused(train(tmp_path / "nowhere", tmp_path / "o"), 2, "nowhere: no such folder")
-    assert not (tmp_path / "o" / "train_config.json").exists()
+    assert not (tmp_path / "o").exists()  # refused before the output folder is made
 
 
 def test_data_folder_is_not_a_finished_build(data, tmp_path, no_model):
+    (data / "run.json").unlink()
+    refused(train(data, tmp_path / "o"), 2, f"{data}: not a finished instruction build (no run record (run.json))",
+            "ava data build-ads --out")
+
+
+def test_data_build_interrupted_or_of_another_kind(data, tmp_path, no_model):
+    record = json.loads((data / "run.json").read_text())
+    (data / "run.json").write_text(json.dumps({**record, "status": "interrupted", "reason": "killed"}))
+    refused(train(data, tmp_path / "o"), 2, "not a finished instruction build (its run record says interrupted: "
+            "killed)")
+    (data / "run.json").write_text(json.dumps({**record, "kind": "surveys"}))
+    refused(train(data, tmp_path / "o"), 2, "its run record is of a surveys output, not instructions")
+
+
+def test_data_build_complete_but_manifest_missing(data, tmp_path, no_model):
     (data / "manifest.json").unlink()
-    refused(train(data, tmp_path / "o"), 2, "manifest.json: not found", "not a finished ava build")
+    refused(train(data, tmp_path / "o"), 2, "manifest.json: not found, though the build's run record says complete",
+            "--restart")
 
 
 def test_data_folder_without_parquet(tmp_path, no_model):
-    (tmp_path / "b").mkdir()
-    (tmp_path / "b" / "manifest.json").write_text("{}", encoding="utf-8")
+    from ava.runs import Binding, Output, start_run
+
+    with start_run(Output(tmp_path / "b", folder=True), "instructions", Binding()):
+        (tmp_path / "b" / "manifest.json").write_text("{}", encoding="utf-8")
     refused(train(tmp_path / "b", tmp_path / "o"), 2, "no part-*.parquet files")
 
 
@@ -302,52 +321,86 @@ def test_mix_file_empty(data, tmp_path, no_model):
 def test_out_is_a_file(data, tmp_path, no_model):
     out = tmp_path / "o"
     out.write_text("x")
-    refused(train(data, out), 2, f"--out {out} is a file")
+    refused(train(data, out), 2, f"{out} is a file; --out needs a folder here")
 
 
 def test_out_under_a_file(data, tmp_path, no_model):
     (tmp_path / "f").write_text("x")
-    refused(train(data, tmp_path / "f" / "o"), 2, f"lies under {tmp_path / 'f'}, which is a file")
+    refused(train(data, tmp_path / "f" / "o"), 2, f"{tmp_path / 'f'} is a file, so nothing can be created under it")
 
 
-def test_out_not_writable(data, tmp_path, no_model):
-    if os.geteuid() == 0:  # root ignores permission bits; /sys refuses even root
-        out = Path("/sys/ava-train-catalogue")
-        if not Path("/sys").is_dir():
-            pytest.skip("needs /sys to test an unwritable folder as root")
-    else:
-        (tmp_path / "ro").mkdir(mode=0o555)
-        out = tmp_path / "ro" / "o"
-    refused(train(data, out), 2, f"--out {out}: cannot write there")
+def test_out_not_writable(data, tmp_path):
+    (tmp_path / "ro").mkdir(mode=0o555)
+    out = tmp_path / "ro" / "o"
+    proc = run_unprivileged(["train", "--data", str(data), "--model", "tiny", "--out", str(out)], tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"error: {out}: cannot write in {tmp_path / 'ro'} (Permission denied)" in proc.stderr
 
 
-def test_out_holds_other_files(data, tmp_path, no_model):
+def test_out_holds_other_files_they_are_left_alone(data, tmp_path):
+    """Was: refused. Now as every output: only what ava train writes there is its business."""
     out = tmp_path / "o"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    refused(train(data, out), 2, "is not empty and holds no ava train run (notes.txt)")
+    assert train(data, out, *QUICK).exit_code == 0
+    assert (out / "notes.txt").read_text() == "mine" and read_run(out).complete
+    assert train(data, out, *QUICK, "--restart").exit_code == 0
     assert (out / "notes.txt").read_text() == "mine"
 
 
+def test_out_holds_a_run_of_an_older_ava(data, tmp_path, no_model):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "training_card.json").write_text("{}")
+    refused(train(data, out), 2, f"{out} holds training_card.json but no run record", "--restart")
+
+
 def test_out_held_by_another_run(data, tmp_path, no_model):
-    from filelock import FileLock
+    from ava.runs import OutputLock
 
     out = tmp_path / "o"
     out.mkdir()
-    with FileLock(str(out / ".ava-train.lock")):
-        refused(train(data, out), 2, "another ava train is writing there")
+    with OutputLock(out / ".lock", out):
+        refused(train(data, out), 2, f"{out} is being written by another process (pid {os.getpid()}")
 
 
-def test_out_with_finished_run_other_settings_or_unfinished(data, tmp_path):
+def test_rerun_resumes_refuses_other_settings_and_restarts(data, tmp_path):
     out = tmp_path / "o"
     assert train(data, out, *QUICK).exit_code == 0
-    refused(train(data, out, *QUICK), 2, "holds a finished training run")
-    (out / "training_card.json").unlink()
-    refused(train(data, out, *QUICK), 2, "holds an unfinished run", "pass --resume")
-    refused(train(data, out, "--max-steps", "2", "--batch-size", "4", "--sft-arg", "save_strategy=no", "--resume"),
-            2, "other settings (sft.max_steps: 1 -> 2)")
+    card = (out / "training_card.json").read_text()
+    again = train(data, out, *QUICK, "--resume")  # --resume: a hidden no-op, resuming is the default
+    assert again.exit_code == 0 and "already trained with these settings" in again.output
+    assert (out / "training_card.json").read_text() == card
+    refused(train(data, out, "--max-steps", "2", "--batch-size", "4", "--sft-arg", "save_strategy=no"), 2,
+            f"{out} was produced with other settings (option sft.max_steps: 1 -> 2)", "--restart")
     other = write_instruction_fixture(tmp_path / "other", n_train=5)
-    refused(train(other, out, *QUICK, "--resume"), 2, "data:", "data_manifest_sha256:")
+    refused(train(other, out, *QUICK), 2, "inputs: hash")
+    restarted = train(data, out, "--max-steps", "2", "--batch-size", "4", "--sft-arg", "save_strategy=no",
+                      "--restart")
+    assert restarted.exit_code == 0, restarted.output
+    assert json.loads((out / "training_card.json").read_text())["result"]["global_step"] == 2
+
+
+def test_killed_run_resumes_from_its_checkpoint(data, tmp_path):
+    """kill -9 mid-training: the record stays at running, nothing looks finished; the rerun continues."""
+    out = tmp_path / "o"
+    args = ["--max-steps", "40", "--batch-size", "4", "--save-steps", "1", "--sft-arg", "save_total_limit=2"]
+    env = {**os.environ, "PYTHONPATH": str(SRC), "HF_DATASETS_CACHE": str(tmp_path / "hf-datasets"),
+           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "ava.cli", "train", "--data", str(data), "--model", "tiny",
+                             "--out", str(out), *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not (out / "checkpoints" / "checkpoint-2").is_dir() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert read_run(out).status == RunStatus.RUNNING
+    nothing_finished(out)
+    result = train(data, out, *args)
+    assert result.exit_code == 0, result.output
+    assert "took over a stale lock" in result.output
+    card = json.loads((out / "training_card.json").read_text())
+    assert card["result"]["resumed"] is True and card["result"]["global_step"] == 40 and read_run(out).complete
 
 
 # --- during training ------------------------------------------------------------------------------
@@ -358,5 +411,6 @@ def test_nan_loss_stops_with_step_and_loss(data, tmp_path):
                    "--sft-arg", "logging_steps=1", "--sft-arg", "save_strategy=no", "--sft-arg", "warmup_steps=0")
     refused(result, 1, "training stopped: loss is nan at step 2", "nothing was saved as a finished model")
     nothing_finished(out)
-    assert json.loads((out / "training_failed.json").read_text()) == {
-        "loss": "nan", "reason": "non-finite loss", "step": 2}
+    record = read_run(out)
+    assert record.status == RunStatus.FAILED
+    assert record.reason.startswith("NonFiniteLossError: training stopped: loss is nan at step 2;")

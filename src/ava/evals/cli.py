@@ -18,6 +18,7 @@ import typer
 from ava.evals import registry
 from ava.evals.framing import FRAMINGS, Framing, FramingError, resolve_framing
 from ava.evals.task import TaskOptions
+from ava.models.options import DeviceMapOption, DTypeOption, ModelOptions, RevisionOption
 
 
 class EvalUsageError(ValueError):
@@ -52,18 +53,25 @@ class EvalPlan:
     options: TaskOptions
     out: Path
     config: dict[str, Any] = field(default_factory=dict)
+    loading: ModelOptions | None = None  # how the model loads (dtype, device map, revision); None: defaults
+
+    def model_options(self) -> ModelOptions:
+        return self.loading or ModelOptions(self.model, self.adapter)
 
 
 def plan_eval(model: str, adapter: str | None, benchmark: str | None, suite: str | None, steer: bool,
               limit: int | None, out: Path | None, seed: int, framing: str, data: str | None,
-              set_: list[str] | None) -> EvalPlan:
-    """Check a command line; :class:`EvalUsageError` (or ``UnknownName``) says what is wrong.
+              set_: list[str] | None, *, loading: ModelOptions | None = None) -> EvalPlan:
+    """Check a command line; :class:`EvalUsageError` (or ``UnknownName``, ``ModelError``) says what is wrong.
 
     ``framing``: ``auto``, ``chat`` or ``plain`` (:mod:`ava.evals.framing`), resolved here from
-    the model's files, before anything is loaded.
+    the model's files, before anything is loaded. ``loading``: ``--dtype``, ``--device-map`` and
+    ``--revision`` (checked on creation); recorded in the config, and the dtype and resolved
+    revision are part of the scorer's identity, which the run is bound to.
     """
     from ava.evals.suites import check_suite, suite_benchmarks
 
+    loading = loading or ModelOptions(model, adapter)
     if framing not in FRAMINGS:
         raise EvalUsageError(f"--framing {framing!r}: expected one of {', '.join(FRAMINGS)}")
     if (benchmark is None) == (suite is None):
@@ -95,9 +103,10 @@ def plan_eval(model: str, adapter: str | None, benchmark: str | None, suite: str
     name = benchmark or f"suite-{suite}"
     config: dict[str, Any] = {"model": model, "adapter": adapter, "benchmark": benchmark, "suite": suite,
                               "steer": steer, "chat": chosen.chat, **chosen.to_config(), "data": data,
-                              "settings": settings, "limit": limit, "argv": sys.argv[1:]}
+                              "settings": settings, "limit": limit, "dtype": loading.dtype,
+                              "device_map": loading.device_map, "revision": loading.revision, "argv": sys.argv[1:]}
     return EvalPlan(model, adapter, chosen, bench, suite, TaskOptions(limit, steer, seed, data, settings),
-                    out or default_out(name, model, adapter), config)
+                    out or default_out(name, model, adapter), config, loading)
 
 
 def run_plan(plan: EvalPlan, progress: bool, restart: bool) -> dict[str, Any]:
@@ -105,7 +114,7 @@ def run_plan(plan: EvalPlan, progress: bool, restart: bool) -> dict[str, Any]:
     from ava.models.lazy import LazyScorer
     from ava.runs import Output, check_writable, interrupt_on_sigterm
 
-    scorer = LazyScorer(plan.model, adapter=plan.adapter, chat=plan.framing.chat)
+    scorer = LazyScorer(plan.model_options(), chat=plan.framing.chat)
     check_writable(Output(plan.out, folder=True))
     interrupt_on_sigterm()  # `kill` marks the run interrupted, like Ctrl-C
     if not progress:
@@ -142,6 +151,9 @@ def eval_command(
     set_: list[str] | None = typer.Option(None, "--set", help="benchmark setting key=value (repeatable)"),
     progress: bool = typer.Option(True, help="show progress bars"),
     restart: bool = typer.Option(False, "--restart", help="discard what --out holds and start over"),
+    dtype: DTypeOption = "auto",
+    device_map: DeviceMapOption = None,
+    revision: RevisionOption = None,
 ) -> None:
     """Evaluate a model; rerunning the same command resumes (scored prompts are cached)."""
     from ava.evals.data import DataError
@@ -152,7 +164,7 @@ def eval_command(
         if chat and framing not in ("auto", "chat"):
             raise EvalUsageError(f"--chat means --framing chat; it contradicts --framing {framing}: give one of them")
         plan = plan_eval(model, adapter, benchmark, suite, steer, limit, out, seed, "chat" if chat else framing,
-                         data, set_)
+                         data, set_, loading=ModelOptions(model, adapter, dtype, device_map, revision))
         results = run_plan(plan, progress, restart)
     except KeyboardInterrupt:
         target = out or "the run directory"

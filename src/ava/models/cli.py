@@ -15,6 +15,7 @@ import typer
 from ava.contracts.scoring import ScoreRequest
 from ava.models.engine import EngineConfig
 from ava.models.loading import ModelError
+from ava.models.options import DeviceMapOption, DTypeOption, ModelOptions, RevisionOption
 from ava.models.requests_io import partial_path, read_requests, requests_hash, scored_row
 
 OWNED = ("", ".partial")
@@ -35,6 +36,12 @@ def score(
     skip_bad: bool = typer.Option(False, help="skip malformed lines instead of stopping"),
     batch_tokens: int | None = typer.Option(None, help="token budget per batch (default: by device)"),
     chunk: int = typer.Option(512, min=1, help="requests scored and saved per step"),
+    truncate: str | None = typer.Option(
+        None, "--truncate", help="left: cut a prompt longer than the model's context window from the left "
+        "(default: such a prompt is refused, naming its id, length and the limit)"),
+    dtype: DTypeOption = "auto",
+    device_map: DeviceMapOption = None,
+    revision: RevisionOption = None,
     restart: bool = typer.Option(False, "--restart", help="discard what --out holds and start over"),
     progress: bool = typer.Option(True, help="show a progress bar"),
 ) -> None:
@@ -42,9 +49,13 @@ def score(
     from ava.runs import RunRefused
 
     try:
+        if truncate not in (None, "left"):
+            raise ScoreInputError(f"--truncate {truncate!r}: the one choice is left (cut the prompt's start)")
+        loading = ModelOptions(model, adapter, dtype, device_map, revision)
         target = _one_output(out, output)
         requests = _read(input, skip_bad)
-        n = _run(requests, target, model, adapter, chat, batch_tokens, chunk, restart, progress)
+        config = EngineConfig(max_batch_tokens=batch_tokens, truncate=truncate)
+        n = _run(requests, target, loading, chat, config, chunk, restart, progress)
     except KeyboardInterrupt:
         typer.echo("error: interrupted; every finished chunk is saved: rerun the same command to resume", err=True)
         raise typer.Exit(130) from None
@@ -77,16 +88,21 @@ def _read(path: Path, skip_bad: bool) -> list[ScoreRequest]:
     return requests
 
 
-def _run(requests: list[ScoreRequest], out: Path, model: str, adapter: str | None, chat: bool,
-         batch_tokens: int | None, chunk: int, restart: bool, progress: bool) -> int:
-    """Score what the output does not hold yet (bound, locked, resumable); write it in input order."""
+def _run(requests: list[ScoreRequest], out: Path, loading: ModelOptions, chat: bool, config: EngineConfig,
+         chunk: int, restart: bool, progress: bool) -> int:
+    """Score what the output does not hold yet (bound, locked, resumable); write it in input order.
+
+    Bound to the weights (identity: resolved revision and dtype), the requests, the framing and
+    the truncation rule; where the weights are placed (``--device-map``) is recorded, not bound.
+    """
     from ava.io import atomic_write
-    from ava.models.lazy import LazyScorer, scorer_identity
+    from ava.models.lazy import LazyScorer
     from ava.runs import Binding, ChunkPolicy, JsonlLog, Output, interrupt_on_sigterm, run_in_chunks, start_run
 
-    scorer = LazyScorer(model, adapter=adapter, chat=chat, config=EngineConfig(max_batch_tokens=batch_tokens))
-    binding = Binding(model=scorer_identity(model, adapter), inputs=requests_hash(requests), options={"chat": chat})
-    info = {"model": model, "adapter": adapter, "requests": len(requests)}
+    scorer = LazyScorer(loading, chat=chat, config=config)
+    binding = Binding(model=loading.identity(), inputs=requests_hash(requests),
+                      options={"chat": chat, "truncate": config.truncate})
+    info = {**loading.to_config(), "requests": len(requests)}
     interrupt_on_sigterm()
     with start_run(Output(out, folder=False), "score", binding, info=info, restart=restart, owned=OWNED) as run:
         if run.previous is not None and run.previous.complete and out.is_file():

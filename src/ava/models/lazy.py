@@ -13,27 +13,21 @@ from typing import Any
 
 from ava.contracts.scoring import ScoredItem, ScoreRequest
 from ava.models.engine import EngineConfig
-from ava.models.loading import ModelError, load_model, model_identity, resolve_model
-from ava.models.scorer import Scorer, load_scorer
-
-
-def scorer_identity(model: str, adapter: str | None = None, chat: bool = False) -> str:
-    """The identity ``load_scorer(model, adapter, chat=chat)`` will have, without loading anything."""
-    spec = resolve_model(model)
-    if spec.kind == "uniform":
-        return "uniform"
-    return model_identity(spec, adapter) + (":chat" if chat else "")
+from ava.models.loading import ModelError, resolve_model
+from ava.models.options import ModelOptions
+from ava.models.scorer import Scorer
 
 
 class LazyScorer:
-    """:class:`~ava.models.scorer.Scorer` for ``model`` that loads on the first ``score`` call."""
+    """:class:`~ava.models.scorer.Scorer` for ``options`` (model, adapter, dtype, device map,
+    revision) that loads on the first ``score`` call; its identity is
+    :meth:`ModelOptions.identity <ava.models.options.ModelOptions.identity>`."""
 
-    def __init__(self, model: str, adapter: str | None = None, chat: bool = False,
-                 config: EngineConfig | None = None) -> None:
-        self.model, self.adapter, self.chat, self.config = model, adapter, chat, config
-        spec = resolve_model(model)
-        self.identity = scorer_identity(model, adapter, chat)
-        self.backend = "uniform" if spec.kind == "uniform" else "transformers"
+    def __init__(self, options: ModelOptions, chat: bool = False, config: EngineConfig | None = None) -> None:
+        self.options, self.chat, self.config = options, chat, config
+        self.model = options.model
+        self.identity = options.identity(chat=chat)
+        self.backend = "uniform" if resolve_model(options.model, options.revision).kind == "uniform" else "transformers"
         self._scorer: Scorer | None = None
         self._generator: tuple[Any, Any] | None = None
 
@@ -43,7 +37,7 @@ class LazyScorer:
 
     def score(self, requests: Sequence[ScoreRequest], progress: bool = False) -> list[ScoredItem]:
         if self._scorer is None:
-            scorer = load_scorer(self.model, adapter=self.adapter, chat=self.chat, config=self.config)
+            scorer = self.options.load_scorer(chat=self.chat, config=self.config)
             if scorer.identity != self.identity:
                 raise ModelError(f"model {self.model!r} loaded as {scorer.identity!r}, not {self.identity!r}: "
                                  "its files changed while the run started; rerun")
@@ -55,7 +49,7 @@ class LazyScorer:
         if self.backend == "uniform":
             raise ModelError("the 'uniform' baseline cannot generate text; give a language model with --model")
         if self._generator is None:
-            lm, tokenizer = load_model(self.model, adapter=self.adapter)
+            lm, tokenizer = self.options.load_model()
             if tokenizer.pad_token_id is None:
                 tokenizer.pad_token = tokenizer.eos_token
             self._generator = (lm, tokenizer)

@@ -18,6 +18,9 @@ import json
 import re
 import shutil
 import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -365,6 +368,20 @@ def _size(n: int) -> str:
 
 
 # -- loading ----------------------------------------------------------------------------
+PEFT_GC_WARNING = ".*is_gradient_checkpointing"
+"""peft 0.21 reads transformers 5's deprecated ``is_gradient_checkpointing`` when it wraps a model:
+a FutureWarning about the libraries' own code, nothing a user can act on."""
+
+
+@contextmanager
+def quiet_peft() -> Iterator[None]:
+    """Wrap a model with peft (loading an adapter, making a LoRA trainer) without that one warning;
+    every other warning still shows."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=PEFT_GC_WARNING, category=FutureWarning)
+        yield
+
+
 def load_model(
     name: str,
     adapter: str | None = None,
@@ -402,7 +419,8 @@ def load_model(
     if adapter:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, adapter)
+        with quiet_peft():
+            model = PeftModel.from_pretrained(model, adapter)
     if device_map is None:
         model.to(device)
     model.eval()

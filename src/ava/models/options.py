@@ -25,7 +25,6 @@ from ava.models.loading import (
     default_device,
     dtype_name,
     load_model,
-    model_identity,
     resolve_dtype,
     resolve_model,
 )
@@ -83,11 +82,15 @@ class ModelOptions:
 
         return load_scorer(self.model, chat=chat, config=config, device=device, **self.load_kwargs())
 
-    def identity(self, device: str | None = None) -> str:
-        """The cache key of the weights these options load on ``device``, without loading them
-        (what :meth:`load_scorer`'s scorer reports, less its ``:chat`` suffix)."""
+    def identity(self, device: str | None = None, chat: bool = False) -> str:
+        """The identity of the scorer :meth:`load_scorer` gives on ``device`` (its weights at the
+        resolved revision, the dtype, the framing), without loading anything."""
+        from ava.models.scorer import scorer_identity
+
         spec = resolve_model(self.model, self.revision)
-        if spec.kind == "uniform":
-            return "uniform"
-        dtype = resolve_dtype(self.dtype, device or default_device())
-        return model_identity(spec, self.adapter, dtype=dtype)
+        dtype = None if spec.kind == "uniform" else resolve_dtype(self.dtype, device or default_device())
+        return scorer_identity(spec, self.adapter, dtype, chat)
+
+    def to_config(self) -> dict[str, Any]:
+        """What a run records of how it loads its model (``info`` of its run record)."""
+        return asdict(self)

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from ava.contracts.scoring import ScoredItem, ScoreRequest
 from ava.models.engine import EngineConfig, LetterEngine
-from ava.models.loading import hub_commit, load_model, model_identity, resolve_model
+from ava.models.loading import ModelSpec, hub_commit, load_model, model_identity, resolve_model
 
 
 class Scorer(Protocol):
@@ -71,5 +71,13 @@ def load_scorer(
     cfg = config or EngineConfig()
     if chat != cfg.chat:
         cfg = EngineConfig(**{**cfg.__dict__, "chat": chat})
-    identity = model_identity(spec, adapter, dtype=lm.dtype) + (":chat" if chat else "")
-    return LMScorer(LetterEngine(lm, tokenizer, cfg), identity)
+    return LMScorer(LetterEngine(lm, tokenizer, cfg), scorer_identity(spec, adapter, lm.dtype, chat))
+
+
+def scorer_identity(spec: ModelSpec, adapter: str | None, dtype: Any, chat: bool) -> str:
+    """The identity of a scorer (the key of every cached score): the weights (:func:`model_identity`,
+    dtype included) and the framing. The one definition: :func:`load_scorer` names what it loaded
+    with it, :meth:`ava.models.options.ModelOptions.identity` what it will load."""
+    if spec.kind == "uniform":
+        return "uniform"
+    return model_identity(spec, adapter, dtype=dtype) + (":chat" if chat else "")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from ava.models.options import DeviceMapOption, DTypeOption, RevisionOption
+
 
 def train(
     data: Path = typer.Option(
@@ -28,45 +30,58 @@ def train(
     save_steps: int | None = typer.Option(None, min=1, help="checkpoint every N steps"),
     report_to: str | None = typer.Option(None, "--report-to", help="log to tensorboard, wandb or none"),
     sft_arg: list[str] = typer.Option([], "--sft-arg", help="any trl.SFTConfig field, key=value (repeatable)"),
-    resume: bool = typer.Option(False, help="continue an unfinished run in --out from its latest checkpoint"),
+    dtype: DTypeOption = "auto",
+    device_map: DeviceMapOption = None,
+    revision: RevisionOption = None,
+    restart: bool = typer.Option(False, "--restart", help="discard what --out holds and train from scratch"),
+    resume: bool = typer.Option(False, "--resume", hidden=True,
+                                help="old spelling: rerunning the same command resumes by default"),
     merge: bool = typer.Option(False, help="also save the base model with the adapter merged in"),
 ) -> None:
-    """Fine-tune with TRL's SFT trainer, loss on responses only; writes a training card.
+    """Fine-tune with TRL's SFT trainer, loss on responses only; writes a training card. Rerunning
+    the same command resumes from the latest checkpoint.
 
     Flags are "not given" unless passed: the recipe's value then stays, an ``--sft-arg`` for the
     same field is refused, and where each setting came from is printed and recorded in the card.
     """
     from ava.models.loading import ModelError
+    from ava.models.options import ModelOptions
+    from ava.runs import RunRefused, interrupt_on_sigterm
     from ava.training.config import ConfigError, load_config
     from ava.training.data import TrainingDataError
     from ava.training.guard import NonFiniteLossError
-    from ava.training.outdir import OutputError
     from ava.training.trainer import train as run_training
 
     def say(message: str) -> None:
         typer.echo(message, err=True)
 
+    interrupt_on_sigterm()  # `kill` records the run as interrupted, like Ctrl-C
     try:
         if mix_ratio is not None and mix is None:
             raise ConfigError("--mix-ratio needs --mix FILE (the chat data to mix in)")
+        ModelOptions(model, None, dtype, device_map, revision)  # a bad --dtype, --device-map or --revision: now
         flags = {"max_steps": max_steps, "num_train_epochs": epochs, "learning_rate": lr,
                  "per_device_train_batch_size": batch_size, "max_length": max_length, "save_steps": save_steps,
                  "report_to": report_to}
         cfg = load_config(
             model, data, out, config_file=config, method="lora" if lora else "full",
-            overrides={"seed": seed, "limit": limit, "mix": str(mix) if mix else None, "mix_ratio": mix_ratio},
+            overrides={"seed": seed, "limit": limit, "mix": str(mix) if mix else None, "mix_ratio": mix_ratio,
+                       "revision": revision, "dtype": dtype, "device_map": device_map},
             sft_overrides=flags, sft_args=sft_arg,
         )
         given = [f"{k}={cfg.sft[k]!r} ({src})" for k, src in cfg.sources.items() if src.startswith("--")]
         say(f"settings: {cfg.method}, seed {cfg.seed}, limit {cfg.limit}; from the command line: "
-            f"{', '.join(given) or 'none'} (all settings: {out / 'train_config.json'})")
-        outcome = run_training(cfg, resume=resume, merge=merge, log=say)
-    except (ModelError, ConfigError, TrainingDataError, OutputError) as exc:
+            f"{', '.join(given) or 'none'} (all settings: {out / 'run.json'})")
+        outcome = run_training(cfg, restart=restart, merge=merge, log=say)
+    except KeyboardInterrupt:
+        say(f"\nerror: interrupted; checkpoints are kept: rerun the same command to resume ({out})")
+        raise typer.Exit(130) from None
+    except (ModelError, ConfigError, TrainingDataError, RunRefused) as exc:
         say(f"error: {exc}")
-        raise typer.Exit(2) from exc
+        raise typer.Exit(2) from None
     except NonFiniteLossError as exc:
         say(f"\nerror: {exc}")  # on a line of its own, after the interrupted progress bar
-        raise typer.Exit(1) from exc
+        raise typer.Exit(1) from None
     result = outcome.card.get("result", {})
     typer.echo(
         f"trained {cfg.model} ({cfg.method}) for {result.get('global_step')} steps, "

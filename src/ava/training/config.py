@@ -68,14 +68,25 @@ class TrainConfig:
     sft: dict[str, Any] = field(default_factory=dict)
     # Where each sft value came from (recipe file, --full, a flag, --sft-arg): printed and carded.
     sources: dict[str, str] = field(default_factory=dict)
+    # How the base model is loaded (ava.models.options): commit, branch or tag of a hub id; the
+    # weights' dtype ("auto": bf16 on GPUs that have it, else fp32); accelerate's device map.
+    revision: str | None = None
+    dtype: str = "auto"
+    device_map: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def binding(self) -> dict[str, Any]:
-        """The settings a resumed run must share with the run it continues."""
+        """The settings a resumed run must share with the run it continues.
+
+        Not here: the model, revision and dtype (bound as the model identity: the resolved commit
+        and the loaded dtype), the data and mix file (bound by their hashes, wherever they lie), the
+        output folder itself, where the weights are placed (``device_map``) and logging settings.
+        """
         found = asdict(self)
-        found.pop("sources")
+        for key in ("sources", "model", "revision", "dtype", "device_map", "data", "mix", "out"):
+            found.pop(key)
         found["sft"] = {k: v for k, v in self.sft.items() if k not in NOT_BINDING}
         return found
 

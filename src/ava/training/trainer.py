@@ -1,14 +1,18 @@
 """Fine-tune a model on the instruction data with TRL's SFT trainer (LoRA via PEFT, or full).
 
-Output folder (``--out``):
+Output folder (``--out``), one run (:mod:`ava.runs`):
 
-* ``train_config.json`` -- the settings, data and model, written first; a resumed run must match;
-* ``checkpoints/checkpoint-N`` -- Trainer checkpoints (``--resume`` continues from the latest);
-  TensorBoard logs, when asked for, under ``checkpoints/runs/``;
+* ``run.json`` -- the run record: written first as ``running`` with the binding (model identity,
+  a hash of the data's manifest and the mix file, every setting that changes the weights) and all
+  settings (``info.config``); last as ``complete``, ``interrupted`` (Ctrl-C, ``kill``) or
+  ``failed`` with the reason (e.g. the step and loss where it became NaN). A rerun of the same
+  command resumes from the latest checkpoint; one with other settings is refused naming what
+  differs; ``--restart`` starts over; ``.lock`` keeps a second ``ava train`` out;
+* ``checkpoints/checkpoint-N`` -- Trainer checkpoints; TensorBoard logs, when asked for, under
+  ``checkpoints/runs/``;
 * ``adapter/`` (LoRA) or ``model/`` (full) -- the result, with the tokenizer;
 * ``merged/`` -- with ``--merge``, the base model with the adapter folded in;
-* ``training_card.json`` -- written last: its presence marks a finished run;
-* ``training_failed.json`` -- instead of the card when the loss became NaN/inf (step and loss).
+* ``training_card.json`` -- what was trained on what, how, and the outcome (written when complete).
 
 Everything that can be checked without the model is checked first (settings, output folder,
 data, mix file), so a bad input fails in seconds, not after loading weights.
@@ -17,30 +21,41 @@ data, mix file), so a bad input fails in seconds, not after loading weights.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import json
 import math
 import random
 import shutil
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from ava.io import file_sha256, write_json
-from ava.models.loading import ModelSpec, model_identity, resolve_model, weights_dir
-from ava.training import encode, outdir
+from ava.models.loading import (
+    ModelSpec,
+    hub_commit,
+    model_identity,
+    quiet_peft,
+    resolve_dtype,
+    resolve_model,
+    weights_dir,
+)
+from ava.runs import Binding, Output, check_writable, start_run
+from ava.training import encode
 from ava.training.config import ConfigError, TrainConfig
 from ava.training.data import TrainingDataError, manifest_sha256, open_split, stratified_indices
 from ava.training.guard import NonFiniteLossError, StopOnNonFiniteLoss
 from ava.training.mix import read_chat_jsonl
 
 CARD_VERSION = 2
+KIND = "train"
+CARD = "training_card.json"
+OWNED = ("checkpoints", "adapter", "model", "merged", CARD, ".adapter.tmp", ".model.tmp", ".merged.tmp")
+"""What a run writes in ``--out`` besides ``run.json``: refused without a record, removed by ``--restart``."""
 LIBRARIES = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "align-via-actions")
-# peft 0.21 reads transformers 5's deprecated `is_gradient_checkpointing`: nothing a user can act on.
-GC_WARNING = ".*is_gradient_checkpointing"
 EXTRAS = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",)}
 
 
@@ -58,10 +73,20 @@ class Inputs:
     """What a run reads, opened and checked before any model is loaded."""
 
     spec: ModelSpec
+    commit: str | None  # the hub commit the model's revision resolves to (None: not a hub model)
+    identity: str  # the model identity (weights and dtype) the run is bound to
     split: Any  # the train split, a memory-mapped datasets.Dataset
     indices: list[int] | None  # the --limit sample, or None for all rows
     conversations: list[list[dict[str, str]]]
-    binding: dict[str, Any]
+    data_sha256: str  # of the build's manifest.json
+    mix_sha256: str | None
+    options: dict[str, Any] = field(default_factory=dict)  # TrainConfig.binding(): settings that change weights
+
+    @property
+    def binding(self) -> Binding:
+        """The model identity, a hash of the data and mix file, and every setting that changes the weights."""
+        inputs = hashlib.sha256(json.dumps([self.data_sha256, self.mix_sha256]).encode()).hexdigest()[:16]
+        return Binding(model=self.identity, inputs=inputs, options=self.options)
 
 
 def portable_model_name(spec: ModelSpec) -> str:
@@ -105,11 +130,25 @@ def _check_reporter(cfg: TrainConfig) -> None:
                           f"pip install 'align-via-actions[{target}]'")
 
 
+def train_dtype(name: str, device: str) -> Any:
+    """The dtype weights are loaded in for training: ``auto`` is bf16 on a GPU that has it natively,
+    else fp32 (fp16 weights do not train without loss scaling); others as for scoring."""
+    import torch
+
+    if name == "auto":
+        return torch.bfloat16 if device.startswith("cuda") and torch.cuda.is_bf16_supported() else torch.float32
+    return resolve_dtype(name, device)
+
+
 def open_inputs(cfg: TrainConfig) -> Inputs:
-    """Resolve the model, open and check the data and mix file, and the run's binding."""
-    spec = resolve_model(cfg.model)
+    """Resolve the model (at its revision), open and check the data and mix file, and the run's binding."""
+    from ava.models.loading import default_device
+
+    spec = resolve_model(cfg.model, cfg.revision)
     if spec.kind == "uniform":
         raise ConfigError("the 'uniform' baseline has no weights to train; pass a model")
+    commit = hub_commit(spec.path, spec.revision) if spec.on_hub else None
+    identity = model_identity(spec, dtype=train_dtype(cfg.dtype, default_device()))
     split = open_split(cfg.data, "train")
     if len(split) == 0:
         raise TrainingDataError(f"{cfg.data}: the train split has no samples; nothing to train on")
@@ -117,13 +156,8 @@ def open_inputs(cfg: TrainConfig) -> Inputs:
     if cfg.limit is not None:
         indices = stratified_indices(split.with_format("arrow")["task"], cfg.limit, cfg.seed)
     conversations = read_chat_jsonl(cfg.mix) if cfg.mix else []
-    binding = {
-        **cfg.binding(),
-        "data_manifest_sha256": manifest_sha256(cfg.data),
-        "mix_sha256": file_sha256(cfg.mix) if cfg.mix else None,
-        "model_identity": model_identity(spec),
-    }
-    return Inputs(spec, split, indices, conversations, binding)
+    return Inputs(spec, commit, identity, split, indices, conversations, manifest_sha256(cfg.data),
+                  file_sha256(cfg.mix) if cfg.mix else None, cfg.binding())
 
 
 def build_dataset(cfg: TrainConfig, inputs: Inputs, tokenizer: Any) -> tuple[Any, dict[str, Any]]:
@@ -136,7 +170,7 @@ def build_dataset(cfg: TrainConfig, inputs: Inputs, tokenizer: Any) -> tuple[Any
     pairs = encode.encode_pairs(split.select_columns(["prompt", "response"]), tokenizer, max_length, num_proc)
     info: dict[str, Any] = {
         "dir": str(Path(cfg.data).resolve()),
-        "manifest_sha256": inputs.binding["data_manifest_sha256"],
+        "manifest_sha256": inputs.data_sha256,
         "split": "train",
         "limit": cfg.limit,
         "n_samples": len(pairs),
@@ -153,7 +187,7 @@ def build_dataset(cfg: TrainConfig, inputs: Inputs, tokenizer: Any) -> tuple[Any
         parts.append(chats)
         info["mix"] = {
             "file": str(Path(cfg.mix).resolve()),
-            "sha256": inputs.binding["mix_sha256"],
+            "sha256": inputs.mix_sha256,
             "n_lines": len(inputs.conversations),
             "ratio_requested": cfg.mix_ratio,
             "n_wanted": wanted,
@@ -192,15 +226,13 @@ def _save_dir(save: Callable[[Path], None], target: Path) -> None:
     tmp.rename(target)
 
 
-def merge_adapter(model_name: str, adapter: Path, target: Path) -> None:
-    """Fold a LoRA adapter into a fresh copy of its base model and save it as a plain model."""
+def merge_adapter(inputs: Inputs, adapter: Path, target: Path) -> None:
+    """Fold a LoRA adapter into a fresh copy of its base model (at the run's commit) and save it as a plain model."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    source = weights_dir(resolve_model(model_name))
-    base = AutoModelForCausalLM.from_pretrained(source)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=GC_WARNING, category=FutureWarning)
+    base = AutoModelForCausalLM.from_pretrained(weights_dir(inputs.spec), revision=inputs.commit)
+    with quiet_peft():
         merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
     tokenizer = AutoTokenizer.from_pretrained(str(adapter))
 
@@ -212,15 +244,17 @@ def merge_adapter(model_name: str, adapter: Path, target: Path) -> None:
 
 
 def _make_trainer(cfg: TrainConfig, inputs: Inputs, args: Any, dataset: Any, tokenizer: Any) -> Any:
-    import torch
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM
     from trl import SFTTrainer
 
-    dtype = torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(weights_dir(inputs.spec), dtype=dtype)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=GC_WARNING, category=FutureWarning)
+    from ava.models.loading import default_device
+
+    kwargs: dict[str, Any] = {"dtype": train_dtype(cfg.dtype, default_device()), "revision": inputs.commit}
+    if cfg.device_map is not None:
+        kwargs["device_map"] = cfg.device_map
+    model = AutoModelForCausalLM.from_pretrained(weights_dir(inputs.spec), **kwargs)
+    with quiet_peft():
         return SFTTrainer(
             model=model,
             args=args,
@@ -239,6 +273,7 @@ def _save_outputs(cfg: TrainConfig, inputs: Inputs, trainer: Any, tokenizer: Any
     if cfg.method == "lora":  # PEFT records model.config's name, a cache folder for built-in models
         for peft_config in model.peft_config.values():
             peft_config.base_model_name_or_path = portable_model_name(inputs.spec)
+            peft_config.revision = inputs.commit  # a hub base loads at the commit it was trained on
 
     def save(path: Path) -> None:
         if cfg.method == "lora":  # LoRA never resizes the embeddings: no need to probe the base's vocabulary
@@ -253,32 +288,27 @@ def _save_outputs(cfg: TrainConfig, inputs: Inputs, trainer: Any, tokenizer: Any
         saved = json.loads((out / name / "adapter_config.json").read_text(encoding="utf-8"))
         outputs["adapter_base_model"] = saved.get("base_model_name_or_path")
     if merge and cfg.method == "lora":
-        merge_adapter(cfg.model, out / "adapter", out / "merged")
+        merge_adapter(inputs, out / "adapter", out / "merged")
         outputs["merged"] = "merged"
     return outputs
 
 
-def _preflight(cfg: TrainConfig, resume: bool) -> tuple[Inputs, bool]:
-    """Open the inputs and bind the output folder (the caller holds its lock): refusals leave no folder."""
-    out = Path(cfg.out)
-    created = not out.exists()
-    try:
-        inputs = open_inputs(cfg)
-        return inputs, outdir.bind(out, inputs.binding, {"config": cfg.to_dict()}, resume)
-    except Exception:
-        if created:  # refused before anything was written: leave no empty folder behind
-            (out / outdir.LOCK).unlink(missing_ok=True)
-            out.rmdir()
-        raise
-
-
 def train(
-    cfg: TrainConfig, resume: bool = False, merge: bool = False, log: Callable[[str], None] | None = None
+    cfg: TrainConfig, resume: bool = True, merge: bool = False, log: Callable[[str], None] | None = None, *,
+    restart: bool = False,
 ) -> TrainOutcome:
-    """Run (or resume) one training job and write its outputs and training card.
+    """Run one training job (or resume it from its latest checkpoint) and write its outputs and card.
 
+    ``resume`` is kept for callers of the old signature and changes nothing: a run always resumes
+    its own unfinished work; ``restart`` (keyword only, so no positional ``True`` can mean it)
+    discards what ``--out`` holds first.
+
+    ``--out`` is opened with :func:`ava.runs.start_run` after the inputs are checked (a refusal
+    leaves no folder): one writer, bound to the model, data and settings, ``restart`` starts over.
+    A run that finished before returns its card without training (``model`` is then None).
     Under ``accelerate launch`` only the main process checks, locks and binds the folder and
-    writes outputs; the others read the same inputs once it has tokenised them (shared cache).
+    writes the record and outputs; the others read the same inputs once it has tokenised them
+    (shared cache).
     """
     from accelerate import PartialState
     from transformers import AutoTokenizer, set_seed
@@ -288,35 +318,72 @@ def train(
     args = sft_config(cfg, out)
     _check_reporter(cfg)
     state = PartialState()
+    if cfg.device_map is not None and state.num_processes > 1:
+        raise ConfigError("--device-map spreads one model over the GPUs of one process; under accelerate launch "
+                          "every process trains its own copy: drop one of them")
     if state.is_main_process:
-        outdir.check_writable(out)
-    with outdir.acquire(out) if state.is_main_process else contextlib.nullcontext():
+        check_writable(Output(out, folder=True))
+    with contextlib.ExitStack() as stack:
         with state.main_process_first():
+            inputs = open_inputs(cfg)
             if state.is_main_process:
-                inputs, continuing = _preflight(cfg, resume)
-            else:
-                inputs, continuing = open_inputs(cfg), resume
-            set_seed(cfg.seed)
-            tokenizer = AutoTokenizer.from_pretrained(weights_dir(inputs.spec))
-            dataset, data_info = build_dataset(cfg, inputs, tokenizer)
-        say(describe_data(data_info))
-        trainer = _make_trainer(cfg, inputs, args, dataset, tokenizer)
-        has_checkpoint = any((out / "checkpoints").glob("checkpoint-*"))
-        try:
-            result = trainer.train(resume_from_checkpoint=True if continuing and has_checkpoint else None)
-            if not math.isfinite(result.training_loss):  # a non-finite step after the last log
-                raise NonFiniteLossError(trainer.state.global_step, result.training_loss, "mean training loss")
-        except NonFiniteLossError as exc:
-            write_json(out / outdir.FAILED, {"reason": "non-finite loss", "step": exc.step, "loss": str(exc.loss)})
-            raise
-        trainer.model.eval()
-        card: dict[str, Any] = {}
-        if trainer.is_world_process_zero():
-            outputs = _save_outputs(cfg, inputs, trainer, tokenizer, merge)
-            resumed = continuing and has_checkpoint
-            card = _card(cfg, inputs, encode.describe_format(tokenizer), data_info, trainer, result, outputs, resumed)
-            write_json(out / outdir.CARD, card)
+                stack.enter_context(start_run(Output(out, folder=True), KIND, inputs.binding, restart=restart,
+                                              owned=OWNED, info={"config": cfg.to_dict()}))
+            finished = (out / CARD).is_file()  # this very run finished before: nothing to do
+            if not finished:
+                set_seed(cfg.seed)
+                tokenizer = AutoTokenizer.from_pretrained(weights_dir(inputs.spec), revision=inputs.commit)
+                dataset, data_info = build_dataset(cfg, inputs, tokenizer)
+        if finished:
+            say(f"already trained with these settings: {out / CARD} (--restart trains again)")
+            outcome = TrainOutcome(json.loads((out / CARD).read_text(encoding="utf-8")), None, None, [], {})
+        else:
+            say(describe_data(data_info))
+            outcome = _fit(cfg, inputs, args, dataset, data_info, tokenizer, merge)
+    return outcome
+
+
+def _fit(cfg: TrainConfig, inputs: Inputs, args: Any, dataset: Any, data_info: dict[str, Any], tokenizer: Any,
+         merge: bool) -> TrainOutcome:
+    """Train (from the latest checkpoint if the run has one), save the result and write the card."""
+    out = Path(cfg.out)
+    trainer = _make_trainer(cfg, inputs, args, dataset, tokenizer)
+    # A checkpoint here belongs to this run: start_run refused or removed any other one.
+    latest = latest_checkpoint(out / "checkpoints", remove_incomplete=trainer.is_world_process_zero())
+    resumed = latest is not None
+    result = trainer.train(resume_from_checkpoint=str(latest) if latest else None)
+    if not math.isfinite(result.training_loss):  # a non-finite step after the last log
+        raise NonFiniteLossError(trainer.state.global_step, result.training_loss, "mean training loss")
+    trainer.model.eval()
+    card: dict[str, Any] = {}
+    if trainer.is_world_process_zero():
+        outputs = _save_outputs(cfg, inputs, trainer, tokenizer, merge)
+        card = _card(cfg, inputs, encode.describe_format(tokenizer), data_info, trainer, result, outputs, resumed)
+        write_json(out / CARD, card)
     return TrainOutcome(card, trainer.model, tokenizer, list(trainer.state.log_history), dict(result.metrics))
+
+
+def latest_checkpoint(folder: Path, remove_incomplete: bool = True) -> Path | None:
+    """The newest checkpoint the Trainer finished writing; any it did not are skipped (and removed
+    by the one process that writes, ``remove_incomplete``).
+
+    Why not the Trainer's own ``resume_from_checkpoint=True``: it takes the highest-numbered
+    folder, and a run killed while saving leaves one without its optimizer or state files, so the
+    rerun would fail on a missing file. ``trainer_state.json`` is the last file the Trainer writes
+    into a checkpoint: a folder whose state file is missing or unreadable is incomplete.
+    """
+    found = []
+    for path in folder.glob("checkpoint-*") if folder.is_dir() else []:
+        step = path.name.removeprefix("checkpoint-")
+        if not (path.is_dir() and step.isdigit()):
+            continue
+        try:
+            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+            found.append((int(step), path))
+        except (OSError, ValueError):
+            if remove_incomplete:  # half-written by a killed run: redone from the previous checkpoint
+                shutil.rmtree(path, ignore_errors=True)
+    return max(found)[1] if found else None
 
 
 def _card(
@@ -328,7 +395,7 @@ def _card(
         "card_version": CARD_VERSION,
         "model": cfg.model,
         "base_model": portable_model_name(inputs.spec),
-        "model_identity": inputs.binding["model_identity"],
+        "model_identity": inputs.identity,
         "method": cfg.method,
         "prompt_format": prompt_format,
         "seed": cfg.seed,
