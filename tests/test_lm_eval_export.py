@@ -149,9 +149,10 @@ def _ava_headlines(tasks, chat: bool, out) -> dict[str, dict[str, float | None]]
     """``ava eval``'s numbers for the exported tasks: the runner, smollm2, the given framing."""
     from ava.evals.runner import run_tasks
     from ava.models.lazy import LazyScorer
+    from ava.models.options import ModelOptions
 
     built = [runtime.build(t.spec) for t in tasks]
-    results = run_tasks(built, LazyScorer("smollm2", chat=chat), out, progress=False)
+    results = run_tasks(built, LazyScorer(ModelOptions("smollm2"), chat=chat), out, progress=False)
     return {t.name: results["tasks"][b.name]["headline"] for t, b in zip(tasks, built, strict=True)}
 
 
