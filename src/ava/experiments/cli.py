@@ -46,3 +46,8 @@ def run_command(
             DataError, UnknownName, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    except Exception as exc:  # a step's own failure: one line (its run.json keeps the reason), no traceback
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        typer.echo(f"error: {type(exc).__name__}: {first}; fix the cause and rerun the same command to resume "
+                   f"({out})", err=True)
+        raise typer.Exit(1) from None

@@ -266,7 +266,12 @@ def run_experiment(recipe: Recipe, out: Path, *, restart: bool = False, progress
         for step in STEPS:
             say(f"[{step.name}] {step.what}")
             t0 = time.perf_counter()
-            if step.run(ctx):
+            try:
+                cached = step.run(ctx)
+            except Exception:
+                say(f"[{step.name}] failed; what earlier steps finished is kept")
+                raise
+            if cached:
                 ctx.cached.append(step.name)
                 say(f"[{step.name}] cached: finished earlier with the same inputs")
             else:
