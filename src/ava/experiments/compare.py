@@ -44,7 +44,7 @@ def compare(out: Path, recipe: Any, base: Mapping[str, Any], tuned: Mapping[str,
         for task in tasks:
             b_items, t_items = _items(out / "eval-base", task.name), _items(out / "eval-tuned", task.name)
             b_res, t_res = base["tasks"][task.name], tuned["tasks"][task.name]
-            if bench in ("opinionqa", "opinionqa-xl") and hasattr(task, "by_key"):
+            if task.name in ("opinionqa", "opinionqa-xl"):  # not the steering tasks
                 row, grp = _opinion(task, b_items, t_items, b_res, settings)
             elif bench == "globalopinionqa" and task.name.startswith("globalopinionqa"):
                 row, grp = _goqa(b_items, t_items, b_res, settings)
