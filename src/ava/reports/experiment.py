@@ -80,12 +80,26 @@ def experiment_section(folder: Path, img: Any) -> str:
                  _num(r.get("uniform")), _num(r.get("humans")), r["verdict"]]
         body.append("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in cells) + "</tr>")
     losses = comparison["training"].get("losses") or []
-    curve = ", ".join(f"{x['step']}: {x['loss']:.3f}" for x in losses)
+    curve = img(loss_png(losses, "training loss"), "training loss") if losses else "<p class='note'>no loss logged</p>"
     return (f"<h2>Experiment {e(comparison['experiment'])}: base vs tuned</h2>"
             + img(comparison_png(comparison), "base vs tuned")
-            + f"<table><tr>{head}</tr>{''.join(body)}</table>"
-            + f"<p class='note'>training loss by step: {e(curve) or 'not recorded'}</p>")
+            + f"<table><tr>{head}</tr>{''.join(body)}</table>" + curve)
 
 
 def _num(x: Any) -> str:
     return "–" if x is None else f"{x:.4f}"
+
+
+def loss_png(losses: list[Mapping[str, Any]], title: str) -> bytes:
+    """The training loss by optimiser step (``train/loss.json``'s ``losses``)."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([x["step"] for x in losses], [x["loss"] for x in losses], marker="o", markersize=3)
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel("training loss (responses only)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    return buffer.getvalue()
