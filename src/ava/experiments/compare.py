@@ -29,6 +29,10 @@ from ava.evals.metrics import opinion as om
 SCHEMA = "ava-experiment-comparison/1"
 Rows = list[dict[str, Any]]
 CLEAR = "no clear change"
+FEW = "too few questions"
+MIN_UNITS = 5
+"""Below this many questions (a country asked only once or twice) a resampled interval is no
+interval at all: such a row gets no verdict."""
 
 
 def compare(out: Path, recipe: Any, base: Mapping[str, Any], tuned: Mapping[str, Any],
@@ -102,9 +106,11 @@ def _row(metric: str, b: np.ndarray, t: np.ndarray, confidence: float, *, higher
     low, high = _interval(delta, confidence)
     better = (low > 0) if higher_is_better else (high < 0)
     worse = (high < 0) if higher_is_better else (low > 0)
+    verdict = "better" if better else "worse" if worse else CLEAR
+    if extra.get("n", MIN_UNITS) < MIN_UNITS:
+        verdict = FEW
     return {"metric": metric, "base": _f(b[0]), "tuned": _f(t[0]), "delta": _f(delta[0]), "ci_low": _f(low),
-            "ci_high": _f(high), "higher_is_better": higher_is_better,
-            "verdict": "better" if better else "worse" if worse else CLEAR, **extra}
+            "ci_high": _f(high), "higher_is_better": higher_is_better, "verdict": verdict, **extra}
 
 
 def _f(x: Any) -> float | None:
@@ -113,7 +119,7 @@ def _f(x: Any) -> float | None:
 
 
 def _direction(row: Mapping[str, Any]) -> str:
-    return {"better": "toward people", "worse": "away from people"}.get(row["verdict"], CLEAR)
+    return {"better": "toward people", "worse": "away from people", FEW: FEW}.get(row["verdict"], CLEAR)
 
 
 # -- OpinionQA / OpinionQA-XL: representativeness, overall and per group -------------------------
@@ -254,7 +260,7 @@ def print_comparison(comparison: Mapping[str, Any]) -> None:
     for task, groups in comparison["groups"].items():
         moved = {d: [g["group"] for g in groups if g["direction"] == d] for d in ("toward people", "away from people")}
         console.print(f"{task}: {len(groups)} groups; toward people: {', '.join(moved['toward people']) or 'none'}; "
-                      f"away: {', '.join(moved['away from people']) or 'none'}; the rest: {CLEAR}")
+                      f"away: {', '.join(moved['away from people']) or 'none'}; the rest: {CLEAR} or {FEW}")
     for task, m in comparison["letter_mass"].items():
         console.print(f"{task}: letter mass {_fmt(m['base'])} -> {_fmt(m['tuned'])}")
 

@@ -45,7 +45,7 @@ def comparison_png(comparison: Mapping[str, Any]) -> bytes:
             colour = COLOURS.get(r.get("direction") or r.get("verdict"), "tab:grey")
             ax.errorbar(d, y, xerr=[[d - lo], [hi - d]], fmt="o", color=colour, capsize=2, markersize=4)
         ax.axvline(0, color="black", linewidth=0.8)
-        ax.set_yticks(range(len(items)), [label for label, _ in items], fontsize=7)
+        ax.set_yticks(range(len(items)), [label.replace("$", r"\$") for label, _ in items], fontsize=7)
         ax.invert_yaxis()
         ax.set_xlabel("tuned - base (points; fractions x100)")
         ax.set_title(title, fontsize=10)
@@ -53,7 +53,7 @@ def comparison_png(comparison: Mapping[str, Any]) -> bytes:
     fig.suptitle(f"{comparison['experiment']} ({comparison['model']}): what fine-tuning changed, with paired "
                  f"bootstrap {conf}% CIs (green: better / toward people, red: worse / away, grey: no clear change)",
                  fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
     plt.close(fig)
