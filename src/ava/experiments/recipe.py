@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ava.io import UnreadableYaml, read_yaml
 
 RECIPE_VERSION = 1
 
@@ -107,15 +107,11 @@ def load_recipe(path: str | Path) -> Recipe:
     """Read and validate a recipe file; :class:`RecipeError` names the file and the key."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = read_yaml(path) or {}
     except FileNotFoundError:
         raise RecipeError(f"{path}: no such recipe file") from None
-    except UnicodeDecodeError as exc:
-        raise RecipeError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise RecipeError(f"{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+    except UnreadableYaml as exc:
+        raise RecipeError(str(exc)) from None
     try:
         checked = _check(raw, SCHEMA, DEFAULTS, "")
         _check_meaning(checked, path)
