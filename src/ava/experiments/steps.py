@@ -191,7 +191,7 @@ def train_step(ctx: Context) -> bool:
     with start_run(Output(folder, folder=True), "experiment-train", binding, owned=("model", "loss.json")) as run:
         if not (target / "training_card.json").is_file():
             try:
-                outcome = train(cfg, resume=(target / "train_config.json").is_file(), log=ctx.say)
+                outcome = train(cfg, resume=True, log=ctx.say)  # resume: continue an unfinished run in target
             except NonFiniteLossError as exc:
                 raise ExperimentStopped(f"train step: {exc}; the tuned model is not evaluated or compared") from None
             history = outcome.log_history
