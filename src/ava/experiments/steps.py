@@ -126,6 +126,20 @@ def _framing_chat(ctx: Context) -> bool:
     return resolve_framing(ctx.recipe["model"]["name"], ctx.recipe["model"]["framing"]).chat
 
 
+def _scorer(model: str, adapter: str | None, chat: bool) -> Any:
+    """The lazy scorer ``ava eval`` uses. Two spellings while branches merge: main's ``LazyScorer``
+    takes :class:`~ava.models.options.ModelOptions`, the older one the model and adapter (drop the
+    second once both are merged)."""
+    import inspect
+
+    from ava.models.lazy import LazyScorer
+    from ava.models.options import ModelOptions
+
+    if "options" in inspect.signature(LazyScorer).parameters:
+        return LazyScorer(ModelOptions(model, adapter=adapter), chat=chat)  # type: ignore[call-arg]
+    return LazyScorer(model, adapter=adapter, chat=chat)  # type: ignore[arg-type]
+
+
 def eval_step(label: str) -> Callable[[Context], bool]:
     """Evaluate the base model (``label`` "base") or the tuned one ("tuned") on the same items."""
 
@@ -134,14 +148,12 @@ def eval_step(label: str) -> Callable[[Context], bool]:
         from ava.evals.runner import run_tasks
         from ava.evals.task import GenerationTask
         from ava.experiments.tasks import make_tasks
-        from ava.models.lazy import LazyScorer
-
         assert ctx.build is not None
         name = f"eval-{label}"
         folder = ctx.out / name
         model = ctx.recipe["model"]["name"]
         adapter = str(ctx.adapter) if label == "tuned" else None
-        scorer = LazyScorer(model, adapter=adapter, chat=_framing_chat(ctx))
+        scorer = _scorer(model, adapter, _framing_chat(ctx))
         by_bench = make_tasks(ctx.recipe.benchmarks, ctx.build, ctx.recipe["eval"]["seed"])
         tasks = [t for ts in by_bench.values() for t in ts]
         key = {"identity": scorer.identity, "seed": ctx.recipe["eval"]["seed"], "tasks": {
@@ -166,7 +178,7 @@ def eval_step(label: str) -> Callable[[Context], bool]:
 
 def train_step(ctx: Context) -> bool:
     """Train through :func:`ava.training.trainer.train` into ``train/model`` (``ava train``'s folder)."""
-    from ava.models.lazy import scorer_identity
+    from ava.models.options import ModelOptions
     from ava.training.config import load_config
     from ava.training.data import manifest_sha256
     from ava.training.guard import NonFiniteLossError
@@ -181,7 +193,7 @@ def train_step(ctx: Context) -> bool:
                                  "mix_ratio": spec["mix_ratio"]},
                       sft_overrides=dict(spec["sft"]))
     settings = {k: v for k, v in cfg.binding().items() if k not in ("out", "data")}
-    binding = Binding(model=scorer_identity(recipe["model"]["name"]), inputs=manifest_sha256(ctx.build),
+    binding = Binding(model=ModelOptions(recipe["model"]["name"]).identity(), inputs=manifest_sha256(ctx.build),
                       options=settings)
     key = binding.to_dict()
     ctx.adapter = target / ("adapter" if cfg.method == "lora" else "model")
