@@ -130,7 +130,7 @@ def test_rerun_does_nothing(experiment):
 
 def test_added_benchmark_is_the_only_thing_scored(experiment):
     root, recipe, out, _ = experiment
-    benchmarks = {**RECIPE["eval"]["benchmarks"], "culturenli": {"limit": 3}}
+    benchmarks = {**RECIPE["eval"]["benchmarks"], "opinionqa-xl": {"sample": 3}}
     ads = yaml.safe_load(recipe.read_text())["data"]["ads"]
     wider = write_recipe(root / "wider.yaml", ads, eval__benchmarks=benchmarks)
     result = run(wider, out)
@@ -140,9 +140,9 @@ def test_added_benchmark_is_the_only_thing_scored(experiment):
         tasks = json.loads((out / f"eval-{label}/results.json").read_text())["tasks"]
         assert {t: tasks[t]["task_info"]["n_scored"] for t in ("opinionqa", "globalopinionqa", "ava-tasks")} == {
             "opinionqa": 0, "globalopinionqa": 0, "ava-tasks": 0}
-        assert tasks["culturenli"]["task_info"]["n_scored"] > 0
+        assert tasks["opinionqa-xl"]["task_info"]["n_scored"] > 0
     comparison = json.loads((out / "compare/comparison.json").read_text())
-    assert any(r["task"] == "culturenli" for r in comparison["metrics"])
+    assert any(r["task"] == "opinionqa-xl" and r["ci_low"] is not None for r in comparison["metrics"])
 
 
 def test_report_has_the_experiment_section(experiment, tmp_path):
