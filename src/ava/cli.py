@@ -2,7 +2,8 @@
 
 The grammar (docs/cli.md): ``ava data build-ads|build-surveys`` make data sets, ``ava train``
 fine-tunes, ``ava score`` reads letter distributions, ``ava eval`` runs benchmarks, ``ava
-report`` compares runs, ``ava export lm-eval`` writes the benchmarks for lm-evaluation-harness.
+report`` compares runs, ``ava export lm-eval`` writes the benchmarks for lm-evaluation-harness,
+``ava experiment run`` runs the whole loop from a recipe (build, eval, train, eval, compare).
 ``ava build`` is the old spelling of ``ava data build-ads``, kept hidden for one release.
 """
 
@@ -12,6 +13,7 @@ import typer
 
 from ava.evals.cli import eval_command
 from ava.evals.export.cli import lm_eval_command
+from ava.experiments.cli import app as experiment_app
 from ava.instructions.cli import build
 from ava.models.cli import score
 from ava.reports.cli import report_command
@@ -47,6 +49,7 @@ app.command(help="Option-letter distributions for a JSONL file of requests.")(sc
 app.command("eval", help="Evaluate a model on a benchmark or suite (resumable run directory).")(eval_command)
 app.command("report", help="One self-contained HTML page comparing run directories.")(report_command)
 app.add_typer(export_app, name="export")
+app.add_typer(experiment_app, name="experiment")
 app.command("build", hidden=True, help="Old spelling of `ava data build-ads` (kept for one release).")(build)
 
 

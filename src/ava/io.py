@@ -57,6 +57,25 @@ def read_json(path: str | Path) -> Any:
         raise UnreadableJson(f"{path}:{exc.lineno}: not JSON ({exc.msg})") from None
 
 
+class UnreadableYaml(ValueError):
+    """A file that is not UTF-8 YAML; the message names the file (and line) and why."""
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file's value (None for an empty file); :class:`UnreadableYaml` ("FILE:LINE: not valid YAML
+    (...)") instead of a traceback. ``FileNotFoundError`` passes through for the caller to word."""
+    import yaml
+
+    try:
+        return yaml.safe_load(Path(path).read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UnreadableYaml(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise UnreadableYaml(f"{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+
+
 def file_sha256(path: str | Path) -> str:
     """SHA-256 of a file, read in 1 MiB blocks (inputs can be large survey or ad dumps)."""
     digest = hashlib.sha256()

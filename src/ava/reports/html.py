@@ -202,6 +202,7 @@ img{max-width:100%;border:1px solid #eee;margin:0.5em 0}
 def build_report(run_dirs: Sequence[str | Path]) -> str:
     if not run_dirs:
         raise ReportError("give at least one run directory")
+    experiments, run_dirs = _experiments(run_dirs)
     runs = [load_run(d) for d in run_dirs]
     labels = _labels([r.path for r in runs])
     runs = [Run(label, r.path, r.results) for label, r in zip(labels, runs, strict=True)]
@@ -214,6 +215,10 @@ def build_report(run_dirs: Sequence[str | Path]) -> str:
         comparability_note(runs),
         headline_table(runs),
     ]
+    if experiments:
+        from ava.reports.experiment import experiment_section
+
+        parts[4:4] = [experiment_section(folder, _img) for folder in experiments]
     tasks = list(dict.fromkeys(t for r in runs for t, m in r.results.get("tasks", {}).items() if m.get("groups")))
     for task in tasks:
         parts += [f"<h2>Groups: {_e(task)}</h2>", group_heatmap(task, runs)]
@@ -236,6 +241,28 @@ def build_report(run_dirs: Sequence[str | Path]) -> str:
                  "`${n} of ${document.images.length} images rendered`;});</script>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _experiments(run_dirs: Sequence[str | Path]) -> tuple[list[Path], list[Path]]:
+    """Experiment folders (``ava experiment run --out``) and the evaluation runs to report: an
+    experiment brings its comparison section and its two evaluations (before, after)."""
+    from ava.runs import RecordError, read_run
+
+    experiments, runs = [], []
+    for d in map(Path, run_dirs):
+        try:
+            record = read_run(d) if d.is_dir() else None
+        except RecordError as exc:
+            raise ReportError(str(exc)) from None
+        if record is None or record.kind != "experiment":
+            runs.append(d)
+            continue
+        if not record.complete or not (d / "compare" / "comparison.json").is_file():
+            raise ReportError(f"{d}: the experiment is {record.status}, not complete; rerun its "
+                              "`ava experiment run` command to finish it")
+        experiments.append(d)
+        runs += [d / "eval-base", d / "eval-tuned"]
+    return experiments, runs
 
 
 def write_report(run_dirs: Sequence[str | Path], out: str | Path) -> Path:

@@ -1,0 +1,293 @@
+"""The experiment as a list of steps: build (or reuse) -> eval base -> train -> eval tuned -> compare.
+
+Each step writes its own sub-folder of the experiment folder through :mod:`ava.runs` (its own
+``run.json``, lock and binding) by calling the same functions the commands call: ``build`` of
+``ava data build-ads``, ``run_tasks`` of ``ava eval``, ``load_config``/``train`` of ``ava train``.
+The experiment folder itself is bound to the recipe's data, model and training sections: a rerun
+with any of those changed is refused naming the key. A step is skipped when its folder is complete
+and the inputs it was made from (recorded in ``steps.json``) are the same; so a rerun after a crash
+redoes only what is unfinished, and an added benchmark is only scored, never the others again (the
+score cache keys every prompt by model, task version and item).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ava.experiments.recipe import SPEED_ONLY, Recipe
+from ava.io import read_json, write_json
+from ava.runs import Binding, Output, is_complete, start_run
+
+KIND = "experiment"
+STEP_DIRS = ("build", "eval-base", "train", "eval-tuned", "compare", "steps.json")
+
+
+class ExperimentError(ValueError):
+    """An experiment that cannot go on (a missing build, a step's refusal); one line, what to do."""
+
+
+class ExperimentStopped(RuntimeError):
+    """Training ended with a non-finite loss: nothing after it is evaluated or compared."""
+
+
+@dataclass
+class Context:
+    """What the steps hand each other."""
+
+    recipe: Recipe
+    out: Path
+    say: Callable[[str], None]
+    progress: bool = True
+    build: Path | None = None
+    adapter: Path | None = None
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    comparison: dict[str, Any] | None = None
+    cached: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    what: str
+    run: Callable[[Context], bool]  # True when it found its output finished and did nothing
+
+
+def digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _steps_file(ctx: Context) -> Path:
+    return ctx.out / "steps.json"
+
+
+def _is_cached(ctx: Context, name: str, key: dict[str, Any], kind: str | None) -> bool:
+    path = _steps_file(ctx)
+    done = read_json(path) if path.is_file() else {}
+    folder = ctx.out / name
+    return done.get(name, {}).get("inputs") == digest(key) and (kind is None or is_complete(folder, kind))
+
+
+def _mark_done(ctx: Context, name: str, key: dict[str, Any], seconds: float) -> None:
+    path = _steps_file(ctx)
+    done = read_json(path) if path.is_file() else {}
+    done[name] = {"inputs": digest(key), "key": key, "seconds": round(seconds, 1)}
+    write_json(path, done)
+
+
+# -- build ----------------------------------------------------------------------------------
+
+
+def build_step(ctx: Context) -> bool:
+    from ava.runs import incomplete_reason
+
+    data = ctx.recipe["data"]
+    if data["build"] is not None:
+        ctx.build = Path(data["build"])
+        why = incomplete_reason(ctx.build, "instructions")
+        if why is not None:
+            raise ExperimentError(f"data.build {ctx.build}: not a finished instruction build ({why}); "
+                                  "build it with `ava data build-ads`, or give data.ads instead")
+        ctx.say(f"build: using the finished build {ctx.build}")
+        return True
+    ctx.build = ctx.out / "build"
+    options = data["options"]
+    key = {"ads": data["ads"], "options": {k: v for k, v in options.items() if k not in SPEED_ONLY}}
+    if _is_cached(ctx, "build", key, "instructions"):
+        return True
+    from ava.instructions.build import build
+    from ava.instructions.pairs import PairConfig
+
+    t0 = time.perf_counter()
+    result = build(
+        data["ads"], ctx.build, workers=options["workers"], shards=options["shards"], seed=options["seed"],
+        heldout_fraction=options["heldout_fraction"], temporal_fraction=options["temporal_fraction"],
+        cutoff=options["cutoff"], keywords=options["keywords"], max_body_chars=options["max_body_chars"],
+        pair=PairConfig(max_pairs_per_brand=options["max_pairs_per_brand"], block_size=options["block_size"],
+                        seed=options["seed"], embed_backend=options["embed_backend"]),
+        log=ctx.say,
+    )
+    ctx.say(f"build: {result.manifest['totals']} samples per split")
+    _mark_done(ctx, "build", key, time.perf_counter() - t0)
+    return False
+
+
+# -- evaluation -------------------------------------------------------------------------------
+
+
+def _framing_chat(ctx: Context) -> bool:
+    from ava.evals.framing import resolve_framing
+
+    return resolve_framing(ctx.recipe["model"]["name"], ctx.recipe["model"]["framing"]).chat
+
+
+def _scorer(model: str, adapter: str | None, chat: bool) -> Any:
+    """The lazy scorer ``ava eval`` uses. Two spellings while branches merge: main's ``LazyScorer``
+    takes :class:`~ava.models.options.ModelOptions`, the older one the model and adapter (drop the
+    second once both are merged)."""
+    import inspect
+
+    from ava.models.lazy import LazyScorer
+    from ava.models.options import ModelOptions
+
+    if "options" in inspect.signature(LazyScorer).parameters:
+        return LazyScorer(ModelOptions(model, adapter=adapter), chat=chat)  # type: ignore[call-arg]
+    return LazyScorer(model, adapter=adapter, chat=chat)  # type: ignore[arg-type]
+
+
+def eval_step(label: str) -> Callable[[Context], bool]:
+    """Evaluate the base model (``label`` "base") or the tuned one ("tuned") on the same items."""
+
+    def run(ctx: Context) -> bool:
+        from ava.evals.rundir import dataset_hash
+        from ava.evals.runner import run_tasks
+        from ava.evals.task import GenerationTask
+        from ava.experiments.tasks import make_tasks
+        assert ctx.build is not None
+        name = f"eval-{label}"
+        folder = ctx.out / name
+        model = ctx.recipe["model"]["name"]
+        adapter = str(ctx.adapter) if label == "tuned" else None
+        scorer = _scorer(model, adapter, _framing_chat(ctx))
+        by_bench = make_tasks(ctx.recipe.benchmarks, ctx.build, ctx.recipe["eval"]["seed"])
+        tasks = [t for ts in by_bench.values() for t in ts]
+        key = {"identity": scorer.identity, "seed": ctx.recipe["eval"]["seed"], "tasks": {
+            t.name: [t.version, dataset_hash(t.samples() if isinstance(t, GenerationTask) else t.items())]
+            for t in tasks}}
+        if _is_cached(ctx, name, key, "eval") and (folder / "results.json").is_file():
+            ctx.results[label] = read_json(folder / "results.json")
+            return True
+        t0 = time.perf_counter()
+        config = {"model": model, "adapter": adapter, "experiment": ctx.recipe["name"], "step": name,
+                  "benchmarks": {b: [t.name for t in ts] for b, ts in by_bench.items()}}
+        ctx.results[label] = run_tasks(tasks, scorer, folder, seed=ctx.recipe["eval"]["seed"], config=config,
+                                       progress=ctx.progress, generation_model=scorer.generation_model)
+        _mark_done(ctx, name, key, time.perf_counter() - t0)
+        return False
+
+    return run
+
+
+# -- training ---------------------------------------------------------------------------------
+
+
+def train_step(ctx: Context) -> bool:
+    """Train through :func:`ava.training.trainer.train` into ``train/model`` (``ava train``'s folder)."""
+    from ava.models.options import ModelOptions
+    from ava.training.config import load_config
+    from ava.training.data import manifest_sha256
+    from ava.training.guard import NonFiniteLossError
+    from ava.training.trainer import train
+
+    assert ctx.build is not None
+    folder = ctx.out / "train"
+    target = folder / "model"
+    spec, recipe = ctx.recipe["train"], ctx.recipe
+    cfg = load_config(recipe["model"]["name"], ctx.build, target, config_file=spec["config"], method=spec["method"],
+                      overrides={"seed": recipe["seed"], "limit": spec["limit"], "mix": spec["mix"],
+                                 "mix_ratio": spec["mix_ratio"]},
+                      sft_overrides=dict(spec["sft"]))
+    settings = {k: v for k, v in cfg.binding().items() if k not in ("out", "data")}
+    binding = Binding(model=ModelOptions(recipe["model"]["name"]).identity(), inputs=manifest_sha256(ctx.build),
+                      options=settings)
+    key = binding.to_dict()
+    ctx.adapter = target / ("adapter" if cfg.method == "lora" else "model")
+    if _is_cached(ctx, "train", key, "experiment-train"):
+        return True
+    t0 = time.perf_counter()
+    with start_run(Output(folder, folder=True), "experiment-train", binding, owned=("model", "loss.json")) as run:
+        if not (target / "training_card.json").is_file():
+            try:
+                outcome = train(cfg, resume=True, log=ctx.say)  # resume: continue an unfinished run in target
+            except NonFiniteLossError as exc:
+                raise ExperimentStopped(f"train step: {exc}; the tuned model is not evaluated or compared") from None
+            history = outcome.log_history
+        else:  # trained before an interruption of this step: read the curve from the last checkpoint
+            history = _checkpoint_history(target)
+        card = read_json(target / "training_card.json")
+        losses = [{"step": h["step"], "loss": h["loss"], "epoch": h.get("epoch")} for h in history if "loss" in h]
+        write_json(folder / "loss.json", {"losses": losses, "result": card.get("result", {}),
+                                         "data": {k: card.get("data", {}).get(k) for k in ("n_samples", "by_task")},
+                                         "train_s": round(time.perf_counter() - t0, 1)})
+        run.update_info({"result": card.get("result", {})})
+    _mark_done(ctx, "train", key, time.perf_counter() - t0)
+    return False
+
+
+def _checkpoint_history(target: Path) -> list[dict[str, Any]]:
+    states = sorted(target.glob("checkpoints/checkpoint-*/trainer_state.json"),
+                    key=lambda p: int(p.parent.name.rsplit("-", 1)[1]))
+    return read_json(states[-1]).get("log_history", []) if states else []
+
+
+# -- comparison -------------------------------------------------------------------------------
+
+
+def compare_step(ctx: Context) -> bool:
+    from ava.experiments.compare import compare, print_comparison
+
+    folder = ctx.out / "compare"
+    key = {"base": digest(ctx.results["base"]), "tuned": digest(ctx.results["tuned"]),
+           "compare": ctx.recipe["compare"], "loss": digest(_read_loss(ctx))}
+    if _is_cached(ctx, "compare", key, "experiment-compare") and (folder / "comparison.json").is_file():
+        ctx.comparison = read_json(folder / "comparison.json")
+        return True
+    t0 = time.perf_counter()
+    # Derived data only: recomputed from scratch whenever an evaluation changed (restart=True).
+    with start_run(Output(folder, folder=True), "experiment-compare", Binding(inputs=digest(key)), restart=True,
+                   owned=("comparison.json", "comparison.png")):
+        ctx.comparison = compare(ctx.out, ctx.recipe, ctx.results["base"], ctx.results["tuned"], _read_loss(ctx))
+        write_json(folder / "comparison.json", ctx.comparison)
+        from ava.reports.experiment import render_comparison
+
+        render_comparison(ctx.comparison, folder / "comparison.png")
+    print_comparison(ctx.comparison)
+    _mark_done(ctx, "compare", key, time.perf_counter() - t0)
+    return False
+
+
+def _read_loss(ctx: Context) -> dict[str, Any]:
+    path = ctx.out / "train" / "loss.json"
+    return read_json(path) if path.is_file() else {}
+
+
+STEPS: tuple[Step, ...] = (
+    Step("build", "build the instruction data (or reuse a finished build)", build_step),
+    Step("eval-base", "evaluate the base model", eval_step("base")),
+    Step("train", "fine-tune on the instruction data", train_step),
+    Step("eval-tuned", "evaluate the tuned model on the same items", eval_step("tuned")),
+    Step("compare", "compare base and tuned (paired bootstrap)", compare_step),
+)
+
+
+def run_experiment(recipe: Recipe, out: Path, *, restart: bool = False, progress: bool = True,
+                   say: Callable[[str], None] = print) -> Context:
+    """Run every step not yet finished with these inputs; the folder is bound to the recipe."""
+    from ava.runs import interrupt_on_sigterm
+
+    interrupt_on_sigterm()
+    ctx = Context(recipe, Path(out), say, progress)
+    binding = Binding(options=recipe.bound())
+    with start_run(Output(ctx.out, folder=True), KIND, binding, info={"recipe": str(recipe.path),
+                   "name": recipe["name"]}, restart=restart, owned=STEP_DIRS):
+        for step in STEPS:
+            say(f"[{step.name}] {step.what}")
+            t0 = time.perf_counter()
+            try:
+                cached = step.run(ctx)
+            except Exception:
+                say(f"[{step.name}] failed; what earlier steps finished is kept")
+                raise
+            if cached:
+                ctx.cached.append(step.name)
+                say(f"[{step.name}] cached: finished earlier with the same inputs")
+            else:
+                say(f"[{step.name}] done in {time.perf_counter() - t0:.0f} s")
+    if len(ctx.cached) == len(STEPS):
+        say(f"every step is cached ({', '.join(ctx.cached)}): nothing to do; {ctx.out / 'compare'}")
+    return ctx
