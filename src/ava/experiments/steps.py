@@ -127,17 +127,11 @@ def _framing_chat(ctx: Context) -> bool:
 
 
 def _scorer(model: str, adapter: str | None, chat: bool) -> Any:
-    """The lazy scorer ``ava eval`` uses. Two spellings while branches merge: main's ``LazyScorer``
-    takes :class:`~ava.models.options.ModelOptions`, the older one the model and adapter (drop the
-    second once both are merged)."""
-    import inspect
-
+    """The lazy scorer ``ava eval`` uses (loads the model on first use, so a cached step loads nothing)."""
     from ava.models.lazy import LazyScorer
     from ava.models.options import ModelOptions
 
-    if "options" in inspect.signature(LazyScorer).parameters:
-        return LazyScorer(ModelOptions(model, adapter=adapter), chat=chat)  # type: ignore[call-arg]
-    return LazyScorer(model, adapter=adapter, chat=chat)  # type: ignore[arg-type]
+    return LazyScorer(ModelOptions(model, adapter=adapter), chat=chat)
 
 
 def eval_step(label: str) -> Callable[[Context], bool]:

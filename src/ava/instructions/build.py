@@ -47,7 +47,7 @@ from ava.contracts.instructions import SPLITS, InstructionSample
 from ava.instructions.card import write_card
 from ava.instructions.cluster import OutputNotShared
 from ava.instructions.embed import Embedder, embed_cached, make_embedder
-from ava.instructions.output import part_path, write_jsonl, write_parquet
+from ava.instructions.output import compact_parts, part_path, write_jsonl, write_parquet
 from ava.instructions.pairs import PairConfig, mine_brand, text_key, unique_texts
 from ava.instructions.pipeline import Executor, make_executor, merge_counts, run_stage, run_steps
 from ava.instructions.samples import ad_samples
@@ -512,6 +512,7 @@ def _run(job: BuildJob, config: dict[str, Any], executor: Executor, log: Callabl
     manifest = _manifest(job, config, ingest, plan, made, pairs, steps, mining)
     manifest["arrow_bytes"] = merge_counts(r["arrow_bytes"] for r in [*made, *pairs])
     write_json(job.out / "skipped.json", sorted(skipped + plan["skipped"], key=lambda e: (e["file"], e["line"])))
+    compact_parts(job.out)
     write_card(job.out, manifest)
     write_json(job.out / "manifest.json", manifest)
     seconds["export"] = time.perf_counter() - start

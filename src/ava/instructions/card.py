@@ -42,7 +42,9 @@ def card_text(manifest: dict[str, Any]) -> str:
         task_categories=["text-generation"],
         tags=["advertising", "behaviour", "alignment", "ava"],
         configs=[{"config_name": "default", "default": True,
-                  "data_files": [{"split": s, "path": f"data/{s}-*.parquet"} for s in SPLITS]}],
+                  # a split without rows has no files (output.compact_parts): listing it would not load
+                  "data_files": [{"split": s, "path": f"data/{s}-*.parquet"} for s in SPLITS
+                                 if manifest["totals"][s]]}],
         dataset_info={"features": _features(), "splits": splits,
                       "dataset_size": sum(manifest["arrow_bytes"].values())},
     )

@@ -43,6 +43,27 @@ def split_parts(out_dir: str | Path, split: str) -> list[Path]:
     return sorted(Path(out_dir).glob(PART_GLOB.format(split=split)))
 
 
+def compact_parts(out_dir: str | Path) -> None:
+    """Remove zero-row parts and renumber the rest ``-i-of-k`` (in their order).
+
+    Why: every worker writes its part of every split, and a worker that got no rows of a split
+    writes an empty file; datasets' Parquet builder refuses those (``ArrowInvalid: BatchSize must
+    be greater than 0``), so one empty part would make ``load_dataset(OUT)`` fail for the whole
+    build. A split with no rows at all is left without files (the card lists only splits that
+    have rows). Deterministic, so the same build still gives the same bytes and names.
+    """
+    for split in SPLITS:
+        parts = split_parts(out_dir, split)
+        kept = [p for p in parts if pq.ParquetFile(p).metadata.num_rows > 0]
+        for p in parts:
+            if p not in kept:
+                p.unlink()
+        if len(kept) == len(parts):
+            continue
+        for rank, p in enumerate(kept):
+            p.replace(part_path(out_dir, split, rank, len(kept)))
+
+
 def to_table(samples: list[InstructionSample]) -> pa.Table:
     rows = [asdict(s) for s in samples]
     for row in rows:

@@ -43,10 +43,22 @@ def split_files(data_dir: str | Path, split: str) -> list[Path]:
         files = sorted(data_dir.glob(pattern.format(split=split)))
         if files:
             return files
+    if _manifest_total(data_dir, split) == 0:  # an empty split has no files (output.compact_parts)
+        return []
     raise TrainingDataError(
         f"{data_dir / 'data' / split}: no part-*.parquet files; build the instruction data first "
         f"(ava data build-ads --out {data_dir})"
     )
+
+
+def _manifest_total(data_dir: Path, split: str) -> int | None:
+    """The manifest's row count of ``split``, or None where there is no readable manifest."""
+    try:
+        totals = json.loads((data_dir / "manifest.json").read_text(encoding="utf-8")).get("totals") or {}
+    except (OSError, ValueError, AttributeError):
+        return None
+    total = totals.get(split)
+    return total if isinstance(total, int) else None
 
 
 def read_manifest(data_dir: str | Path) -> dict[str, Any]:
@@ -113,7 +125,9 @@ def open_split(data_dir: str | Path, split: str) -> Any:
             f"{sum(rows)}; the build was changed after it finished: rebuild"
         )
     if sum(rows) == 0:  # the Parquet builder of datasets cannot generate a split from empty files
-        return datasets.Dataset(pq.read_schema(files[0]).empty_table())
+        from ava.instructions.output import SCHEMA
+
+        return datasets.Dataset((pq.read_schema(files[0]) if files else SCHEMA).empty_table())
     was_enabled = datasets.utils.logging.is_progress_bar_enabled()
     if sum(rows) < 100_000:  # a bar per small split is noise; a big conversion shows its progress
         datasets.disable_progress_bars()
