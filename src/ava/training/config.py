@@ -149,15 +149,12 @@ def load_config(
 
 
 def _read_recipe(path: Path) -> dict[str, Any]:
+    from ava.io import UnreadableYaml, read_yaml
+
     try:
-        with open(path, encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh) or {}
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from exc
+        raw = read_yaml(path) or {}
+    except UnreadableYaml as exc:
+        raise ConfigError(str(exc)) from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping with keys {', '.join(TOP_KEYS)}")
     for key, value in raw.items():
