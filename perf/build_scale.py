@@ -1,8 +1,8 @@
 """Scale benchmark of ``ava build``: the real US ads scaled up by perturbed copies, local vs Ray.
 
-    .venv/bin/python benchmarks/build_scale.py --sizes 2000,10000          # a few minutes
-    .venv/bin/python benchmarks/build_scale.py --sizes 10000,100000 --engines local,ray
-    .venv/bin/python benchmarks/build_scale.py --sizes 1000000 --engines ray \
+    .venv/bin/python perf/build_scale.py --sizes 2000,10000          # a few minutes
+    .venv/bin/python perf/build_scale.py --sizes 10000,100000 --engines local,ray
+    .venv/bin/python perf/build_scale.py --sizes 1000000 --engines ray \
         --results runs/build-scale.json   # adds to the rows saved by earlier runs, prints them all
 
 Copy ``c`` of the real ads is a new brand per real page (``<page_id>-c<c>``), its dates shifted by

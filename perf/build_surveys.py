@@ -12,7 +12,7 @@ In one run, on the real Pew ATP waves:
 Naive and ava run on the same waves (default: OpinionQA's 15) and their distributions are
 compared; ava also times the full build of every wave. Usage:
 
-    python benchmarks/build_surveys.py [--workers 2] [--naive-waves W26,W27,...|all]
+    python perf/build_surveys.py [--workers 2] [--naive-waves W26,W27,...|all]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Embedding options for pair mining, on the real ads: speed and how far each moves the pairs.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/embed_options.py            # ~2 minutes on 2 cores
+    PYTHONPATH=src .venv/bin/python perf/embed_options.py            # ~2 minutes on 2 cores
 
 Embeds every distinct body of ``../shared/data/ads`` (first 128 word pieces, one thread: what one
 build worker gets) with each option, then mines TS/TC body pairs within brands exactly as the build

@@ -2,7 +2,7 @@
 Runtime or torch, and a persistent cache keyed by text hash.
 
 Embedding distinct bodies is most of a build's cost, so the default is the fastest backend that
-mines the same pairs (measured in ``benchmarks/embed_options.py`` and ``docs/dataset.md``): the
+mines the same pairs (measured in ``perf/embed_options.py`` and ``docs/dataset.md``): the
 model exported once to ONNX (fp32) from the bundled weights and run by ONNX Runtime, in batches of
 texts with the *same* number of word pieces. Equal lengths mean no padding at all (ad bodies run
 from 3 to 128 word pieces), and they make a text's vector a pure function of the text: ONNX
