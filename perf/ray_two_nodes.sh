@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `ava build` on a real two-node Ray cluster started on this machine, against the local engine.
 #
-#   PATH=.venv/bin:$PATH bash benchmarks/ray_two_nodes.sh   # ~2 minutes; root (a private mount namespace)
+#   PATH=.venv/bin:$PATH bash perf/ray_two_nodes.sh   # ~2 minutes; root (a private mount namespace)
 #
 # Node 1 is the head (`ray start --head`), node 2 joins it (`ray start --address`) from its own
 # mount namespace, in which one folder ($WORK/private) is a private tmpfs: every other path is

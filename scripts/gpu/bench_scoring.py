@@ -24,10 +24,10 @@ SECTION = "scoring"
 def main() -> None:
     budget = g.Budget(SECTION, 150)
     import torch
-    from benchmarks.scoring import opinionqa_requests
     from transformers import AutoTokenizer
 
     from ava.models.engine import EngineConfig, LetterEngine
+    from scoring import opinionqa_requests
 
     dev = g.device()
     g.update(SECTION, {"status": "running", "shape": g.SHAPE, "device": dev})
@@ -147,7 +147,7 @@ def lm_eval_strings(model, tokenizer, requests, batch_size: int) -> dict[str, tu
 
 def _accuracy(scores: dict, sample: list) -> None:
     """Largest probability difference of each method against naive, on the naive sample."""
-    from benchmarks.scoring import max_prob_diff
+    from scoring import max_prob_diff
 
     naive = scores.get("naive (per option, batch 1)")
     if not naive:

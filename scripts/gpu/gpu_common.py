@@ -33,7 +33,7 @@ SHAPES: dict[str, dict[str, int]] = {
 PEAK_BF16_TFLOPS = (("H200", 989.4), ("H100 PCIe", 756.0), ("H100 NVL", 835.0), ("H100", 989.4),
                     ("A100", 312.0), ("L40S", 362.1), ("L4", 121.0), ("A10G", 70.0))
 
-sys.path[:0] = [str(REPO / "src"), str(REPO)]  # the package and benchmarks/ (not installed there)
+sys.path[:0] = [str(REPO / "src"), str(REPO / "perf")]  # the package and perf/scoring.py (not installed there)
 
 
 def device() -> str:
