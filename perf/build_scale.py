@@ -170,6 +170,13 @@ def naive_costs(r: dict) -> tuple[float, float]:
     return r["ads"] / max(1, r["texts"]), r["mining"].get("naive_ad_pairs", 0) / max(1, r["compared"])
 
 
+def _data_files(out: Path) -> list[str]:
+    """A build's files as compared across engines: everything but its run record (``run.json``:
+    start and end times, the engine) and lock, as in tests/test_build.py."""
+    return sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
+                  if p.is_file() and p.name not in ("run.json", ".lock"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="2000,10000", help="comma-separated ad counts")
@@ -196,9 +203,8 @@ def main() -> None:
             print(f"  {r['wall']:.1f}s", file=sys.stderr, flush=True)
         if len(engines) > 1:
             a, b = (tmp / f"out-{n}-{e}" for e in engines[:2])
-            names = sorted(p.relative_to(a).as_posix() for p in a.rglob("*") if p.is_file())
-            same = names == sorted(p.relative_to(b).as_posix() for p in b.rglob("*") if p.is_file()) and all(
-                (a / p).read_bytes() == (b / p).read_bytes() for p in names)
+            names, other = _data_files(a), _data_files(b)
+            same = names == other and all((a / p).read_bytes() == (b / p).read_bytes() for p in names)
             rows[(n, engines[1])]["identical_to"] = engines[0] if same else None
             _save_rows(args.results, rows)
             print(f"  {engines[0]} and {engines[1]} outputs byte-identical ({len(names)} files): {same}",
