@@ -62,8 +62,8 @@ def steering_requests():
     """The first two questions of OpinionQA's steering set under every persona (134 real prompts)."""
     import sys
 
-    sys.path.insert(0, str(REPO))
-    from benchmarks.scoring import opinionqa_requests
+    sys.path.insert(0, str(REPO / "perf"))
+    from scoring import opinionqa_requests
 
     return opinionqa_requests(2)
 
