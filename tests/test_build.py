@@ -278,3 +278,9 @@ def test_empty_parts_are_removed_so_load_dataset_reads_the_build(tmp_path):
         "train-00000-of-00002.parquet", "train-00001-of-00002.parquet"]
     ds = datasets.load_dataset(str(tmp_path / "b"), split="train", cache_dir=str(tmp_path / "cache"))
     assert ds["id"] == [r.id for r in rows] and ds.features.arrow_schema.names == SCHEMA.names
+    # the one reader: a split the manifest counts 0 rows of has no file and reads as empty
+    from ava.training.data import split_files
+
+    assert split_files(tmp_path / "b", "test_temporal", {"totals": {"test_temporal": 0}}) == []
+    with pytest.raises(ValueError, match="no part-"):
+        split_files(tmp_path / "b", "test_temporal")  # without a manifest saying so, missing files are an error

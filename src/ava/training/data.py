@@ -34,8 +34,11 @@ class TrainingDataError(ValueError):
     """Input data that cannot be used; the message names the file and what to do."""
 
 
-def split_files(data_dir: str | Path, split: str) -> list[Path]:
-    """The Parquet files of one split of a build, in order (the only place that knows the layout)."""
+def split_files(data_dir: str | Path, split: str, manifest: dict[str, Any] | None = None) -> list[Path]:
+    """The Parquet files of one split of a build, in order (the only place that knows the layout).
+
+    A split the build's ``manifest`` (when given) counts 0 rows of has no files
+    (:func:`ava.instructions.output.compact_parts`): an empty list, not an error."""
     if split not in SPLITS:
         raise TrainingDataError(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
     data_dir = Path(data_dir)
@@ -43,22 +46,12 @@ def split_files(data_dir: str | Path, split: str) -> list[Path]:
         files = sorted(data_dir.glob(pattern.format(split=split)))
         if files:
             return files
-    if _manifest_total(data_dir, split) == 0:  # an empty split has no files (output.compact_parts)
+    if manifest is not None and (manifest.get("totals") or {}).get(split) == 0:
         return []
     raise TrainingDataError(
         f"{data_dir / 'data' / split}: no part-*.parquet files; build the instruction data first "
         f"(ava data build-ads --out {data_dir})"
     )
-
-
-def _manifest_total(data_dir: Path, split: str) -> int | None:
-    """The manifest's row count of ``split``, or None where there is no readable manifest."""
-    try:
-        totals = json.loads((data_dir / "manifest.json").read_text(encoding="utf-8")).get("totals") or {}
-    except (OSError, ValueError, AttributeError):
-        return None
-    total = totals.get(split)
-    return total if isinstance(total, int) else None
 
 
 def read_manifest(data_dir: str | Path) -> dict[str, Any]:
@@ -107,7 +100,7 @@ def open_split(data_dir: str | Path, split: str) -> Any:
     import pyarrow.parquet as pq
 
     manifest = read_manifest(data_dir)
-    files = split_files(data_dir, split)
+    files = split_files(data_dir, split, manifest)
     rows = []
     for path in files:
         try:
