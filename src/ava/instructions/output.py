@@ -54,7 +54,7 @@ def compact_parts(out_dir: str | Path) -> None:
     """
     for split in SPLITS:
         parts = split_parts(out_dir, split)
-        kept = [p for p in parts if pq.ParquetFile(p).metadata.num_rows > 0]
+        kept = [p for p in parts if pq.read_metadata(p).num_rows > 0]
         for p in parts:
             if p not in kept:
                 p.unlink()
