@@ -214,9 +214,11 @@ def train_step(ctx: Context) -> bool:
 
 
 def _checkpoint_history(target: Path) -> list[dict[str, Any]]:
-    states = sorted(target.glob("checkpoints/checkpoint-*/trainer_state.json"),
-                    key=lambda p: int(p.parent.name.rsplit("-", 1)[1]))
-    return read_json(states[-1]).get("log_history", []) if states else []
+    """The loss history of the newest checkpoint training finished writing (training's own rule)."""
+    from ava.training.trainer import latest_checkpoint
+
+    latest = latest_checkpoint(target / "checkpoints", remove_incomplete=False)
+    return read_json(latest / "trainer_state.json").get("log_history", []) if latest else []
 
 
 # -- comparison -------------------------------------------------------------------------------
