@@ -33,7 +33,7 @@ from ava.instructions.embed import EmbeddingCache, OnnxEmbedder, TorchEmbedder, 
 from ava.instructions.pairs import PairConfig, similar_body_pairs, text_key  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT = "onnx fp32, equal-length batches of 64, no padding (default)"
+DEFAULT = "onnx fp32, equal-length batches of <= 64 texts and <= 512 word pieces, no padding (default)"
 
 
 def real_bodies(folder: Path) -> tuple[dict[str, str], dict[str, list[str]]]:
@@ -90,6 +90,8 @@ def main() -> None:
         "onnx fp32, padded length-sorted batches of 16": OnnxEmbedder(batch_size=16, pad=True),
         "onnx fp32, padded length-sorted batches of 64": OnnxEmbedder(batch_size=64, pad=True),
         "onnx fp32, one text per forward": OnnxEmbedder(batch_size=1),
+        "onnx fp32, equal-length batches of 64 texts (the default before 2026-11-26)":
+            OnnxEmbedder(batch_tokens=1 << 30),
         DEFAULT: OnnxEmbedder(),
         "onnx int8, equal-length batches of 64": OnnxEmbedder(quantized=True),
     }

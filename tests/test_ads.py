@@ -10,7 +10,7 @@ import pytest
 from ava.ads.census import us_state, us_state_population
 from ava.ads.keywords import frequency_keywords
 from ava.ads.normalise import BadRecord, normalise
-from ava.ads.readers import InputFile, discover, iter_raw
+from ava.ads.readers import InputFile, cut_jsonl, discover, iter_raw
 from ava.ads.redact import redact
 from ava.ads.signals import clean_text, compute_signals
 from ava.contracts.ads import SourceRef
@@ -67,6 +67,10 @@ def test_sharded_reading_partitions_every_file(shared_data):
         assert len(whole) == len(set(whole))
         parts = sorted(line for rank in range(3) for line in (r.source.line for r in iter_raw(inp, rank, 3)))
         assert parts == whole
+        cut = cut_jsonl(inp, 5)  # the real JSONL files are read in byte ranges, the rest whole
+        assert (cut.ranges is not None) == (inp.format == "jsonl")
+        lines = [r.source.line for rank in range(5) for r in iter_raw(cut, rank, 5)]
+        assert (lines if cut.ranges else sorted(lines)) == whole  # ranges keep file order
 
 
 def test_hand_verified_labels_us_ohio_ad():

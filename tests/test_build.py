@@ -62,7 +62,7 @@ def _files(out: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.slow
-def test_layout_manifest_and_load_dataset(built):
+def test_layout_manifest_and_load_dataset(built, tmp_path):
     import datasets
     import yaml
 
@@ -77,7 +77,9 @@ def test_layout_manifest_and_load_dataset(built):
     assert sum(p.stat().st_size for p in built.rglob("*") if p.is_file()) < 5e6
     assert not (built / "jsonl").exists()  # JSONL only when asked
     # the folder as the Hub reads it: exactly the three splits, the card's counts, no warning
-    ds = datasets.load_dataset(str(built))
+    # a fresh datasets cache: offline, datasets keys it by the folder's name and not its files, so
+    # a cache left by an earlier build in a folder of the same name would be read instead
+    ds = datasets.load_dataset(str(built), cache_dir=str(tmp_path / "hf-datasets"))
     assert sorted(ds) == sorted(SPLITS)
     for split in SPLITS:
         assert ds[split].column_names == [f.name for f in fields(InstructionSample)]

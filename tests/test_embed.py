@@ -52,8 +52,17 @@ def test_onnx_vectors_do_not_depend_on_the_batch(bodies, cache_root):
     alone = OnnxEmbedder(batch_size=1)(bodies)
     assert np.array_equal(OnnxEmbedder(batch_size=64)(bodies), alone)
     assert np.array_equal(OnnxEmbedder(batch_size=5)(bodies[::-1])[::-1], alone)
+    assert np.array_equal(OnnxEmbedder(batch_tokens=1 << 30)(bodies), alone)  # no word-piece budget
     padded = OnnxEmbedder(batch_size=64, pad=True)(bodies)
     assert not OnnxEmbedder(pad=True).pure and np.abs(padded - alone).max() < 1e-5
+
+
+def test_equal_length_batches_keep_to_the_word_piece_budget():
+    lengths = [128] * 10 + [40] * 30 + [3] * 100
+    batches = OnnxEmbedder(batch_tokens=512)._batches(list(range(len(lengths))), lengths)
+    assert [len(b) for b in batches] == [4, 4, 2, 12, 12, 6, 64, 36]
+    assert all(len({lengths[i] for i in b}) == 1 for b in batches)
+    assert [len(b) for b in OnnxEmbedder(batch_tokens=100)._batches([0, 1], [128, 128])] == [1, 1]  # one at least
 
 
 @pytest.mark.slow

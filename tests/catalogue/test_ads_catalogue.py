@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from ava.ads.dedup import resolve_duplicates
 from ava.ads.limits import default_limits
 from ava.ads.normalise import BadRecord, normalise, normalise_raw
-from ava.ads.readers import AdInputError, InputFile, discover, iter_raw
+from ava.ads.readers import AdInputError, InputFile, cut_jsonl, discover, iter_raw
 from ava.ads.signals import compute_signals
 from ava.contracts.ads import SKIP_REASONS, AdRecord, SourceRef
 
@@ -830,3 +830,33 @@ def test_fuzz_any_bytes_in_any_file(content, suffix, world):
                 assert exc.reason in SKIP_REASONS
         sharded = [r for rank in range(world) for r in iter_raw(inp, rank, world)]
         assert sorted(r.source.line for r in sharded if r.record) == sorted(r.source.line for r in whole if r.record)
+        cut = cut_jsonl(inp, world)
+        if cut.ranges is not None:  # byte ranges: the same items, in file order
+            assert [r for rank in range(world) for r in iter_raw(cut, rank, world)] == whole
+
+
+@pytest.mark.parametrize("parts", [2, 3, 7, 40])
+def test_jsonl_cut_in_byte_ranges_reads_what_the_whole_file_reads(tmp_path, parts):
+    """A BOM, CRLF and blank lines, a bad byte, a line longer than a range, no final newline, more
+    ranks than lines: the ranks of a cut file give exactly the whole file's items, lines and reasons."""
+    good = json.dumps({"id": "1", "page_id": "9", "page_name": "P", "ad_creative_bodies": ["x" * 500]})
+    body = (b"\xef\xbb\xbf" + good.encode() + b"\r\n\n   \n" + b'{"id": "2", "page_name": "caf\xe9"}\n'
+            + b"not json\n" + b"\n".join(good.encode() for _ in range(5)) + b"\n[1, 2]")
+    path = tmp_path / "ads.jsonl"
+    path.write_bytes(body)
+    inp = InputFile(path, path.name)
+    cut = cut_jsonl(inp, parts)
+    assert cut.ranges is not None and len(cut.ranges) == parts
+    whole = list(iter_raw(inp))
+    assert [r for rank in range(parts) for r in iter_raw(cut, rank, parts)] == whole
+    assert [(r.source.line, r.reason) for r in whole] == [
+        (1, None), (4, "not_utf8"), (5, "invalid_json"), (6, None), (7, None), (8, None), (9, None), (10, None),
+        (11, None)]
+
+
+@pytest.mark.parametrize("content", [b"", b"\n\n", b"{\n", b'[\n{"id": 1}\n]', b"\xff\xfe{}"])
+def test_jsonl_that_cannot_be_cut_is_read_whole(tmp_path, content):
+    """Empty, blank, a JSON document saved as .jsonl, UTF-16: left whole, so rank 0 reports the file once."""
+    path = tmp_path / "ads.jsonl"
+    path.write_bytes(content)
+    assert cut_jsonl(InputFile(path, path.name), 3).ranges is None

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ava.contracts.pickling import fast_pickle
+
 AGE_BUCKETS = ("13-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+")
 GENDERS = ("male", "female", "unknown")
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class SourceRef:
     """Where a record came from: the input's display name and a 1-based line (or record number)."""
@@ -24,6 +27,7 @@ class SourceRef:
         return f"{self.file}:{self.line}"
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class Bounds:
     """A Meta range bucket; ``upper`` is None for the open top bucket (e.g. ``1000001+``)."""
@@ -36,6 +40,7 @@ class Bounds:
         return f"{self.lower}+" if self.upper is None else f"{self.lower}-{self.upper}"
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class DemoCell:
     """One share of impressions; ``age`` is None when a source only gives gender aggregates."""
@@ -45,12 +50,14 @@ class DemoCell:
     share: float
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class RegionShare:
     region: str
     share: float
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class AdRecord:
     """A validated ad. Dates are ISO ``YYYY-MM-DD``; the snapshot URL (token risk) is never kept."""
@@ -82,6 +89,7 @@ class AdRecord:
         return self.page_id
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class AdSignals:
     """What an ad says about its audience, ready to be rendered into prompts.
@@ -105,6 +113,7 @@ class AdSignals:
         return self.region_ranking[:3]
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class Ad:
     """A record with its signals: the unit the instruction steps work on."""

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ava.contracts.pickling import fast_pickle
+
 SPLITS = ("train", "test_advertiser", "test_temporal")
 
 
+@fast_pickle
 @dataclass(frozen=True, slots=True)
 class InstructionSample:
     """A prompt/response pair and what it was made from.

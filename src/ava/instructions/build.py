@@ -40,7 +40,7 @@ import pyarrow as pa
 from ava.ads.dedup import resolve_duplicates
 from ava.ads.keywords import METHODS, frequency_keywords, keybert_keywords
 from ava.ads.limits import AdLimits, default_limits
-from ava.ads.readers import InputFile, discover
+from ava.ads.readers import InputFile, cut_jsonl, discover
 from ava.ads.redact import redact
 from ava.contracts.ads import Ad
 from ava.contracts.instructions import SPLITS, InstructionSample
@@ -421,6 +421,7 @@ def build(
     shards = auto_shards(inputs) if shards is None else shards
     if shards < 1:
         raise ValueError("--shards must be at least 1")
+    inputs = [cut_jsonl(i, shards) for i in inputs]  # each shard reads only its part of a JSONL file
     if keywords not in METHODS:
         raise ValueError(f"unknown keyword method {keywords!r}: use one of {', '.join(METHODS)}")
     job = BuildJob(tuple(inputs), Path(out), shards, seed, heldout_fraction, temporal_fraction, cutoff,

@@ -159,11 +159,13 @@ def mine_brand(
     tokens = {k: by_text[k][0].signals.text.lower().split() for k in keys}
     vecs = np.stack([vectors[k] for k in keys])
     candidates: dict[str, list[tuple[str, Ad, Ad, str, str]]] = defaultdict(list)
+    sides: dict[str, list[Ad]] = {}  # each body's ads for pairing, chosen once (a body is in many pairs)
     for a, b in similar_body_pairs(keys, vecs, tokens, cfg, counts):
-        side_a = sorted(by_text[a], key=lambda ad: _h(str(cfg.seed), ad.record.ad_id))[: cfg.max_ads_per_body]
-        side_b = sorted(by_text[b], key=lambda ad: _h(str(cfg.seed), ad.record.ad_id))[: cfg.max_ads_per_body]
-        for u in side_a:
-            for v in side_b:
+        for k in (a, b):
+            if k not in sides:
+                sides[k] = sorted(by_text[k], key=lambda ad: _h(str(cfg.seed), ad.record.ad_id))[: cfg.max_ads_per_body]
+        for u in sides[a]:
+            for v in sides[b]:
                 counts["ad_pairs_checked"] += 1
                 for x, y in ((u, v), (v, u)):
                     for task, src, tgt in pair_tasks(x, y, cfg.tc_region_rank_gap):

@@ -19,6 +19,15 @@ TS_TASKS = ("TS-B", "TS-E", "TS-A", "TS-G", "TS-R")
 TC_TASKS = ("TC-A", "TC-G", "TC-R")
 ALL_TASKS = TAP_TASKS + TAG_TASKS + TS_TASKS + TC_TASKS
 
+# An ad's title and dates are rendered into every sample it takes part in (dozens for an ad in
+# pairs): cleaning and formatting them once per distinct value is ~0.1 ms an ad of a build.
+_clean_title = lru_cache(maxsize=1 << 16)(clean_text)
+
+
+@lru_cache(maxsize=1 << 14)
+def _format_day(iso: str, fmt: str) -> str:
+    return date.fromisoformat(iso).strftime(fmt)
+
 
 @dataclass(frozen=True)
 class Templates:
@@ -43,10 +52,10 @@ class Templates:
         return self.bounds(ad.record.impressions) if ad.record.impressions else None
 
     def day(self, iso: str) -> str:
-        return date.fromisoformat(iso).strftime(self.context["date_format"])
+        return _format_day(iso, self.context["date_format"])
 
     def title_clause(self, ad: Ad) -> str:
-        title = clean_text(ad.record.title or "")
+        title = _clean_title(ad.record.title or "")
         return self.context["title_clause"].format(title=title) if title else ""
 
     def context_lines(self, ad: Ad, hide: tuple[str, ...] | list[str] = ()) -> list[str]:
