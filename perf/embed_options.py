@@ -1,6 +1,6 @@
 """Embedding options for pair mining, on the real ads: speed and how far each moves the pairs.
 
-    PYTHONPATH=src .venv/bin/python perf/embed_options.py            # ~2 minutes on 2 cores
+    PYTHONPATH=src .venv/bin/python perf/embed_options.py            # ~4 minutes on 2 cores
 
 Embeds every distinct body of ``../shared/data/ads`` (first 128 word pieces, one thread: what one
 build worker gets) with each option, then mines TS/TC body pairs within brands exactly as the build
@@ -29,7 +29,7 @@ from ava.ads.keywords import frequency_keywords, keybert_keywords  # noqa: E402
 from ava.ads.normalise import BadRecord, normalise  # noqa: E402
 from ava.ads.readers import discover, iter_raw  # noqa: E402
 from ava.ads.signals import compute_signals  # noqa: E402
-from ava.instructions.embed import EmbeddingCache, OnnxEmbedder, TorchEmbedder, embed_cached  # noqa: E402
+from ava.instructions.embed import EmbeddingCache, OnnxEmbedder, TorchEmbedder, embed_cached, onnx_model  # noqa: E402
 from ava.instructions.pairs import PairConfig, similar_body_pairs, text_key  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,6 +65,46 @@ def body_pairs(brands: dict[str, list[str]], texts: dict[str, str], vecs: dict[s
     return found
 
 
+class QuantisedVariant(OnnxEmbedder):
+    """ORT dynamic int8 with other settings than the opt-in ``onnx-int8`` (tried to shrink its drift)."""
+
+    def __init__(self, per_channel: bool, ffn_out: bool = True) -> None:
+        super().__init__()
+        self.per_channel, self.ffn_out = per_channel, ffn_out
+
+    @property
+    def session(self):  # noqa: ANN201
+        if not hasattr(self, "_session"):
+            import onnx
+            import onnxruntime as ort
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            fp32 = onnx_model()
+            skip = [] if self.ffn_out else [n.name for n in onnx.load(str(fp32)).graph.node
+                                            if n.op_type == "MatMul" and "/output/dense/" in n.name
+                                            and "attention" not in n.name]
+            path = Path(os.environ["AVA_CACHE"]) / f"variant-{self.per_channel}-{self.ffn_out}.onnx"
+            quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8, per_channel=self.per_channel,
+                             nodes_to_exclude=skip)
+            options = ort.SessionOptions()
+            options.intra_op_num_threads, options.log_severity_level = 1, 3
+            self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return self._session
+
+
+class Bf16Embedder(TorchEmbedder):
+    """The transformer under torch's CPU bf16 autocast (AVX-512 BF16 here), mean-pooled as the others."""
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        model = self.model
+        out = np.zeros((len(texts), 384), dtype=np.float32)
+        for row, text in enumerate(texts):
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+                vec = model.encode([text], convert_to_tensor=True, show_progress_bar=False)[0].float()
+            out[row] = (vec / vec.norm()).numpy()
+        return out
+
+
 def timed(fn, items):
     fn(items[:8])  # load the model / session first
     wall, cpu = time.perf_counter(), time.process_time()
@@ -94,6 +134,9 @@ def main() -> None:
             OnnxEmbedder(batch_tokens=1 << 30),
         DEFAULT: OnnxEmbedder(),
         "onnx int8, equal-length batches of 64": OnnxEmbedder(quantized=True),
+        "onnx int8 per channel (rejected)": QuantisedVariant(per_channel=True),
+        "onnx int8 per channel, FFN output layers fp32 (rejected)": QuantisedVariant(per_channel=True, ffn_out=False),
+        "torch bf16 autocast, one text per forward (rejected)": Bf16Embedder(),
     }
     results = {}
     for name, emb in options.items():

@@ -189,3 +189,21 @@ def test_urls_are_masked_and_keywords_are_deterministic():
     assert text == "Vote at [URL] or [URL] today! Vote!"
     assert frequency_keywords(text) == ("vote", "today")
     assert frequency_keywords("Pizza pizza deals; fresh pizza and fresh deals") == ("pizza", "deals", "fresh")
+
+
+def test_ads_survive_the_builds_pickle_round_trip(shared_data):
+    """The build hands ads between stages as pickles (``ava.contracts.pickling``): every real ad,
+    with its demographic cells, region shares and signals, comes back equal and of the same types."""
+    import pickle
+
+    ads = []
+    for inp in discover([shared_data / "ads"]):
+        for raw in iter_raw(inp):
+            try:
+                ads.append(compute_signals(normalise(raw.data, raw.source)))
+            except BadRecord:
+                continue
+    back = pickle.loads(pickle.dumps(ads, protocol=pickle.HIGHEST_PROTOCOL))
+    assert len(ads) > 1000 and back == ads
+    assert all(type(a.record.demographics[0]) is type(b.record.demographics[0])
+               for a, b in zip(ads, back, strict=True) if a.record.demographics)

@@ -77,8 +77,8 @@ def test_layout_manifest_and_load_dataset(built, tmp_path):
     assert sum(p.stat().st_size for p in built.rglob("*") if p.is_file()) < 5e6
     assert not (built / "jsonl").exists()  # JSONL only when asked
     # the folder as the Hub reads it: exactly the three splits, the card's counts, no warning
-    # a fresh datasets cache: offline, datasets keys it by the folder's name and not its files, so
-    # a cache left by an earlier build in a folder of the same name would be read instead
+    # a fresh datasets cache: datasets reuses a cache made from a folder of the same name whose card
+    # says the same (split sizes and bytes), so an earlier build's rows would come back in its order
     ds = datasets.load_dataset(str(built), cache_dir=str(tmp_path / "hf-datasets"))
     assert sorted(ds) == sorted(SPLITS)
     for split in SPLITS:

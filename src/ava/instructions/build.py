@@ -372,6 +372,9 @@ def _config(job: BuildJob, hashes: list[dict[str, Any]]) -> dict[str, Any]:
         "temporal_fraction": job.temporal_fraction, "cutoff": job.cutoff, "pair": asdict(job.pair),
         "ad_limits": asdict(job.limits),
         "keywords": job.keywords,
+        # which shard reads which record (it decides the TAP parts): a build begun under the former
+        # rule (record index mod shards) is not resumed under this one
+        "input_sharding": "jsonl-byte-ranges",
         "template_version": t.version, "templates_sha256": hashlib.sha256(
             json.dumps(t.tasks, sort_keys=True).encode() + json.dumps(t.context, sort_keys=True).encode()
             + json.dumps(t.audience, sort_keys=True).encode()).hexdigest(),
