@@ -130,6 +130,13 @@ def _dump_many(path: Path, objs: list[Any]) -> None:
             fh.write(p)
 
 
+def _raw_sizes(path: Path) -> list[int]:
+    """The unpacked size of each object in a ``_dump_many`` file, from its header alone."""
+    with path.open("rb") as fh:
+        size = int.from_bytes(fh.read(8), "little")
+        return [raw for _packed, raw in json.loads(fh.read(size))]
+
+
 def _load_one(path: Path, index: int) -> Any:
     with path.open("rb") as fh:
         size = int.from_bytes(fh.read(8), "little")
@@ -321,6 +328,13 @@ def _keywords(job: BuildJob, texts: dict[str, str], vectors: dict[str, np.ndarra
     return dict(zip(keys, found, strict=True))
 
 
+def _routed_bytes(job: BuildJob) -> Callable[[int], float]:
+    """A pairs shard's expected work: the bytes of ads routed to it (0 once its routes are gone)."""
+    routes = [job.work / "route" / f"from-{source:05d}.pkl" for source in range(job.shards)]
+    sizes = [_raw_sizes(p) for p in routes if p.exists()]
+    return lambda rank: sum(s[rank] for s in sizes)
+
+
 def pairs_shard(job: BuildJob, rank: int) -> dict[str, Any]:
     """One brand shard: embed its distinct bodies once, then keywords and TAG samples, then TS/TC pairs."""
     t = load_templates(job.templates)
@@ -507,7 +521,8 @@ def _run(job: BuildJob, config: dict[str, Any], executor: Executor, log: Callabl
     log(f"plan: cutoff {plan['cutoff']}, advertisers {plan['advertisers']}, dropped {plan['dropped']}")
     made, seconds["samples"] = run_stage(executor, job.work / "samples", partial(samples_shard, job), shards, "samples")
     _done_with(job, "ads", "plan/splits.pkl", *(f"plan/shard-{r:05d}.pkl" for r in range(shards)))
-    pairs, seconds["pairs"] = run_stage(executor, job.work / "pairs", partial(pairs_shard, job), shards, "pairs")
+    pairs, seconds["pairs"] = run_stage(executor, job.work / "pairs", partial(pairs_shard, job), shards, "pairs",
+                                        cost=_routed_bytes(job))
     _done_with(job, "route")
     mining = merge_counts(r["pair_mining"] for r in pairs)
     log(f"pairs: {mining.get('brands', 0)} brands, {mining.get('distinct_texts', 0)} distinct bodies embedded, "
