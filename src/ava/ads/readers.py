@@ -282,7 +282,7 @@ def _jsonl_range(inp: InputFile, rank: int, progress: _Progress) -> Iterator[Raw
                 pos += len(raw)
                 lineno += 1
                 progress.line = lineno
-                if pos == len(raw):
+                if lineno == 1:
                     raw = raw.removeprefix(b"\xef\xbb\xbf")  # a BOM is allowed at the start of the file
                 line = raw.decode("utf-8", errors="surrogateescape")
                 if line.strip():

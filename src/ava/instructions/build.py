@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
@@ -130,18 +130,22 @@ def _dump_many(path: Path, objs: list[Any]) -> None:
             fh.write(p)
 
 
+def _read_header(fh: IO[bytes]) -> list[list[int]]:
+    """A ``_dump_many`` file's header: [packed, unpacked] bytes per object; leaves ``fh`` after it."""
+    size = int.from_bytes(fh.read(8), "little")
+    return json.loads(fh.read(size))
+
+
 def _raw_sizes(path: Path) -> list[int]:
     """The unpacked size of each object in a ``_dump_many`` file, from its header alone."""
     with path.open("rb") as fh:
-        size = int.from_bytes(fh.read(8), "little")
-        return [raw for _packed, raw in json.loads(fh.read(size))]
+        return [raw for _packed, raw in _read_header(fh)]
 
 
 def _load_one(path: Path, index: int) -> Any:
     with path.open("rb") as fh:
-        size = int.from_bytes(fh.read(8), "little")
-        sizes = json.loads(fh.read(size))
-        fh.seek(8 + size + sum(c for c, _ in sizes[:index]))
+        sizes = _read_header(fh)
+        fh.seek(sum(c for c, _ in sizes[:index]), 1)  # past the objects before ``index``
         packed, raw = sizes[index]
         return pickle.loads(_ZSTD.decompress(fh.read(packed), decompressed_size=raw, asbytes=True))
 

@@ -171,9 +171,9 @@ class OnnxEmbedder(Embedder):
 
     ``pad=False`` (default): batches of equal-length texts, no padding, pure, of at most
     ``batch_tokens`` word pieces (64 texts of 3 pieces, 4 of 128): on one core a forward is fastest
-    per text while its activations stay in cache, 4-16 long texts rather than 64 (+20% at 128
-    pieces, measured in ``perf/embed_options.py``), and a pure embedder's rows do not depend on the
-    batch. ``pad=True``: length-sorted padded batches (sentence-transformers' way; measured, not
+    per text while its activations stay in cache, 4-16 long texts rather than 64 (+28% at 128
+    pieces; +11% on the real bodies in ``perf/embed_options.py``), and a pure embedder's rows do
+    not depend on the batch. ``pad=True``: length-sorted padded batches (sentence-transformers' way; measured, not
     used by builds)."""
 
     def __init__(self, max_tokens: int = 128, batch_size: int = 64, quantized: bool = False, pad: bool = False,
