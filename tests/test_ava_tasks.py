@@ -134,7 +134,7 @@ def test_flags_ava_tasks_cannot_honour_are_refused(tmp_path):
 
 def test_bertscore_settings_reach_the_metrics(tmp_path):
     """``--set bertscore_model=... bertscore_layer=...`` are the ava-tasks settings BERTScore is computed with."""
-    from ava.evals.metrics import text as tm
+    from ava.evals import model_metrics as tm
     from ava.evals.task import TaskOptions
     from ava.models.encoders import minilm_path
 
@@ -142,11 +142,11 @@ def test_bertscore_settings_reach_the_metrics(tmp_path):
     settings = {"bertscore_model": minilm_path(), "bertscore_layer": "3"}
     (task,) = ava_tasks.make_tasks(TaskOptions(limit=1, data=data, settings=settings))
     assert task.bertscore == tm.BertScoreConfig(minilm_path(), 3)
-    items = task.samples()
+    items = task.items()
     records = {i.id: {"id": i.id, "split": i.meta["split"], "task": i.meta["task"], "family": i.meta["family"],
                       "prediction": "Vote early this year.", "reference": i.meta["reference"], "label": i.meta["label"],
                       "ppl_source": None, "ppl_target": None} for i in items}
-    result = task.metrics(items, records)
+    result = task.metrics(task.score(items, records))
     bert = result.details["bertscore"]
     assert (bert["layer"], bert["comparable_to_published"]) == (3, False) and "not comparable" in bert["note"]
     generative = [r for r in records.values() if r["family"] != "TAP"]

@@ -82,7 +82,7 @@ def test_accuracy_hand_computed():
     items = task.items()
     p_yes = [0.9, 0.2, 0.5, 0.7, 0.4]
     scores = {i.id: ScoredItem(i.id, (math.log(p), math.log(1 - p))) for i, p in zip(items, p_yes, strict=True)}
-    m = task.metrics(items, scores)
+    m = task.metrics(task.score(items, scores))
     gold = [i.meta["gold"] for i in items]
     credit = [0.5 if p == 0.5 else float((p > 0.5) == g) for p, g in zip(p_yes, gold, strict=True)]
     assert m.headline["tiktok"] == pytest.approx(100 * sum(credit[:3]) / 3)
@@ -99,7 +99,8 @@ def test_a_missing_file_is_reported(tmp_path):
     shutil.copy(FIXTURES / "culturebank_reddit.csv", tmp_path)
     (task,) = cb.make_tasks(TaskOptions(settings={"culturebank_dir": str(tmp_path)}))
     assert {i.meta["source"] for i in task.items()} == {"Reddit"}
-    m = task.metrics(task.items(), {i.id: ScoredItem(i.id, (math.log(0.5), math.log(0.5))) for i in task.items()})
+    items = task.items()
+    m = task.metrics(task.score(items, {i.id: ScoredItem(i.id, (math.log(0.5), math.log(0.5))) for i in items}))
     assert set(m.headline) == {"reddit"}
     assert "culturebank_tiktok.csv not found" in m.details["skipped_sources"]["TikTok"]
 
@@ -126,5 +127,5 @@ def test_smollm2_answers_yes_or_no(smollm2_scorer):
     items = task.items()
     scores = {s.id: s for s in smollm2_scorer.score([i.request for i in items])}
     assert all(s.letter_mass > 0.05 for s in scores.values())
-    m = task.metrics(items, scores)
+    m = task.metrics(task.score(items, scores))
     assert set(m.headline) == {"tiktok", "reddit"}

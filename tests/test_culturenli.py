@@ -9,6 +9,7 @@ import pytest
 from ava.contracts.scoring import ScoredItem
 from ava.evals.task import TaskOptions
 from ava.evals.tasks import culturenli as cnli
+from ava.metrics.classification import auroc, macro_f1_sweep
 from ava.models.scorer import UniformScorer
 from conftest import shared_path
 
@@ -30,15 +31,15 @@ def test_parse_ratings():
 
 def test_threshold_sweep_hand_computed():
     gold, p = [1, 0, 1, 0], [0.95, 0.65, 0.75, 0.1]
-    sweep = dict(cnli.threshold_sweep(gold, p, [0.6, 0.7, 0.8, 0.9, 1.0]))
+    sweep = dict(macro_f1_sweep(gold, p, [0.6, 0.7, 0.8, 0.9, 1.0]))
     # t=0.6 predicts 1,1,1,0: F1(entail)=0.8, F1(not)=2/3
     assert sweep[0.6] == pytest.approx((0.8 + 2 / 3) / 2)
     assert sweep[0.7] == pytest.approx(1.0)
     assert sweep[0.8] == pytest.approx((2 / 3 + 0.8) / 2) == sweep[0.9]
     assert sweep[1.0] == pytest.approx((0 + 2 / 3) / 2)  # nothing predicted entail
-    assert cnli.auroc(gold, p) == pytest.approx(1.0)
-    assert cnli.auroc([1, 0, 0], [0.2, 0.5, 0.1]) == pytest.approx(0.5)
-    assert cnli.auroc([0, 0], [0.2, 0.5]) is None
+    assert auroc(gold, p) == pytest.approx(1.0)
+    assert auroc([1, 0, 0], [0.2, 0.5, 0.1]) == pytest.approx(0.5)
+    assert auroc([0, 0], [0.2, 0.5]) is None
 
 
 def test_bad_rows_are_counted_with_their_lines(tmp_path):
@@ -75,7 +76,7 @@ def test_metrics_hand_computed(tmp_path):
     for item in items:
         p = p_entail[item.meta["unit"]]
         scores[item.id] = ScoredItem(item.id, (math.log(p), math.log((1 - p) / 2), math.log((1 - p) / 2)))
-    m = task.metrics(items, scores)
+    m = task.metrics(task.score(items, scores))
     # US gold (E, N, E, C) -> 1,0,1,0: best threshold 0.7 is perfect
     assert m.headline["US"] == pytest.approx(100.0) and m.headline["US_auroc"] == pytest.approx(100.0)
     # IN gold (N, E, E, C) -> 0,1,1,0: t=0.6 predicts 1,1,1,0 (F1 0.8 / 2/3); t>=0.7 predicts 1,0,1,0 (0.5/0.5)
@@ -121,7 +122,7 @@ def test_real_uniform_baseline_equals_the_all_negative_f1():
     items = task.items()
     assert len(items) == 2 * 2227
     scores = {s.id: s for s in UniformScorer().score([i.request for i in items])}
-    m = task.metrics(items, scores)
+    m = task.metrics(task.score(items, scores))
     for code in ("US", "IN"):
         mine = [i for i in items if i.meta["culture"] == code]
         share_neg = sum(1 - i.meta["entail"] for i in mine) / len(mine)
@@ -135,6 +136,6 @@ def test_smollm2_scores_culturenli(smollm2_scorer):
     (task,) = cnli.make_tasks(TaskOptions(data=shared_path("culturenli", "data.tsv"), limit=4, seed=0))
     items = task.items()
     scores = {s.id: s for s in smollm2_scorer.score([i.request for i in items])}
-    m = task.metrics(items, scores)
+    m = task.metrics(task.score(items, scores))
     assert set(m.headline) == {"US", "IN", "US_auroc", "IN_auroc"}
     assert all(0 <= r["mean_p_entail"] <= 1 and r["letter_mass_mean"] > 0.1 for r in m.details["summary"])

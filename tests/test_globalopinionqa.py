@@ -10,6 +10,7 @@ import pytest
 from ava.contracts.scoring import ScoredItem
 from ava.evals.task import TaskOptions
 from ava.evals.tasks import globalopinionqa as goqa
+from ava.metrics.similarity import similarity, summarise
 from ava.models.scorer import UniformScorer
 from conftest import shared_path
 
@@ -118,21 +119,21 @@ def test_missing_column_is_an_error(tmp_path):
 def test_similarity_hand_computed():
     # M = (0.75, 0.25); KL(p||M) = ln(4/3); KL(q||M) = 0.5 ln(2/3) + 0.5 ln 2; JSD = their mean
     jsd = 0.5 * (math.log(4 / 3) + 0.5 * math.log(2 / 3) + 0.5 * math.log(2))
-    assert goqa.similarity([1, 0], [0.5, 0.5]) == pytest.approx(1 - math.sqrt(jsd))
-    assert goqa.similarity([1, 0], [0.5, 0.5]) == pytest.approx(0.535498, abs=1e-6)
-    assert goqa.similarity([1, 0], [0.5, 0.5], "culturebank-compat") == pytest.approx(1 - math.sqrt(jsd / 2))
-    assert goqa.similarity([0.2, 0.8], [0.2, 0.8]) == pytest.approx(1.0)
-    assert goqa.similarity([1, 0], [0, 1]) == pytest.approx(1 - math.sqrt(math.log(2)))
+    assert similarity([1, 0], [0.5, 0.5]) == pytest.approx(1 - math.sqrt(jsd))
+    assert similarity([1, 0], [0.5, 0.5]) == pytest.approx(0.535498, abs=1e-6)
+    assert similarity([1, 0], [0.5, 0.5], "culturebank-compat") == pytest.approx(1 - math.sqrt(jsd / 2))
+    assert similarity([0.2, 0.8], [0.2, 0.8]) == pytest.approx(1.0)
+    assert similarity([1, 0], [0, 1]) == pytest.approx(1 - math.sqrt(math.log(2)))
     with pytest.raises(ValueError):
-        goqa.similarity([1, 0], [0, 1], "other")
+        similarity([1, 0], [0, 1], "other")
 
 
 def test_avg_sim_and_skew_hand_computed():
-    avg, skew, by_country = goqa.summarise([("A", 0.8), ("A", 0.6), ("B", 0.5)])
+    avg, skew, by_country = summarise([("A", 0.8), ("A", 0.6), ("B", 0.5)])
     assert avg == pytest.approx(1.9 / 3)
     assert skew == pytest.approx(math.sqrt(0.1**2 + 0.1**2))  # sample std of (0.7, 0.5)
     assert by_country == {"A": [0.8, 0.6], "B": [0.5]}
-    assert goqa.summarise([("A", 0.8)])[1] is None
+    assert summarise([("A", 0.8)])[1] is None
 
 
 def test_task_metrics_hand_computed(tmp_path):
@@ -144,7 +145,7 @@ def test_task_metrics_hand_computed(tmp_path):
     items, scores = scored(task, {"0:Spain": [0.5, 0.5], "0:Chad": [0.5, 0.5], "1:Spain": [0.5, 0.5]})
     assert [i.id for i in items] == ["0:Spain", "0:Chad", "1:Spain"]
     s_half = 1 - math.sqrt(0.5 * (math.log(4 / 3) + 0.5 * math.log(2 / 3) + 0.5 * math.log(2)))
-    m = task.metrics(items, scores)
+    m = task.metrics(task.score(items, scores))
     spain, chad = (1 + s_half) / 2, s_half
     assert m.headline["avg_sim"] == pytest.approx(100 * (1 + 2 * s_half) / 3)
     assert m.headline["skew"] == pytest.approx(100 * abs(spain - chad) / math.sqrt(2))
@@ -158,7 +159,7 @@ def test_task_metrics_hand_computed(tmp_path):
 def test_standard_results_carry_no_compat_numbers(tmp_path):
     path = write_csv(tmp_path / "g.csv", [["Q1?", "{'Spain': [0.5, 0.5]}", "['Yes', 'No']", ""]])
     (task,) = goqa.make_tasks(TaskOptions(data=path))
-    m = task.metrics(*scored(task))
+    m = task.metrics(task.score(*scored(task)))
     assert set(m.headline) == {"avg_sim", "skew"} and "cbcompat" not in m.description
 
 
@@ -205,9 +206,9 @@ def test_real_subset_uniform_baseline(real):
     (task,) = goqa.make_tasks(options)
     items, scores = scored(task)
     assert len(items) == 5752
-    m = task.metrics(items, scores)
+    m = task.metrics(task.score(items, scores))
     questions, _ = real
-    expected = np.mean([goqa.similarity(np.full(len(d), 1 / len(d)), d)
+    expected = np.mean([similarity(np.full(len(d), 1 / len(d)), d)
                         for q in questions for d in q.selections.values()])
     assert m.headline["avg_sim"] == pytest.approx(100 * expected)
     assert m.details["reference"]["uniform_avg_sim"] == pytest.approx(m.headline["avg_sim"])
@@ -235,6 +236,6 @@ def test_smollm2_reads_a_distribution_over_every_option(smollm2_scorer):
     (task,) = goqa.make_tasks(TaskOptions(data=shared_path(*SUBSET), limit=3, seed=0))
     items = task.items()
     scores = {s.id: s for s in smollm2_scorer.score([i.request for i in items])}
-    m = task.metrics(items, scores)
+    m = task.metrics(task.score(items, scores))
     assert 0 < m.headline["avg_sim"] <= 100
     assert m.details["letter_mass_mean"] > 0.2

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy.stats import wasserstein_distance
 
-from ava.evals.metrics import opinion as om
+from ava.metrics import opinion as om
+from ava.metrics.resampling import interval, resample_weights
 
 NAN = float("nan")
 
@@ -115,15 +116,15 @@ def test_consistency_topic_without_questions_is_skipped():
 
 
 def test_bootstrap_weights_and_intervals():
-    w = om.question_weights(50, n_resamples=200, seed=1)
+    w = resample_weights(50, n_resamples=200, seed=1)
     assert w.shape == (201, 50) and (w[0] == 1).all() and (w.sum(axis=1) == 50).all()
-    assert (om.question_weights(50, 200, seed=1) == w).all()
-    assert not (om.question_weights(50, 200, seed=2) == w).all()
+    assert (resample_weights(50, 200, seed=1) == w).all()
+    assert not (resample_weights(50, 200, seed=2) == w).all()
     rng = np.random.default_rng(0)
     distances = rng.uniform(0, 0.4, size=(50, 1))
-    ci = om.interval(om.representativeness(w, distances)[:, 0])
+    ci = interval(om.representativeness(w, distances)[:, 0])
     assert ci["low"] < ci["value"] < ci["high"] and ci["n_resamples"] == 200
-    constant = om.interval(om.representativeness(w, np.full((50, 1), 0.25))[:, 0])
+    constant = interval(om.representativeness(w, np.full((50, 1), 0.25))[:, 0])
     assert constant["low"] == pytest.approx(0.75) and constant["high"] == pytest.approx(0.75)
 
 

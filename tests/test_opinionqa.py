@@ -13,7 +13,10 @@ from ava.contracts.surveys import GroupDistribution, SurveyQuestion
 from ava.evals.prompts.personas import Persona, ava_personas, opinionqa_personas
 from ava.evals.runner import run_tasks
 from ava.evals.task import TaskOptions
-from ava.evals.tasks.opinionqa import OpinionTask, SteerTask, make_request, make_tasks, model_reading
+from ava.evals.tasks.opinion_items import make_request, model_reading
+from ava.evals.tasks.opinion_task import OpinionTask
+from ava.evals.tasks.opinionqa import make_tasks
+from ava.evals.tasks.steer_task import SteerTask
 
 
 def gd(attr: str, group: str, dist: Sequence[float], refusal: float = 0.0) -> GroupDistribution:

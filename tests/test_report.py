@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from ava.cli import app
 from ava.evals.runner import run_tasks
-from ava.evals.tasks.opinionqa import OpinionTask
+from ava.evals.tasks.opinion_task import OpinionTask
 from ava.reports.html import ReportError, build_report
 from test_opinionqa import OracleScorer, fixtures
 

@@ -8,12 +8,12 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 
-from ava.contracts.results import SCHEMA_VERSION, PlotSpec
+from ava.contracts.results import SCHEMA_VERSION, ItemScore, PlotSpec
 from ava.contracts.scoring import ScoredItem, ScoreRequest
-from ava.evals.data import first_units
 from ava.evals.runner import run_tasks
 from ava.evals.task import EvalItem, TaskResult
 from ava.runs import BindingMismatch, ChunkPolicy, RunRefused, read_run
+from ava.subsets import first_units
 
 
 class ToyTask:
@@ -33,14 +33,19 @@ class ToyTask:
             for i in range(5)
         ], self.limit)
 
-    def metrics(self, items: Sequence[EvalItem], scores: Mapping[str, ScoredItem]) -> TaskResult:
-        p = [scores[i.id].probs[0] for i in items]
+    reducer = "mean"
+
+    def score(self, items: Sequence[EvalItem], outputs: Mapping[str, ScoredItem]) -> list[ItemScore]:
+        return [ItemScore(i.id, str(i.meta["unit"]), {"p_a": outputs[i.id].probs[0]}) for i in items]
+
+    def metrics(self, scores: Sequence[ItemScore]) -> TaskResult:
+        p = [s.values["p_a"] for s in scores]
         return TaskResult(
             headline={"p_a": sum(p) / len(p)},
-            units=len(items),
+            units=len(scores),
             unit="items",
-            tables={"per_item": [{"id": i.id, "p_a": x} for i, x in zip(items, p, strict=True)]},
-            plots=[PlotSpec(name="p_a", title="P(A)", labels=[i.id for i in items], series={"p": p})],
+            tables={"per_item": [{"id": s.id, "p_a": x} for s, x in zip(scores, p, strict=True)]},
+            plots=[PlotSpec(name="p_a", title="P(A)", labels=[s.id for s in scores], series={"p": p})],
         )
 
 
@@ -155,7 +160,7 @@ def test_limit_counts_units():
 
 def test_a_failing_task_leaves_the_run_failed_with_its_reason(tmp_path):
     class Broken(ToyTask):
-        def metrics(self, items, scores):
+        def metrics(self, scores):
             raise ValueError("no pairs to score")
 
     with pytest.raises(ValueError):

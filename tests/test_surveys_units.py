@@ -11,7 +11,7 @@ import pytest
 
 from ava.runs import BindingMismatch, read_run
 from ava.surveys import load_benchmark
-from ava.surveys.baselines import human_baselines, wd
+from ava.surveys.baselines import baselines_summary, wd
 from ava.surveys.build import build_surveys
 from ava.surveys.curated import _iso_end_date, date_from_folder
 from ava.surveys.discovery import discover
@@ -297,7 +297,7 @@ def test_human_baselines_by_hand():
     qs = [q("a", (1.0, 2.0, 3.0), (0.5, 0.0, 0.5), (1.0, 0.0, 0.0)),  # WD 0.5
           q("b", (1.0, 2.0), (1.0, 0.0), (0.0, 1.0)),  # WD 1
           q("c", (1.0, 1.0), (1.0, 0.0), (0.0, 1.0))]  # degenerate: excluded
-    hb = human_baselines(qs)
+    hb = baselines_summary(qs)
     assert hb["n_questions"] == 2
     assert hb["per_group"]["SEX/Male"] == pytest.approx(1 - 0.75)
     assert hb["per_group"]["SEX/Female"] == pytest.approx(1.0)

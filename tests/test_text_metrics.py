@@ -9,7 +9,9 @@ import re
 import pytest
 import torch
 
-from ava.evals.metrics import text as tm
+from ava.evals import model_metrics as mm
+from ava.metrics import text as tm
+from ava.metrics.classification import accuracy, balanced_accuracy
 from conftest import shared_path
 
 
@@ -82,7 +84,7 @@ def test_rouge_lsum_matches_independent_lcs_on_real_ads():
 
 
 def test_bertscore_bundled_encoder_orders_similarity():
-    f1 = tm.bertscore_f1(
+    f1 = mm.bertscore_f1(
         ["Vote early this year.", "Vote early this year.", "The recipe needs two eggs."],
         ["Vote early this year.", "Cast your ballot early this year.", "Cast your ballot early this year."],
     )
@@ -109,8 +111,8 @@ def test_label_normalisation():
 def test_balanced_accuracy_hand_computed():
     # class a: 3/3 right, class b: 0/1 -> balanced (100 + 0) / 2 = 50, plain 75.
     gold, correct = ["a", "a", "a", "b"], [True, True, True, False]
-    assert tm.balanced_accuracy(gold, correct) == 50.0
-    assert tm.accuracy(correct) == 75.0
+    assert balanced_accuracy(gold, correct) == 50.0
+    assert accuracy(correct) == 75.0
 
 
 def test_target_body_and_delta():
@@ -125,7 +127,7 @@ def test_conditional_perplexity_matches_unbatched_loss():
     model, tok = load_model("tiny")
     prefixes = ["Given an ad, answer.\n\n", "A much longer prompt about boots and tractors and states.\n\n"]
     texts = ["Female.", "Top 3 states are Ohio, Iowa, Maine."]
-    got = tm.conditional_perplexities(model, tok, prefixes, texts, batch_size=2)
+    got = mm.conditional_perplexities(model, tok, prefixes, texts, batch_size=2)
     for prefix, text, ppl in zip(prefixes, texts, got, strict=True):
         full = tok(prefix + text)["input_ids"]
         start = len(tok(prefix)["input_ids"])
@@ -142,19 +144,19 @@ def test_bertscore_model_and_layer_reach_bert_score():
     from ava.models.encoders import minilm_path
 
     hyps, refs = ["Vote early this year.", "The recipe needs two eggs."], ["Cast your ballot early.", "Buy eggs."]
-    layer3 = tm.bertscore_f1(hyps, refs, tm.BertScoreConfig(minilm_path(), 3))
+    layer3 = mm.bertscore_f1(hyps, refs, mm.BertScoreConfig(minilm_path(), 3))
     _, _, direct = score(hyps, refs, model_type=minilm_path(), num_layers=3, device="cpu")
     assert layer3 == pytest.approx([float(x) for x in direct], abs=1e-6)
-    assert layer3 != pytest.approx(tm.bertscore_f1(hyps, refs), abs=1e-4)  # the default, layer 6
-    assert tm.bertscore_f1(hyps, refs, tm.BertScoreConfig(None, 3)) == pytest.approx(layer3, abs=1e-6)
+    assert layer3 != pytest.approx(mm.bertscore_f1(hyps, refs), abs=1e-4)  # the default, layer 6
+    assert mm.bertscore_f1(hyps, refs, mm.BertScoreConfig(None, 3)) == pytest.approx(layer3, abs=1e-6)
 
 
 def test_bertscore_configuration_is_labelled():
-    default = tm.BertScoreConfig().describe()
+    default = mm.BertScoreConfig().describe()
     assert default["layer"] == 6 and not default["comparable_to_published"]
     assert default["note"].startswith("not comparable to published numbers")
-    published = tm.BertScoreConfig("roberta-large")  # bert-score's own layer for it, no hard-coded 6
+    published = mm.BertScoreConfig("roberta-large")  # bert-score's own layer for it, no hard-coded 6
     assert published.resolved_layer == 17 and published.comparable
-    assert not tm.BertScoreConfig("roberta-large", 16).comparable
+    assert not mm.BertScoreConfig("roberta-large", 16).comparable
     with pytest.raises(ValueError, match="no default layer for '/some/folder'"):
-        _ = tm.BertScoreConfig("/some/folder").resolved_layer
+        _ = mm.BertScoreConfig("/some/folder").resolved_layer

@@ -101,7 +101,7 @@ def _reference_sample(samples, limit, seed, per_task=False):
 
 
 def _completion_nll(model, tokenizer, samples) -> float:
-    from ava.evals.metrics.text import conditional_perplexities
+    from ava.evals.model_metrics import conditional_perplexities
 
     ppl = conditional_perplexities(
         model, tokenizer, [generation_prefix(tokenizer, s.prompt) for s in samples], [s.response for s in samples]
@@ -292,7 +292,7 @@ def test_lora_training_lowers_loss_and_adapter_reloads(tmp_path):
 def test_latest_checkpoint_skips_and_removes_half_written_ones(tmp_path):
     """A run killed while the Trainer saved checkpoint-3 (no trainer_state.json yet) or wrote its
     state file (torn JSON) resumes from checkpoint-2; the half-written ones are removed."""
-    from ava.training.trainer import latest_checkpoint
+    from ava.training.output import latest_checkpoint
 
     folder = tmp_path / "checkpoints"
     assert latest_checkpoint(folder) is None

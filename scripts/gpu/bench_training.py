@@ -109,9 +109,9 @@ def _trl_run(cfg, model, tokenizer, work: Path) -> dict:
     from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
 
-    from ava.training.trainer import build_dataset
+    from ava.training.inputs import build_dataset, open_inputs
 
-    dataset, _ = build_dataset(cfg, tokenizer)  # the same rows ava trained on
+    dataset, _ = build_dataset(cfg, open_inputs(cfg), tokenizer)  # the same rows ava trained on
     kwargs = {"seed": cfg.seed, "data_seed": cfg.seed, **cfg.sft}
     if not torch.cuda.is_available():
         kwargs.setdefault("bf16", False)

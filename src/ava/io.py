@@ -83,3 +83,20 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_jsonl(path: str | Path) -> list[Any]:
+    """Every line of a JSON Lines file (blank lines skipped); :class:`UnreadableJson` names the
+    file and line of the first one that is not UTF-8 JSON."""
+    out = []
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                out.append(json.loads(raw.decode("utf-8")))
+            except UnicodeDecodeError as exc:
+                raise UnreadableJson(f"{path}:{lineno}: not UTF-8 text (byte {exc.start})") from None
+            except json.JSONDecodeError as exc:
+                raise UnreadableJson(f"{path}:{lineno}: not JSON ({exc.msg})") from None
+    return out

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from ava.contracts.results import ItemScore
 from ava.evals.task import GenerationItem, TaskResult
 from catalogue import assert_error, invoke
 
@@ -17,24 +18,27 @@ from catalogue import assert_error, invoke
 class CannedGeneration:
     """A generation task (like ava-tasks) whose 'model' echoes a canned answer: no weights needed."""
 
-    name, version, template_version, batch_size = "echo-tasks", "1", None, 2
+    name, version, template_version, batch_size, reducer = "echo-tasks", "1", None, 2, "mean"
 
-    def samples(self) -> list[GenerationItem]:
+    def items(self) -> list[GenerationItem]:
         return [GenerationItem(f"s{i}", f"Prompt {i}", "G") for i in range(3)]
 
     def generate(self, model: Any, tokenizer: Any, chunk: Sequence[GenerationItem]) -> list[dict[str, Any]]:
         return [{"id": i.id, "prediction": "yes" if i.id != "s1" else "no"} for i in chunk]
 
-    def metrics(self, items: Sequence[GenerationItem], records: Mapping[str, Mapping[str, Any]]) -> TaskResult:
-        right = [records[i.id]["prediction"] == "yes" for i in items]
-        return TaskResult(headline={"accuracy": 100 * sum(right) / len(right)}, units=len(items), unit="items")
+    def score(self, items: Sequence[GenerationItem], outputs: Mapping[str, Mapping[str, Any]]) -> list[ItemScore]:
+        return [ItemScore(i.id, i.id, {"right": outputs[i.id]["prediction"] == "yes"}) for i in items]
+
+    def metrics(self, scores: Sequence[ItemScore]) -> TaskResult:
+        right = [s.values["right"] for s in scores]
+        return TaskResult(headline={"accuracy": 100 * sum(right) / len(right)}, units=len(scores), unit="items")
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> Path:
     """A letter-task run (uniform on fixture survey questions) and a generation-task run."""
     from ava.evals.runner import run_tasks
-    from ava.evals.tasks.opinionqa import OpinionTask
+    from ava.evals.tasks.opinion_task import OpinionTask
     from ava.models import load_scorer
     from test_opinionqa import fixtures
 

@@ -1,6 +1,6 @@
 """What an evaluation run leaves behind, written down in one place.
 
-A run directory (``ava eval --out DIR``) holds:
+A run directory (``ava eval --out DIR``) holds, as :class:`RunDirectory` names them:
 
 * ``run.json`` — the run record (:class:`ava.contracts.runs.RunRecord`, kind ``eval``): its
   status (running / interrupted / failed / complete), the model identity it is bound to, and
@@ -12,8 +12,10 @@ A run directory (``ava eval --out DIR``) holds:
   answered item, ``{"key", "task", "id", "record"}``.
 * ``results.json`` — :class:`Results` (only once every task is done).
 * ``items/<task>.jsonl`` — one :class:`ItemRecord` per prompt (a generation task: its records).
+* ``scores/<task>.jsonl`` — one :class:`ItemScore` per item: what the task's metrics reduced.
 * ``tables/<task>__<table>.csv`` — each :class:`~ava.evals.task.TaskResult` table.
 * ``plots/<task>__<plot>.png`` — each :class:`PlotSpec` of a task's result.
+* ``paper_table.json`` / ``.csv`` — a suite's headline row beside the uniform baseline.
 
 ``SCHEMA_VERSION`` changes whenever a field changes meaning or disappears.
 """
@@ -21,6 +23,7 @@ A run directory (``ava eval --out DIR``) holds:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = "2.0"
@@ -54,18 +57,38 @@ class ItemRecord:
 
 
 @dataclass(frozen=True)
+class ItemScore:
+    """One line of ``scores/<task>.jsonl``: an item's score record, what every consumer reduces.
+
+    A task turns each item's model output into one of these (as inspect's ``Score`` or
+    lm-eval's per-document results); its metrics reduce them, and a comparison of two runs
+    reduces the same records of both with one set of resamples (:mod:`ava.metrics.reducers`).
+    ``unit`` is the resampling unit the item belongs to (a survey question with all its
+    prompts); ``values`` holds the per-item quantities the task's reducer reads, named in that
+    reducer's docstring (NaN is written as null).
+    """
+
+    id: str
+    unit: str
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class TaskInfo:
     """``results["tasks"][name]["task_info"]``: what exactly was evaluated.
 
     ``dataset_hash`` hashes every item's request and metadata (so it changes with the data,
     the template or ``--limit``); ``template_version`` is the task's prompt template version
-    (when it has one); ``n_cached`` items came from the cache, ``n_scored`` were scored now.
+    (when it has one); ``n_cached`` items came from the cache, ``n_scored`` were scored now;
+    ``reducer`` names how the task's item scores (``scores/<task>.jsonl``) are reduced
+    (:mod:`ava.metrics.reducers`).
     """
 
     name: str
     version: str
     dataset_hash: str
     template_version: str | None
+    reducer: str
     n_items: int
     n_scored: int
     n_cached: int
@@ -155,3 +178,57 @@ class Results:
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema_version": self.schema_version, "run": asdict(self.run), "tasks": self.tasks}
+
+
+def safe_name(name: str) -> str:
+    """A task or table name as a file name (anything but letters, digits, ``-_.`` becomes ``_``)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+@dataclass(frozen=True)
+class RunDirectory:
+    """The paths of an evaluation run directory: every reader and writer of one goes through here."""
+
+    root: Path
+
+    OWNED = ("cache", "results.json", "items", "scores", "tables", "plots", "paper_table.json", "paper_table.csv")
+    """What a run writes besides ``run.json``: removed by ``--restart``."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def results(self) -> Path:
+        return self.root / "results.json"
+
+    @property
+    def score_cache(self) -> Path:
+        return self.root / "cache" / "scores.jsonl"
+
+    @property
+    def generation_cache(self) -> Path:
+        return self.root / "cache" / "generations.jsonl"
+
+    def items(self, task: str) -> Path:
+        return self.root / "items" / f"{safe_name(task)}.jsonl"
+
+    def scores(self, task: str) -> Path:
+        return self.root / "scores" / f"{safe_name(task)}.jsonl"
+
+    @staticmethod
+    def table(task: str, name: str) -> str:
+        """A task's table, relative to the root (as ``results.json`` records it)."""
+        return f"tables/{safe_name(task)}__{safe_name(name)}.csv"
+
+    @staticmethod
+    def plot(task: str, name: str) -> str:
+        """A task's plot, relative to the root (as ``results.json`` records it)."""
+        return f"plots/{safe_name(task)}__{safe_name(name)}.png"
+
+    @property
+    def paper_table_json(self) -> Path:
+        return self.root / "paper_table.json"
+
+    @property
+    def paper_table_csv(self) -> Path:
+        return self.root / "paper_table.csv"

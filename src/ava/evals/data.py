@@ -2,8 +2,8 @@
 
 Shared by the benchmark modules in :mod:`ava.evals.tasks`: where data is looked for when no
 path is given, the one "data not found" error, UTF-8 reading that names the file and line of
-a bad byte, the load report that counts what was dropped or repaired per reason, and the
-seeded sample of units behind ``--limit``.
+a bad byte, and the load report that counts what was dropped or repaired per reason. Which
+units ``--limit`` keeps is :mod:`ava.subsets`'.
 """
 
 from __future__ import annotations
@@ -125,32 +125,3 @@ class LoadReport:
             "notes": list(self.notes),
             "summary": self.summary(),
         }
-
-
-def sample_units(n: int, limit: int | None, seed: int) -> list[int]:
-    """Indices of a seeded sample of ``limit`` of ``n`` units, in their original order."""
-    if limit is None or limit >= n:
-        return list(range(n))
-    if limit < 1:
-        raise ValueError(f"limit must be at least 1 (got {limit})")
-    import numpy as np
-
-    return sorted(int(i) for i in np.random.default_rng(seed).choice(n, size=limit, replace=False))
-
-
-def first_units(items: list[Any], limit: int | None) -> list[Any]:
-    """The items of the first ``limit`` units, in order (``item.meta["unit"]``, else the item id)."""
-    if limit is None:
-        return list(items)
-    if limit < 1:
-        raise ValueError(f"limit must be at least 1 (got {limit})")
-    seen: set[Any] = set()
-    kept = []
-    for item in items:
-        unit = item.meta.get("unit", item.id)
-        if unit not in seen:
-            if len(seen) >= limit:
-                continue
-            seen.add(unit)
-        kept.append(item)
-    return kept

@@ -1,10 +1,11 @@
 """The run directory of ``ava eval``: cache keys, the caches, and the files a run writes.
 
-The layout and the results schema are documented in :mod:`ava.contracts.results`; the record
-(``run.json``) in :mod:`ava.contracts.runs`. Why a score cache keyed by (scorer identity, task,
-task version, item id, request hash): an interrupted or extended run (a larger ``--limit``,
-``--steer`` added) never scores a prompt twice, and a changed model or template never reuses a
-stale score, so a run directory is bound to the model alone.
+The layout (:class:`~ava.contracts.results.RunDirectory`) and the results schema are in
+:mod:`ava.contracts.results`; the record (``run.json``) in :mod:`ava.contracts.runs`. Why a
+score cache keyed by (scorer identity, task, task version, item id, request hash): an
+interrupted or extended run (a larger ``--limit``, ``--steer`` added) never scores a prompt
+twice, and a changed model or template never reuses a stale score, so a run directory is bound
+to the model alone.
 """
 
 from __future__ import annotations
@@ -18,14 +19,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ava.contracts.results import ItemRecord
+from ava.contracts.results import ItemRecord, ItemScore, RunDirectory
 from ava.contracts.scoring import ScoredItem, ScoreRequest
 from ava.evals.task import EvalItem, GenerationItem, TaskResult
 from ava.io import atomic_write
 from ava.runs import JsonlLog
-
-OWNED = ("cache", "results.json", "items", "tables", "plots", "paper_table.json", "paper_table.csv")
-"""What a run writes in its directory (besides ``run.json``): removed by ``--restart``."""
 
 
 def request_hash(request: ScoreRequest) -> str:
@@ -56,17 +54,13 @@ def dataset_hash(items: Sequence[EvalItem | GenerationItem]) -> str:
     return digest.hexdigest()[:16]
 
 
-def open_caches(out_dir: Path) -> tuple[JsonlLog, JsonlLog]:
+def open_caches(run: RunDirectory) -> tuple[JsonlLog, JsonlLog]:
     """The score cache and the generation cache, read back (torn or unreadable lines are redone)."""
-    scores = JsonlLog(out_dir / "cache" / "scores.jsonl", key="key")
-    generations = JsonlLog(out_dir / "cache" / "generations.jsonl", key="key")
+    scores = JsonlLog(run.score_cache, key="key")
+    generations = JsonlLog(run.generation_cache, key="key")
     for log in (scores, generations):
         log.load()
     return scores, generations
-
-
-def safe_name(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
 def json_float(x: float) -> float | None:
@@ -89,6 +83,20 @@ def write_items(path: Path, task_name: str, items: Sequence[EvalItem], scores: M
             fh.write(json.dumps(asdict(record), ensure_ascii=False, default=str) + "\n")
 
 
+def write_scores(path: Path, scores: Sequence[ItemScore]) -> None:
+    """A task's item scores, one JSON line each (NaN written as null: strict JSON)."""
+    with atomic_write(path) as fh:
+        for score in scores:
+            fh.write(json.dumps(clean(asdict(score)), ensure_ascii=False) + "\n")
+
+
+def read_scores(path: Path) -> list[ItemScore]:
+    """The item scores a run wrote for a task (:func:`write_scores`)."""
+    from ava.io import read_jsonl
+
+    return [ItemScore(r["id"], r["unit"], r["values"]) for r in read_jsonl(path)]
+
+
 def write_generated(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
     """A generation task's records, one JSON line each, sorted keys (the items file of such a task)."""
     with atomic_write(path) as fh:
@@ -108,20 +116,19 @@ def write_table(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
             writer.writerow({k: row.get(k, "") for k in columns})
 
 
-def write_task_outputs(out_dir: Path, task_name: str, result: TaskResult) -> dict[str, Any]:
+def write_task_outputs(run: RunDirectory, task_name: str, result: TaskResult) -> dict[str, Any]:
     """Write a task's tables (CSV) and plots (PNG); return its results entry with their paths."""
     from ava.reports.plots import render_bar_plot
 
-    stem = safe_name(task_name)
     entry = result.to_dict()
     entry["tables"], entry["plots"] = {}, {}
     for name, rows in result.tables.items():
-        rel = f"tables/{stem}__{safe_name(name)}.csv"
-        write_table(out_dir / rel, rows)
+        rel = run.table(task_name, name)
+        write_table(run.root / rel, rows)
         entry["tables"][name] = rel
     for spec in result.plots:
-        rel = f"plots/{stem}__{safe_name(spec.name)}.png"
-        render_bar_plot(spec, out_dir / rel)
+        rel = run.plot(task_name, spec.name)
+        render_bar_plot(spec, run.root / rel)
         entry["plots"][spec.name] = rel
     return entry
 

@@ -2,7 +2,8 @@
 
 One loop for both kinds of task: the items not yet in the run's cache are done chunk by chunk
 (:func:`ava.runs.run_in_chunks`: appended and flushed per chunk, so an interruption loses at
-most one chunk), then the task's metrics run over every item and the outputs are written. The
+most one chunk), then the task scores every item (one item score each, written beside the
+items) and its metrics reduce those scores, and the outputs are written. The
 run directory is opened with :func:`ava.runs.start_run`: preflight, one writer, bound to the
 model, ``run.json`` written first as running and last as complete.
 """
@@ -18,7 +19,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ava.contracts.results import SCHEMA_VERSION, CachedScore, Diagnostics, Results, RunInfo, TaskInfo
+from ava.contracts.results import (
+    SCHEMA_VERSION,
+    CachedScore,
+    Diagnostics,
+    ItemScore,
+    Results,
+    RunDirectory,
+    RunInfo,
+    TaskInfo,
+)
 from ava.contracts.scoring import ScoredItem
 from ava.evals import rundir
 from ava.evals.task import EvalItem, GenerationItem, GenerationTask, Task, TaskResult
@@ -39,9 +49,10 @@ GenerationModel = Callable[[], tuple[Any, Any]]
 
 @dataclass
 class _Done:
-    """A task's items, its result, and what the run did for them."""
+    """A task's items, their scores, its result, and what the run did for them."""
 
     items: Sequence[EvalItem] | Sequence[GenerationItem]
+    item_scores: Sequence[ItemScore]
     result: TaskResult
     n_new: int
     seconds: float
@@ -75,10 +86,11 @@ def run_tasks(
         raise ValueError(f"task names must be unique, got {names}")
     model = str(config.get("model", scorer.identity))
     info = {"model": model, "adapter": config.get("adapter"), "backend": scorer.backend, "tasks": names}
-    output = Output(out_dir, folder=True)
-    with start_run(output, "eval", Binding(model=scorer.identity), info=info, restart=restart, owned=rundir.OWNED):
-        (out_dir / "results.json").unlink(missing_ok=True)  # never leave an old result beside new work
-        scores_log, generations_log = rundir.open_caches(out_dir)
+    output, run_dir = Output(out_dir, folder=True), RunDirectory(out_dir)
+    with start_run(output, "eval", Binding(model=scorer.identity), info=info, restart=restart,
+                   owned=RunDirectory.OWNED):
+        run_dir.results.unlink(missing_ok=True)  # never leave an old result beside new work
+        scores_log, generations_log = rundir.open_caches(run_dir)
         for log in (scores_log, generations_log):
             if log.unreadable:
                 _warn(f"{log.path}: ignored {log.unreadable} unreadable line(s) (an interrupted write); "
@@ -90,10 +102,10 @@ def run_tasks(
                 done = _generate_task(task, scorer.identity, generations_log, generation_model, progress)
             else:
                 done = _score_task(task, scorer, scores_log, progress)
-            results_tasks[task.name] = _task_entry(out_dir, task, done)
+            results_tasks[task.name] = _task_entry(run_dir, task, done)
         run = _run_info(scorer, model, config, seed, started_at, t0, results_tasks)
         results = Results(schema_version=SCHEMA_VERSION, run=run, tasks=results_tasks).to_dict()
-        write_json(out_dir / "results.json", rundir.clean(results))
+        write_json(run_dir.results, rundir.clean(results))
     return results
 
 
@@ -125,14 +137,16 @@ def _score_task(task: Task, scorer: Scorer, log: JsonlLog, progress: bool) -> _D
               f"letters on average (min {diag.letter_mass_min:.1%}); its distributions are mostly not answers: "
               "try the other framing (--framing chat or plain), or a larger or instruction-tuned model")
     t_metrics = time.perf_counter()
-    result = task.metrics(items, scores)
-    return _Done(items, result, len(todo), seconds, time.perf_counter() - t_metrics, scores=scores, diagnostics=diag)
+    item_scores = task.score(items, scores)
+    result = task.metrics(item_scores)
+    return _Done(items, item_scores, result, len(todo), seconds, time.perf_counter() - t_metrics, scores=scores,
+                 diagnostics=diag)
 
 
 def _generate_task(task: GenerationTask, identity: str, log: JsonlLog, generation_model: GenerationModel | None,
                    progress: bool) -> _Done:
     """Records for every item of ``task``: cached ones read back, the rest generated chunk by chunk."""
-    items = list(task.samples())
+    items = list(task.items())
     _check_ids(task.name, items)
     keys = {item.id: rundir.cache_key(identity, task.name, task.version, item) for item in items}
     todo = [item for item in items if keys[item.id] not in log.rows]
@@ -153,23 +167,26 @@ def _generate_task(task: GenerationTask, identity: str, log: JsonlLog, generatio
     seconds = time.perf_counter() - started
     records = {item.id: log.rows[keys[item.id]]["record"] for item in items}
     t_metrics = time.perf_counter()
-    result = task.metrics(items, records)
-    return _Done(items, result, len(todo), seconds, time.perf_counter() - t_metrics, records=records)
+    item_scores = task.score(items, records)
+    result = task.metrics(item_scores)
+    return _Done(items, item_scores, result, len(todo), seconds, time.perf_counter() - t_metrics, records=records)
 
 
-def _task_entry(out_dir: Path, task: Task | GenerationTask, done: _Done) -> dict[str, Any]:
-    """Write a task's item, table and plot files; return its ``results.json`` entry."""
-    items_path = out_dir / "items" / f"{rundir.safe_name(task.name)}.jsonl"
+def _task_entry(run_dir: RunDirectory, task: Task | GenerationTask, done: _Done) -> dict[str, Any]:
+    """Write a task's item, item score, table and plot files; return its ``results.json`` entry."""
+    items_path = run_dir.items(task.name)
     if done.scores is not None:
         rundir.write_items(items_path, task.name, done.items, done.scores)  # type: ignore[arg-type]
     else:
         rundir.write_generated(items_path, [done.records[i.id] for i in done.items])  # type: ignore[index]
-    entry = rundir.write_task_outputs(out_dir, task.name, done.result)
+    rundir.write_scores(run_dir.scores(task.name), done.item_scores)
+    entry = rundir.write_task_outputs(run_dir, task.name, done.result)
     entry["task_info"] = asdict(TaskInfo(
         name=task.name,
         version=task.version,
         dataset_hash=rundir.dataset_hash(done.items),
         template_version=task.template_version,
+        reducer=task.reducer,
         n_items=len(done.items),
         n_scored=done.n_new,
         n_cached=len(done.items) - done.n_new,

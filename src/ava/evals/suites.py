@@ -231,12 +231,14 @@ def _print_summary(summary: Mapping[str, Any], out_dir: Path) -> None:
 
 
 def _save_summary(summary: Mapping[str, Any], out_dir: Path) -> None:
+    from ava.contracts.results import RunDirectory
     from ava.evals.rundir import write_table
     from ava.io import write_json
 
-    write_json(out_dir / "paper_table.json", summary)
+    run = RunDirectory(out_dir)
+    write_json(run.paper_table_json, summary)
     columns = summary["columns"]
-    write_table(out_dir / "paper_table.csv",
+    write_table(run.paper_table_csv,
                 [{"model": m, **{c: r.get(c) for c in columns}} for m, r in summary["rows"].items()])
 
 

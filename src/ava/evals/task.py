@@ -1,10 +1,14 @@
-"""What a benchmark task is: items, a result type, and the options a task factory takes.
+"""What a benchmark task is: items, item scores, a result type, and the options a factory takes.
 
 A task never touches a model. A letter task (:class:`Task`) gives prompts with option letters;
-the runner scores them with any :class:`~ava.models.scorer.Scorer`, caches the scores and
-hands them back to ``metrics``. A generation task (:class:`GenerationTask`, e.g. ``ava-tasks``)
-gives prompts to continue; the runner has the model generate in chunks (``generate``), caches
-the records, and hands them back to ``metrics``. Both return a :class:`TaskResult`.
+the runner scores them with any :class:`~ava.models.scorer.Scorer` and caches the scores. A
+generation task (:class:`GenerationTask`, e.g. ``ava-tasks``) gives prompts to continue; the
+runner has the model answer them in chunks (``generate``) and caches the records. Then both
+kinds do the same two things: ``score`` turns every item's output into one
+:class:`~ava.contracts.results.ItemScore` (written to the run directory), and ``metrics``
+reduces those into a :class:`TaskResult`. ``reducer`` names the function of
+:mod:`ava.metrics.reducers` that reduces the item scores to resampled statistics: the task's
+own metrics use it, and so does a comparison of two runs (base vs tuned), on the same records.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from ava.contracts.results import PlotSpec
+from ava.contracts.results import ItemScore, PlotSpec
 from ava.contracts.scoring import ScoredItem, ScoreRequest
 
 
@@ -82,15 +86,19 @@ class TaskResult:
 @runtime_checkable
 class Task(Protocol):
     """A letter-scored benchmark task; ``version`` changes when its items or metrics change,
-    ``template_version`` when its prompt template does (None for a task without a template)."""
+    ``template_version`` when its prompt template does (None for a task without a template),
+    ``reducer`` names how its item scores are reduced (:data:`ava.metrics.reducers.REDUCERS`)."""
 
     name: str
     version: str
     template_version: str | None
+    reducer: str
 
     def items(self) -> Sequence[EvalItem]: ...
 
-    def metrics(self, items: Sequence[EvalItem], scores: Mapping[str, ScoredItem]) -> TaskResult: ...
+    def score(self, items: Sequence[EvalItem], outputs: Mapping[str, ScoredItem]) -> list[ItemScore]: ...
+
+    def metrics(self, scores: Sequence[ItemScore]) -> TaskResult: ...
 
 
 @runtime_checkable
@@ -100,13 +108,21 @@ class GenerationTask(Protocol):
     name: str
     version: str
     template_version: str | None
+    reducer: str
     batch_size: int
 
-    def samples(self) -> Sequence[GenerationItem]: ...
+    def items(self) -> Sequence[GenerationItem]: ...
 
     def generate(self, model: Any, tokenizer: Any, chunk: Sequence[GenerationItem]) -> list[dict[str, Any]]: ...
 
-    def metrics(self, items: Sequence[GenerationItem], records: Mapping[str, Mapping[str, Any]]) -> TaskResult: ...
+    def score(self, items: Sequence[GenerationItem], outputs: Mapping[str, Mapping[str, Any]]) -> list[ItemScore]: ...
+
+    def metrics(self, scores: Sequence[ItemScore]) -> TaskResult: ...
+
+
+def evaluate(task: Task, outputs: Mapping[str, ScoredItem]) -> TaskResult:
+    """A letter task's result from its items' scored outputs: score each item, reduce."""
+    return task.metrics(task.score(list(task.items()), outputs))
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ava.contracts.experiments import ExperimentFolder
+from ava.contracts.results import RunDirectory
 from ava.experiments.recipe import SPEED_ONLY, Recipe
 from ava.io import read_json, write_json
 from ava.runs import Binding, Output, is_complete, start_run
 
 KIND = "experiment"
-STEP_DIRS = ("build", "eval-base", "train", "eval-tuned", "compare", "steps.json")
 
 
 class ExperimentError(ValueError):
@@ -41,7 +42,7 @@ class Context:
     """What the steps hand each other."""
 
     recipe: Recipe
-    out: Path
+    out: ExperimentFolder
     say: Callable[[str], None]
     progress: bool = True
     build: Path | None = None
@@ -62,19 +63,14 @@ def digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _steps_file(ctx: Context) -> Path:
-    return ctx.out / "steps.json"
-
-
 def _is_cached(ctx: Context, name: str, key: dict[str, Any], kind: str | None) -> bool:
-    path = _steps_file(ctx)
+    path = ctx.out.steps
     done = read_json(path) if path.is_file() else {}
-    folder = ctx.out / name
-    return done.get(name, {}).get("inputs") == digest(key) and (kind is None or is_complete(folder, kind))
+    return done.get(name, {}).get("inputs") == digest(key) and (kind is None or is_complete(ctx.out.step(name), kind))
 
 
 def _mark_done(ctx: Context, name: str, key: dict[str, Any], seconds: float) -> None:
-    path = _steps_file(ctx)
+    path = ctx.out.steps
     done = read_json(path) if path.is_file() else {}
     done[name] = {"inputs": digest(key), "key": key, "seconds": round(seconds, 1)}
     write_json(path, done)
@@ -95,7 +91,7 @@ def build_step(ctx: Context) -> bool:
                                   "build it with `ava data build-ads`, or give data.ads instead")
         ctx.say(f"build: using the finished build {ctx.build}")
         return True
-    ctx.build = ctx.out / "build"
+    ctx.build = ctx.out.build
     options = data["options"]
     key = {"ads": data["ads"], "options": {k: v for k, v in options.items() if k not in SPEED_ONLY}}
     if _is_cached(ctx, "build", key, "instructions"):
@@ -140,21 +136,21 @@ def eval_step(label: str) -> Callable[[Context], bool]:
     def run(ctx: Context) -> bool:
         from ava.evals.rundir import dataset_hash
         from ava.evals.runner import run_tasks
-        from ava.evals.task import GenerationTask
         from ava.experiments.tasks import make_tasks
         assert ctx.build is not None
-        name = f"eval-{label}"
-        folder = ctx.out / name
+        folder = ctx.out.evaluation(label)
+        name = folder.name
         model = ctx.recipe["model"]["name"]
         adapter = str(ctx.adapter) if label == "tuned" else None
         scorer = _scorer(model, adapter, _framing_chat(ctx))
         by_bench = make_tasks(ctx.recipe.benchmarks, ctx.build, ctx.recipe["eval"]["seed"])
         tasks = [t for ts in by_bench.values() for t in ts]
         key = {"identity": scorer.identity, "seed": ctx.recipe["eval"]["seed"], "tasks": {
-            t.name: [t.version, dataset_hash(t.samples() if isinstance(t, GenerationTask) else t.items())]
+            t.name: [t.version, dataset_hash(t.items())]
             for t in tasks}}
-        if _is_cached(ctx, name, key, "eval") and (folder / "results.json").is_file():
-            ctx.results[label] = read_json(folder / "results.json")
+        results = RunDirectory(folder).results
+        if _is_cached(ctx, name, key, "eval") and results.is_file():
+            ctx.results[label] = read_json(results)
             return True
         t0 = time.perf_counter()
         config = {"model": model, "adapter": adapter, "experiment": ctx.recipe["name"], "step": name,
@@ -176,13 +172,15 @@ def train_step(ctx: Context) -> bool:
     from ava.training.config import load_config
     from ava.training.data import manifest_sha256
     from ava.training.guard import NonFiniteLossError
+    from ava.training.output import TrainingOutput
     from ava.training.trainer import train
 
     assert ctx.build is not None
-    folder = ctx.out / "train"
-    target = folder / "model"
+    folder = ctx.out.train
+    target = TrainingOutput(ctx.out.trained_model)
     spec, recipe = ctx.recipe["train"], ctx.recipe
-    cfg = load_config(recipe["model"]["name"], ctx.build, target, config_file=spec["config"], method=spec["method"],
+    cfg = load_config(recipe["model"]["name"], ctx.build, target.root, config_file=spec["config"],
+                      method=spec["method"],
                       overrides={"seed": recipe["seed"], "limit": spec["limit"], "mix": spec["mix"],
                                  "mix_ratio": spec["mix_ratio"]},
                       sft_overrides=dict(spec["sft"]))
@@ -190,22 +188,23 @@ def train_step(ctx: Context) -> bool:
     binding = Binding(model=ModelOptions(recipe["model"]["name"]).identity(), inputs=manifest_sha256(ctx.build),
                       options=settings)
     key = binding.to_dict()
-    ctx.adapter = target / ("adapter" if cfg.method == "lora" else "model")
+    ctx.adapter = target.weights(cfg.method)
     if _is_cached(ctx, "train", key, "experiment-train"):
         return True
     t0 = time.perf_counter()
-    with start_run(Output(folder, folder=True), "experiment-train", binding, owned=("model", "loss.json")) as run:
-        if not (target / "training_card.json").is_file():
+    owned = tuple(p.name for p in (ctx.out.trained_model, ctx.out.loss))
+    with start_run(Output(folder, folder=True), "experiment-train", binding, owned=owned) as run:
+        if not target.card.is_file():
             try:
-                outcome = train(cfg, resume=True, log=ctx.say)  # resume: continue an unfinished run in target
+                outcome = train(cfg, log=ctx.say)  # an unfinished run in target resumes from its checkpoint
             except NonFiniteLossError as exc:
                 raise ExperimentStopped(f"train step: {exc}; the tuned model is not evaluated or compared") from None
             history = outcome.log_history
         else:  # trained before an interruption of this step: read the curve from the last checkpoint
             history = _checkpoint_history(target)
-        card = read_json(target / "training_card.json")
+        card = target.read_card()
         losses = [{"step": h["step"], "loss": h["loss"], "epoch": h.get("epoch")} for h in history if "loss" in h]
-        write_json(folder / "loss.json", {"losses": losses, "result": card.get("result", {}),
+        write_json(ctx.out.loss, {"losses": losses, "result": card.get("result", {}),
                                          "data": {k: card.get("data", {}).get(k) for k in ("n_samples", "by_task")},
                                          "train_s": round(time.perf_counter() - t0, 1)})
         run.update_info({"result": card.get("result", {})})
@@ -213,11 +212,11 @@ def train_step(ctx: Context) -> bool:
     return False
 
 
-def _checkpoint_history(target: Path) -> list[dict[str, Any]]:
+def _checkpoint_history(target: Any) -> list[dict[str, Any]]:
     """The loss history of the newest checkpoint training finished writing (training's own rule)."""
-    from ava.training.trainer import latest_checkpoint
+    from ava.training.output import latest_checkpoint
 
-    latest = latest_checkpoint(target / "checkpoints", remove_incomplete=False)
+    latest = latest_checkpoint(target.checkpoints, remove_incomplete=False)
     return read_json(latest / "trainer_state.json").get("log_history", []) if latest else []
 
 
@@ -227,28 +226,28 @@ def _checkpoint_history(target: Path) -> list[dict[str, Any]]:
 def compare_step(ctx: Context) -> bool:
     from ava.experiments.compare import compare, print_comparison
 
-    folder = ctx.out / "compare"
+    folder = ctx.out.compare
     key = {"base": digest(ctx.results["base"]), "tuned": digest(ctx.results["tuned"]),
            "compare": ctx.recipe["compare"], "loss": digest(_read_loss(ctx))}
-    if _is_cached(ctx, "compare", key, "experiment-compare") and (folder / "comparison.json").is_file():
-        ctx.comparison = read_json(folder / "comparison.json")
+    if _is_cached(ctx, "compare", key, "experiment-compare") and ctx.out.comparison.is_file():
+        ctx.comparison = read_json(ctx.out.comparison)
         return True
     t0 = time.perf_counter()
     # Derived data only: recomputed from scratch whenever an evaluation changed (restart=True).
     with start_run(Output(folder, folder=True), "experiment-compare", Binding(inputs=digest(key)), restart=True,
-                   owned=("comparison.json", "comparison.png")):
+                   owned=(ctx.out.comparison.name, ctx.out.comparison_plot.name)):
         ctx.comparison = compare(ctx.out, ctx.recipe, ctx.results["base"], ctx.results["tuned"], _read_loss(ctx))
-        write_json(folder / "comparison.json", ctx.comparison)
+        write_json(ctx.out.comparison, ctx.comparison)
         from ava.reports.experiment import render_comparison
 
-        render_comparison(ctx.comparison, folder / "comparison.png")
+        render_comparison(ctx.comparison, ctx.out.comparison_plot)
     print_comparison(ctx.comparison)
     _mark_done(ctx, "compare", key, time.perf_counter() - t0)
     return False
 
 
 def _read_loss(ctx: Context) -> dict[str, Any]:
-    path = ctx.out / "train" / "loss.json"
+    path = ctx.out.loss
     return read_json(path) if path.is_file() else {}
 
 
@@ -267,10 +266,10 @@ def run_experiment(recipe: Recipe, out: Path, *, restart: bool = False, progress
     from ava.runs import interrupt_on_sigterm
 
     interrupt_on_sigterm()
-    ctx = Context(recipe, Path(out), say, progress)
+    ctx = Context(recipe, ExperimentFolder(Path(out)), say, progress)
     binding = Binding(options=recipe.bound())
-    with start_run(Output(ctx.out, folder=True), KIND, binding, info={"recipe": str(recipe.path),
-                   "name": recipe["name"]}, restart=restart, owned=STEP_DIRS):
+    with start_run(Output(ctx.out.root, folder=True), KIND, binding, info={"recipe": str(recipe.path),
+                   "name": recipe["name"]}, restart=restart, owned=ExperimentFolder.OWNED):
         for step in STEPS:
             say(f"[{step.name}] {step.what}")
             t0 = time.perf_counter()
@@ -285,5 +284,5 @@ def run_experiment(recipe: Recipe, out: Path, *, restart: bool = False, progress
             else:
                 say(f"[{step.name}] done in {time.perf_counter() - t0:.0f} s")
     if len(ctx.cached) == len(STEPS):
-        say(f"every step is cached ({', '.join(ctx.cached)}): nothing to do; {ctx.out / 'compare'}")
+        say(f"every step is cached ({', '.join(ctx.cached)}): nothing to do; {ctx.out.compare}")
     return ctx

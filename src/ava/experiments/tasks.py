@@ -3,41 +3,38 @@
 Why wrappers rather than new task options: a recipe wants a *seeded* sample of OpinionQA's
 questions (``--limit`` keeps the first N, which may all come from one wave) and only the TAP
 family of ``ava-tasks`` (the generative families cost minutes per item on a CPU). Both narrow
-the item list and leave name, version and metrics untouched, so every score stays keyed exactly
-as ``ava eval`` keys it and the same cache serves both.
+the item list and leave name, version, scoring and metrics untouched, so every score stays keyed
+exactly as ``ava eval`` keys it and the same cache serves both.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ava.contracts.results import ItemScore
 from ava.evals import registry
-from ava.evals.task import EvalItem, GenerationItem, GenerationTask, TaskOptions
+from ava.evals.task import EvalItem, GenerationItem, GenerationTask, TaskOptions, TaskResult
+from ava.subsets import unit_subset
 
 
-class SampledTask:
+class SubsetTask:
     """A letter task restricted to a seeded sample of ``n`` units (questions with all their prompts)."""
 
     def __init__(self, inner: Any, n: int, seed: int) -> None:
         self.inner, self.n, self.seed = inner, n, seed
         self.name, self.version, self.template_version = inner.name, inner.version, inner.template_version
+        self.reducer = inner.reducer
 
     def items(self) -> list[EvalItem]:
-        items = list(self.inner.items())
-        units = list(dict.fromkeys(str(i.meta.get("unit", i.id)) for i in items))
-        keep = set(random.Random(self.seed).sample(units, min(self.n, len(units))))
-        return [i for i in items if str(i.meta.get("unit", i.id)) in keep]
+        return unit_subset(list(self.inner.items()), self.n, self.seed, "python")
 
-    def metrics(self, items: Sequence[EvalItem], scores: Mapping[str, Any]) -> Any:
-        return self.inner.metrics(items, scores)
+    def score(self, items: Sequence[EvalItem], outputs: Mapping[str, Any]) -> list[ItemScore]:
+        return self.inner.score(items, outputs)
 
-    def __getattr__(self, name: str) -> Any:  # by_key, questions ...: what comparisons read
-        if name in ("samples", "generate", "batch_size"):
-            raise AttributeError(name)
-        return getattr(self.inner, name)
+    def metrics(self, scores: Sequence[ItemScore]) -> TaskResult:
+        return self.inner.metrics(scores)
 
 
 class FamilyTask:
@@ -46,16 +43,19 @@ class FamilyTask:
     def __init__(self, inner: Any, families: Sequence[str]) -> None:
         self.inner, self.families = inner, tuple(families)
         self.name, self.version, self.template_version = inner.name, inner.version, inner.template_version
-        self.batch_size = inner.batch_size
+        self.reducer, self.batch_size = inner.reducer, inner.batch_size
 
-    def samples(self) -> list[GenerationItem]:
-        return [s for s in self.inner.samples() if s.group in self.families]
+    def items(self) -> list[GenerationItem]:
+        return [s for s in self.inner.items() if s.group in self.families]
 
     def generate(self, model: Any, tokenizer: Any, chunk: Sequence[GenerationItem]) -> list[dict[str, Any]]:
         return self.inner.generate(model, tokenizer, chunk)
 
-    def metrics(self, items: Sequence[GenerationItem], records: Mapping[str, Mapping[str, Any]]) -> Any:
-        return self.inner.metrics(items, records)
+    def score(self, items: Sequence[GenerationItem], outputs: Mapping[str, Mapping[str, Any]]) -> list[ItemScore]:
+        return self.inner.score(items, outputs)
+
+    def metrics(self, scores: Sequence[ItemScore]) -> TaskResult:
+        return self.inner.metrics(scores)
 
 
 def make_tasks(benchmarks: Mapping[str, Mapping[str, Any]], build: Path, seed: int) -> dict[str, list[Any]]:
@@ -68,7 +68,7 @@ def make_tasks(benchmarks: Mapping[str, Mapping[str, Any]], build: Path, seed: i
                               settings=dict(spec["settings"]))
         tasks = list(bench.factory()(options))
         if spec["sample"] is not None:
-            tasks = [t if isinstance(t, GenerationTask) else SampledTask(t, spec["sample"], seed) for t in tasks]
+            tasks = [t if isinstance(t, GenerationTask) else SubsetTask(t, spec["sample"], seed) for t in tasks]
         if spec["families"]:
             tasks = [FamilyTask(t, spec["families"]) if isinstance(t, GenerationTask) else t for t in tasks]
         out[name] = tasks

@@ -1,9 +1,9 @@
 """The experiment section of ``ava report``: base vs tuned, one plot that tells the whole story.
 
 The plot has two panels sharing one scale (points, x100 where the metric is a fraction): left,
-every benchmark's headline difference (tuned - base) with its paired bootstrap CI, TAP accuracy
-differences beside them; right, the per-group differences (OpinionQA groups, GlobalOpinionQA
-countries), coloured by whether the group moved toward people, away, or not clearly.
+every task's headline differences (tuned - base) with their paired bootstrap CIs; right, the
+per-group differences (OpinionQA groups, GlobalOpinionQA countries, steered groups), coloured
+by whether the group moved toward people, away, or not clearly.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
+from ava.contracts.experiments import ExperimentFolder  # noqa: E402
 from ava.io import atomic_write, read_json  # noqa: E402
 
-FRACTION_METRICS = ("representativeness",)  # 0..1 numbers, shown x100 like the others
+FRACTION_METRICS = ("representativeness", "steered representativeness")  # 0..1, shown x100 like the others
 COLOURS = {"toward people": "tab:green", "away from people": "tab:red", "better": "tab:green", "worse": "tab:red"}
 
 
@@ -30,12 +31,13 @@ def _points(row: Mapping[str, Any], key: str) -> float:
     value = row.get(key)
     if value is None:
         return float("nan")
-    return 100 * value if row["metric"] in FRACTION_METRICS else value
+    fraction = row["metric"] in FRACTION_METRICS or row["metric"].startswith(("steerability", "steering_gain",
+                                                                              "default_group"))
+    return 100 * value if fraction else value
 
 
 def comparison_png(comparison: Mapping[str, Any]) -> bytes:
     rows = [(f"{r['task']}: {r['metric']}", r) for r in comparison["metrics"] if r.get("ci_low") is not None]
-    rows += [(f"ava-tasks {r['task']}: {r['metric']}", r) for r in comparison["tap"]]
     groups = [(f"{task}: {g['group']}", g) for task, gs in comparison["groups"].items() for g in gs]
     fig, axes = plt.subplots(1, 2, figsize=(13, max(4.0, 0.22 * max(len(rows), len(groups)) + 1.5)),
                              gridspec_kw={"width_ratios": [1, 1.3]})
@@ -68,13 +70,13 @@ def render_comparison(comparison: Mapping[str, Any], path: Path) -> None:
 
 def experiment_section(folder: Path, img: Any) -> str:
     """HTML for a finished experiment folder: the plot, the table of differences, the training loss."""
-    comparison = read_json(folder / "compare" / "comparison.json")
+    comparison = read_json(ExperimentFolder(folder).comparison)
     e = html.escape
     conf = int(round(100 * comparison["bootstrap"]["confidence"]))
     head = "".join(f"<th>{e(c)}</th>" for c in ("task", "metric", "n", "base", "tuned", "delta",
                                                    f"{conf}% CI", "uniform / random", "humans", "reading"))
     body = []
-    for r in [*comparison["metrics"], *({**t, "task": f"ava-tasks {t['task']}"} for t in comparison["tap"])]:
+    for r in comparison["metrics"]:
         ci = "–" if r.get("ci_low") is None else f"[{r['ci_low']:+.4f}, {r['ci_high']:+.4f}]"
         cells = [r["task"], r["metric"], r.get("n", ""), _num(r["base"]), _num(r["tuned"]), _num(r["delta"]), ci,
                  _num(r.get("uniform")), _num(r.get("humans")), r["verdict"]]

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ava.contracts.results import SCHEMA_VERSION, PlotSpec
+from ava.contracts.experiments import ExperimentFolder
+from ava.contracts.results import SCHEMA_VERSION, PlotSpec, RunDirectory
 from ava.io import UnreadableJson, read_json
 from ava.reports.tables import fmt_interval, fmt_number
 
@@ -49,7 +50,7 @@ def load_run(run_dir: str | Path) -> Run:
         why = f" ({record.reason})" if record.reason else ""
         raise ReportError(f"{path}: the run is {record.status}{why}, not complete; rerun its `ava eval` command to "
                           "finish it")
-    return Run(path.name, path, read_results(path / "results.json"))
+    return Run(path.name, path, read_results(RunDirectory(path).results))
 
 
 def read_results(path: Path) -> dict[str, Any]:
@@ -257,11 +258,12 @@ def _experiments(run_dirs: Sequence[str | Path]) -> tuple[list[Path], list[Path]
         if record is None or record.kind != "experiment":
             runs.append(d)
             continue
-        if not record.complete or not (d / "compare" / "comparison.json").is_file():
+        folder = ExperimentFolder(d)
+        if not record.complete or not folder.comparison.is_file():
             raise ReportError(f"{d}: the experiment is {record.status}, not complete; rerun its "
                               "`ava experiment run` command to finish it")
         experiments.append(d)
-        runs += [d / "eval-base", d / "eval-tuned"]
+        runs += [folder.evaluation("base"), folder.evaluation("tuned")]
     return experiments, runs
 
 

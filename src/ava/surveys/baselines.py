@@ -1,7 +1,7 @@
 """OpinionQA's human baselines (benchmarks.md) for a survey build's manifest.
 
-The distance and the baseline maths are the evaluation's own (:mod:`ava.evals.metrics.opinion`,
-a leaf module of numpy/scipy code): a build reports exactly the numbers ``ava eval`` would.
+The distance and the baseline maths are the evaluation's own (:mod:`ava.metrics.opinion`), so a
+build reports exactly the numbers ``ava eval`` would.
 """
 
 from __future__ import annotations
@@ -11,13 +11,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from ava.contracts.surveys import OVERALL, SurveyQuestion
-from ava.evals.metrics.opinion import human_baselines as _baselines
-from ava.evals.metrics.opinion import is_degenerate, wd
-
-__all__ = ["human_baselines", "wd"]
+from ava.metrics.opinion import human_baselines, is_degenerate, wd
 
 
-def human_baselines(questions: Sequence[SurveyQuestion]) -> dict:
+def baselines_summary(questions: Sequence[SurveyQuestion]) -> dict:
     """Representativeness of each of the 60 groups w.r.t. the whole population.
 
     Degenerate questions (all positions equal) are excluded; a group is scored on the questions
@@ -35,7 +32,7 @@ def human_baselines(questions: Sequence[SurveyQuestion]) -> dict:
         for g in q.groups:
             if (g.attribute, g.group) != OVERALL and g.distribution:
                 distances[j, groups[(g.attribute, g.group)]] = wd(q.ordinals, g.distribution, q.overall.distribution)
-    per_group_scores, average, worst = _baselines(np.ones((1, len(usable))), distances)
+    per_group_scores, average, worst = human_baselines(np.ones((1, len(usable))), distances)
     per_group = {f"{a}/{g}": float(per_group_scores[0, k]) for (a, g), k in groups.items()}
     return {
         "n_questions": len(usable),

@@ -29,7 +29,7 @@ from ava.io import atomic_write, file_sha256, write_json
 from ava.paths import bundled
 from ava.runs import Binding
 from ava.surveys import assemble
-from ava.surveys.baselines import human_baselines
+from ava.surveys.baselines import baselines_summary
 from ava.surveys.card import render_card
 from ava.surveys.curated import date_from_folder
 from ava.surveys.discovery import WaveFile
@@ -263,7 +263,7 @@ def _opinionqa_report(inputs: BuildInputs, acc: _Assembly, questions: list[Surve
         "with_topic": sum(any(t.startswith("cg:") for t in q.tags) for q in questions),
         "missing": dict(sorted(acc.missing_oqa.items())),
         # Baselines and the reference check describe a finished benchmark: not computed for a broken one.
-        "human_baselines": human_baselines(questions) if questions and not acc.errors else None,
+        "human_baselines": baselines_summary(questions) if questions and not acc.errors else None,
     }
     if inputs.reference is not None and not acc.errors:
         # A build of some waves is checked on the released counts of those waves only.

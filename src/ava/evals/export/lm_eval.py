@@ -34,9 +34,10 @@ import yaml
 
 from ava.contracts.scoring import ScoredItem
 from ava.evals import registry
-from ava.evals.data import DataError, data_root, first_units
+from ava.evals.data import DataError, data_root
 from ava.evals.export.lm_eval_runtime import SPEC_KEY, task_options
 from ava.evals.task import GenerationTask, Task
+from ava.subsets import first_units
 
 TAG = "ava"
 PREFIX = "ava_"
@@ -129,7 +130,7 @@ def headline_keys(task: Task) -> list[str]:
     items = first_units(list(task.items()), 3)
     scores = {i.id: ScoredItem(i.id, tuple([-math.log(len(i.request.options))] * len(i.request.options)))
               for i in items}
-    return list(task.metrics(items, scores).headline)
+    return list(task.metrics(task.score(items, scores)).headline)
 
 
 # -- writing the task folder ----------------------------------------------------------------

@@ -137,7 +137,7 @@ def _result(spec_json: str, scored: tuple[tuple[str, tuple[float, ...]], ...]) -
     if missing:
         raise ExportMismatch(f"{task.name}: {missing} scored document(s) are not items of the task ava builds; "
                              "re-run `ava export lm-eval`")
-    return task.metrics(items, scores)
+    return task.metrics(task.score(items, scores))
 
 
 def _ava_version() -> str:

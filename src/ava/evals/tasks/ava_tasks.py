@@ -22,9 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from ava.contracts.instructions import InstructionSample
+from ava.contracts.results import ItemScore
 from ava.evals.data import DataNotFound
-from ava.evals.metrics import text as tm
+from ava.evals.model_metrics import MINILM_LAYER, BertScoreConfig, bertscore_f1, conditional_perplexities
 from ava.evals.task import GenerationItem, TaskOptions, TaskResult
+from ava.metrics import text as tm
+from ava.metrics.classification import accuracy, balanced_accuracy
 from ava.runs import incomplete_reason
 from ava.training.data import manifest_sha256, read_split, stratified_sample
 from ava.training.format import encode_prefix, generation_prefix
@@ -88,82 +91,95 @@ def data_vocabularies(data: Path) -> dict[str, list[str]]:
     return {t: sorted(v) for t, v in labels.items()}
 
 
-def _vocabulary(task: str, records: list[Mapping[str, Any]], known: Mapping[str, list[str]] | None) -> list[str]:
+def _vocabulary(task: str, golds: Sequence[str | None], known: Mapping[str, list[str]] | None) -> list[str]:
     spec = tm.task_spec()
     name = spec["predictive"][task]["labels"]
     if name == "data":
-        return list((known or {}).get(task) or sorted({r["label"] for r in records if r["label"]}))
+        return list((known or {}).get(task) or sorted({g for g in golds if g}))
     return list(spec["vocabularies"][name])
+
+
+def judge_predictions(task: str, records: Sequence[Mapping[str, Any]],
+                      vocabularies: Mapping[str, list[str]] | None = None) -> list[dict[str, Any]]:
+    """Per record of one TAP task: the canonical gold label (None when it cannot be read: such an
+    item is counted, not scored), whether the prediction names it first (``correct``) or among
+    its first three (``top3``), and whether it names any label at all (``parsed``)."""
+    kind = tm.task_spec()["predictive"][task]["kind"]
+    states = kind == "states"
+    vocab = [] if states else _vocabulary(task, [r["label"] for r in records], vocabularies)
+    out = []
+    for r in records:
+        gold = tm.normalise_gold_states(r["label"] or "") if states else tm.find_labels(r["label"] or "", vocab)
+        pred = tm.normalise_states(r["prediction"]) if states else tm.find_labels(r["prediction"], vocab)
+        readable = gold is not None and (states or len(gold) == 1)
+        out.append({"kind": "states" if states else "labels", "n_classes": len(tm.state_names()[0]) if states
+                    else len(vocab), "gold": gold[0] if readable else None, "parsed": bool(pred),
+                    "correct": readable and bool(pred) and pred[0] == gold[0],
+                    "top3": readable and gold[0] in pred[:3]})
+    return out
+
+
+def summarise_predictive(ids: Sequence[str], judged: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One TAP task's numbers from its judged items (:func:`judge_predictions`)."""
+    scored = [j for j in judged if j["gold"] is not None]
+    gold, correct = [j["gold"] for j in scored], [bool(j["correct"]) for j in scored]
+    n_classes = judged[0]["n_classes"] if judged else 0
+    if judged and judged[0]["kind"] == "states":
+        metrics = {
+            "top1_balanced": balanced_accuracy(gold, correct), "top1": accuracy(correct),
+            "top3": accuracy([bool(j["top3"]) for j in scored]), "baseline_top1": 100.0 / n_classes,
+            "baseline_top3": 300.0 / n_classes,
+        }
+    else:
+        metrics = {
+            "accuracy_balanced": balanced_accuracy(gold, correct), "accuracy": accuracy(correct),
+            "baseline": 100.0 / n_classes if n_classes else math.nan, "n_classes": n_classes,
+        }
+    bad = [i for i, j in zip(ids, judged, strict=True) if j["gold"] is None]
+    return {"n": len(scored), "n_unparsed": sum(not j["parsed"] for j in scored), "n_bad_gold": len(bad),
+            "bad_gold_ids": bad[:20], **metrics}
 
 
 def score_predictive(task: str, records: list[Mapping[str, Any]],
                      vocabularies: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
     """Accuracy of normalised labels; items whose gold label cannot be read are counted, not scored."""
-    kind = tm.task_spec()["predictive"][task]["kind"]
-    gold_ok, correct, top3, unparsed, bad_gold = [], [], [], 0, []
-    states = kind == "states"
-    vocab = [] if states else _vocabulary(task, records, vocabularies)
-    for r in records:
-        gold = tm.normalise_gold_states(r["label"] or "") if states else tm.find_labels(r["label"] or "", vocab)
-        if gold is None or (not states and len(gold) != 1):
-            bad_gold.append(r["id"])
-            continue
-        pred = tm.normalise_states(r["prediction"]) if states else tm.find_labels(r["prediction"], vocab)
-        unparsed += not pred
-        gold_ok.append(gold[0])
-        correct.append(bool(pred) and pred[0] == gold[0])
-        top3.append(gold[0] in pred[:3])
-    if states:
-        n_states = len(tm.state_names()[0])
-        metrics = {
-            "top1_balanced": tm.balanced_accuracy(gold_ok, correct), "top1": tm.accuracy(correct),
-            "top3": tm.accuracy(top3), "baseline_top1": 100.0 / n_states, "baseline_top3": 300.0 / n_states,
-        }
-    else:
-        metrics = {
-            "accuracy_balanced": tm.balanced_accuracy(gold_ok, correct), "accuracy": tm.accuracy(correct),
-            "baseline": 100.0 / len(vocab) if vocab else math.nan, "n_classes": len(vocab),
-        }
-    return {"n": len(gold_ok), "n_unparsed": unparsed, "n_bad_gold": len(bad_gold),
-            "bad_gold_ids": bad_gold[:20], **metrics}
+    return summarise_predictive([r["id"] for r in records], judge_predictions(task, records, vocabularies))
 
 
-def score_generative(records: list[Mapping[str, Any]], bertscore: Mapping[str, float]) -> dict[str, Any]:
-    hyps = [r["prediction"] for r in records]
-    refs = [r["reference"] for r in records]
-    bleu = tm.bleu_precisions(hyps, refs)
+def summarise_generative(values: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One generation task's numbers from its items' statistics (BLEU counts, ROUGE, BERTScore, PPL)."""
+    counts = [sum(v["bleu_counts"][n] for v in values) for n in range(4)]
+    totals = [sum(v["bleu_totals"][n] for v in values) for n in range(4)]
+    rouge = [v["rouge_lsum"] for v in values]
     metrics: dict[str, Any] = {
-        "n": len(records),
-        **{f"bleu{n}": p for n, p in enumerate(bleu, 1)},
-        "rouge_lsum": tm.rouge_lsum(hyps, refs),
-        "bertscore_f1": sum(bertscore[r["id"]] for r in records) / len(records),
+        "n": len(values),
+        **{f"bleu{n}": p for n, p in enumerate(tm.precisions(counts, totals), 1)},
+        "rouge_lsum": 100.0 * sum(rouge) / len(rouge),
+        "bertscore_f1": sum(v["bertscore_f1"] for v in values) / len(values),
     }
-    paired = [r for r in records if r["ppl_source"] is not None]
+    paired = [v for v in values if v["ppl_source"] is not None]
     if paired:
-        metrics["ppl_source"] = sum(r["ppl_source"] for r in paired) / len(paired)
-        metrics["ppl_target"] = sum(r["ppl_target"] for r in paired) / len(paired)
-        metrics["delta_ppl"] = tm.delta_perplexity([r["ppl_source"] for r in paired], [r["ppl_target"] for r in paired])
+        metrics["ppl_source"] = sum(v["ppl_source"] for v in paired) / len(paired)
+        metrics["ppl_target"] = sum(v["ppl_target"] for v in paired) / len(paired)
+        metrics["delta_ppl"] = tm.delta_perplexity([v["ppl_source"] for v in paired],
+                                                   [v["ppl_target"] for v in paired])
     return metrics
 
 
-def score(records: list[Mapping[str, Any]], vocabularies: Mapping[str, list[str]] | None = None,
-          bertscore: tm.BertScoreConfig | None = None) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, float]]:
-    """Metrics per split (and pooled "all") per task, and each generative item's BERTScore F1."""
-    generative = [r for r in records if r["family"] != "TAP"]
-    f1 = tm.bertscore_f1([r["prediction"] for r in generative], [r["reference"] for r in generative], bertscore)
-    bertscore = {r["id"]: v for r, v in zip(generative, f1, strict=True)}
-    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
-    for r in records:
-        groups[(r["split"], r["task"])].append(r)
-        groups[("all", r["task"])].append(r)
+def summarise(scores: Sequence[ItemScore]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Metrics per split (and pooled "all") per task, from the items' scores."""
+    groups: dict[tuple[str, str], list[ItemScore]] = defaultdict(list)
+    for s in sorted(scores, key=lambda s: (s.values["split"], s.values["task"], s.id)):
+        groups[(s.values["split"], s.values["task"])].append(s)
+        groups[("all", s.values["task"])].append(s)
     results: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     for (split, task), rows in sorted(groups.items()):
-        if rows[0]["family"] == "TAP":
+        if rows[0].values["family"] == "TAP":
             if task in tm.task_spec()["predictive"]:
-                results[split][task] = score_predictive(task, rows, vocabularies)
+                results[split][task] = summarise_predictive([r.id for r in rows], [r.values for r in rows])
         else:
-            results[split][task] = score_generative(rows, bertscore)
-    return dict(results), bertscore
+            results[split][task] = summarise_generative([r.values for r in rows])
+    return dict(results)
 
 
 def summary_table(results: Mapping[str, Mapping[str, Mapping[str, Any]]], n_items: int, split: str = "all") -> str:
@@ -185,9 +201,10 @@ class AvaTasks:
     """The held-out samples of an instruction build, answered by the model and scored."""
 
     name = NAME
+    reducer = "ava-tasks"
 
     def __init__(self, data: Path, samples: Sequence[InstructionSample], *, limit: int | None, seed: int,
-                 batch_size: int, bertscore: tm.BertScoreConfig | None = None) -> None:
+                 batch_size: int, bertscore: BertScoreConfig | None = None) -> None:
         spec = tm.task_spec()
         self.data = Path(data)
         self.generation = dict(spec["generation"]["max_new_tokens"])
@@ -196,9 +213,9 @@ class AvaTasks:
         self.template_version = ",".join(sorted({s.template_version for s in samples if s.template_version})) or None
         self.samples_ = list(samples)
         self.limit, self.seed, self.batch_size = limit, seed, batch_size
-        self.bertscore = bertscore or tm.BertScoreConfig()
+        self.bertscore = bertscore or BertScoreConfig()
 
-    def samples(self) -> list[GenerationItem]:
+    def items(self) -> list[GenerationItem]:
         """Family by family, longest prompt first within each: little padding in a batch."""
         ordered = sorted(self.samples_, key=lambda s: (s.family, -len(s.prompt), s.id))
         return [GenerationItem(s.id, s.prompt, s.family, {
@@ -213,8 +230,8 @@ class AvaTasks:
         ppl: dict[str, tuple[float, float]] = {}
         if paired:
             prefixes = [generation_prefix(tokenizer, i.prompt) for i in paired]
-            src = tm.conditional_perplexities(model, tokenizer, prefixes, [i.meta["source_text"] for i in paired])
-            tgt = tm.conditional_perplexities(model, tokenizer, prefixes,
+            src = conditional_perplexities(model, tokenizer, prefixes, [i.meta["source_text"] for i in paired])
+            tgt = conditional_perplexities(model, tokenizer, prefixes,
                                               [tm.target_body(i.meta["reference"]) for i in paired])
             ppl = {i.id: (a, b) for i, a, b in zip(paired, src, tgt, strict=True)}
         return [{
@@ -223,9 +240,35 @@ class AvaTasks:
             "ppl_source": ppl.get(i.id, (None, None))[0], "ppl_target": ppl.get(i.id, (None, None))[1],
         } for i, pred in zip(chunk, predictions, strict=True)]
 
-    def metrics(self, items: Sequence[GenerationItem], records: Mapping[str, Mapping[str, Any]]) -> TaskResult:
-        rows = sorted((records[i.id] for i in items), key=lambda r: (r["split"], r["task"], r["id"]))
-        results, bertscore = score(rows, data_vocabularies(self.data), self.bertscore)
+    def score(self, items: Sequence[GenerationItem], outputs: Mapping[str, Mapping[str, Any]]) -> list[ItemScore]:
+        """Per item: TAP, the judged prediction (:func:`judge_predictions`); generation, the BLEU
+        statistics, ROUGE-Lsum, BERTScore F1 (one batch over all items) and the perplexities."""
+        records = [outputs[i.id] for i in items]
+        generative = [r for r in records if r["family"] != "TAP"]
+        f1 = bertscore_f1([r["prediction"] for r in generative], [r["reference"] for r in generative], self.bertscore)
+        bert = {r["id"]: v for r, v in zip(generative, f1, strict=True)}
+        vocab = data_vocabularies(self.data) if len(generative) < len(records) else {}
+        judged: dict[str, dict[str, Any]] = {}
+        for task in sorted({r["task"] for r in records if r["family"] == "TAP"} & set(tm.task_spec()["predictive"])):
+            mine = [r for r in records if r["task"] == task]
+            judged.update(zip((r["id"] for r in mine), judge_predictions(task, mine, vocab), strict=True))
+        out = []
+        for r in records:
+            values: dict[str, Any] = {"task": r["task"], "split": r["split"], "family": r["family"]}
+            if r["family"] == "TAP":
+                values.update(judged.get(r["id"], {"kind": "unknown task", "gold": None}))
+            else:
+                counts, totals = tm.bleu_statistics(r["prediction"], r["reference"])
+                values.update({"bleu_counts": counts, "bleu_totals": totals,
+                               "rouge_lsum": tm.rouge_lsum_f(r["prediction"], r["reference"]),
+                               "bertscore_f1": bert[r["id"]], "ppl_source": r["ppl_source"],
+                               "ppl_target": r["ppl_target"]})
+            out.append(ItemScore(r["id"], r["id"], values))
+        return out
+
+    def metrics(self, scores: Sequence[ItemScore]) -> TaskResult:
+        results = summarise(scores)
+        rows = sorted(scores, key=lambda s: (s.values["split"], s.values["task"], s.id))
         bert = self.bertscore.describe()
         pooled = results.get("all", {})
         headline = {f"{task}/{k}": m[k] for task, m in sorted(pooled.items())
@@ -233,9 +276,9 @@ class AvaTasks:
         table = [{"split": split, "task": task, "metric": metric, "value": value}
                  for split in sorted(results) for task in sorted(results[split])
                  for metric, value in sorted(results[split][task].items()) if isinstance(value, int | float)]
-        per_split = defaultdict(int)
+        per_split: dict[str, int] = defaultdict(int)
         for r in rows:
-            per_split[r["split"]] += 1
+            per_split[r.values["split"]] += 1
         return TaskResult(
             headline=headline,
             units=len(rows),
@@ -251,8 +294,9 @@ class AvaTasks:
                      "data": {"path": str(self.data.resolve()), "manifest_sha256": manifest_sha256(self.data),
                               "splits": list(TEST_SPLITS), "limit_per_task": self.limit, "seed": self.seed}},
             tables={"results": table,
-                    "bertscore": [{"id": r["id"], "split": r["split"], "task": r["task"],
-                                   "bertscore_f1": bertscore[r["id"]]} for r in rows if r["id"] in bertscore]},
+                    "bertscore": [{"id": r.id, "split": r.values["split"], "task": r.values["task"],
+                                   "bertscore_f1": r.values["bertscore_f1"]} for r in rows
+                                  if "bertscore_f1" in r.values]},
         )
 
 
@@ -278,7 +322,7 @@ def make_tasks(options: TaskOptions) -> list[AvaTasks]:
                      bertscore=bertscore_config(options.settings))]
 
 
-def bertscore_config(settings: Mapping[str, str]) -> tm.BertScoreConfig:
+def bertscore_config(settings: Mapping[str, str]) -> BertScoreConfig:
     """``--set bertscore_model=... bertscore_layer=...``, checked before anything is generated."""
     layer = settings.get("bertscore_layer")
     if layer is not None:
@@ -288,8 +332,8 @@ def bertscore_config(settings: Mapping[str, str]) -> tm.BertScoreConfig:
             raise ValueError(f"--set bertscore_layer={layer!r}: expected a layer number") from None
         if layer < 1:
             raise ValueError(f"--set bertscore_layer={layer}: layers count from 1")
-    config = tm.BertScoreConfig(settings.get("bertscore_model") or None, layer)
-    if config.model is None and config.resolved_layer > tm.MINILM_LAYER:
-        raise ValueError(f"--set bertscore_layer={layer}: the bundled MiniLM has {tm.MINILM_LAYER} layers")
+    config = BertScoreConfig(settings.get("bertscore_model") or None, layer)
+    if config.model is None and config.resolved_layer > MINILM_LAYER:
+        raise ValueError(f"--set bertscore_layer={layer}: the bundled MiniLM has {MINILM_LAYER} layers")
     _ = config.resolved_layer  # an unknown model without a layer is refused here, not after generating
     return config

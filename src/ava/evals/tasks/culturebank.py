@@ -20,10 +20,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ava.contracts.results import ItemScore
 from ava.contracts.scoring import ScoredItem, ScoreRequest
-from ava.evals.data import DataError, DataNotFound, LoadReport, data_root, read_utf8, sample_units
+from ava.evals.data import DataError, DataNotFound, LoadReport, data_root, read_utf8
 from ava.evals.prompts.culture import culture_templates, join_segments
 from ava.evals.task import EvalItem, TaskOptions, TaskResult
+from ava.metrics.classification import reduce_agreement
+from ava.metrics.resampling import resample_weights
+from ava.subsets import seeded_subset
 
 HOW_TO_GET = (
     "download culturebank_tiktok.csv and culturebank_reddit.csv from the Hugging Face hub (SALT-NLP/CultureBank) "
@@ -97,6 +101,7 @@ class CultureBankTask:
     """One Yes/No prompt per held-out row of each source present; accuracy per source."""
 
     name = "culturebank"
+    reducer = "agreement"
 
     def __init__(self, rows: Mapping[str, pd.DataFrame], reports: Mapping[str, LoadReport],
                  missing: Mapping[str, str]) -> None:
@@ -128,33 +133,44 @@ class CultureBankTask:
             self._items = items
         return self._items
 
-    def metrics(self, items: Sequence[EvalItem], scores: Mapping[str, ScoredItem]) -> TaskResult:
-        headline: dict[str, float | None] = {}
+    def score(self, items: Sequence[EvalItem], outputs: Mapping[str, ScoredItem]) -> list[ItemScore]:
+        """Per row: P(Yes) against the gold (agreement > 0.5); credit 1 / 0, an exact tie 0.5."""
+        out = []
+        for i in items:
+            p_yes, gold = outputs[i.id].probs[0], bool(i.meta["gold"])
+            credit = 0.5 if p_yes == 0.5 else float((p_yes > 0.5) == gold)
+            out.append(ItemScore(i.id, str(i.meta["unit"]), {
+                "source": i.meta["source"], "gold": gold, "p_yes": p_yes, "credit": credit,
+                "letter_mass": outputs[i.id].letter_mass}))
+        return out
+
+    def metrics(self, scores: Sequence[ItemScore]) -> TaskResult:
+        reduced = reduce_agreement(scores, resample_weights(len({s.unit for s in scores}), 0)).metrics
+        headline: dict[str, float | None] = {k: float(v[0]) for k, v in reduced.items()}
         table = []
         for source in self.rows:
-            mine = [i for i in items if i.meta["source"] == source]
+            mine = [s for s in scores if s.values["source"] == source]
             if not mine:
                 continue
-            p_yes = np.array([scores[i.id].probs[0] for i in mine])
-            gold = np.array([bool(i.meta["gold"]) for i in mine])
-            credit = np.where(p_yes == 0.5, 0.5, ((p_yes > 0.5) == gold).astype(float))
+            p_yes = np.array([s.values["p_yes"] for s in mine])
+            gold = np.array([bool(s.values["gold"]) for s in mine])
+            credit = np.array([s.values["credit"] for s in mine])
             p_gold = np.where(gold, p_yes, 1 - p_yes)
-            headline[source.lower()] = 100 * float(credit.mean())
             table.append({
                 "source": source, "n": len(mine), "accuracy": round(100 * float(credit.mean()), 4),
                 "expected_accuracy": round(100 * float(p_gold.mean()), 4),
                 "share_agree": round(100 * float(gold.mean()), 4),
                 "predicted_yes": int((p_yes > 0.5).sum()),
-                "letter_mass_mean": round(float(np.mean([scores[i.id].letter_mass for i in mine])), 6),
+                "letter_mass_mean": round(float(np.mean([s.values["letter_mass"] for s in mine])), 6),
             })
         return TaskResult(
             headline=headline,
-            units=len(items),
+            units=len(scores),
             unit="rows",
             description="accuracy (x100) of Yes = P(Yes) > P(No) against agreement > 0.5 on the published held-out "
                         "split (seeded shuffle 1234, last 10%); an exact tie counts half. expected_accuracy: mean "
                         "probability of the gold answer.",
-            counts={"rows": len(items), **{f"rows_{t['source'].lower()}": t["n"] for t in table}},
+            counts={"rows": len(scores), **{f"rows_{t['source'].lower()}": t["n"] for t in table}},
             details={"skipped_sources": self.missing, "data": {s: r.to_dict() for s, r in self.reports.items()}},
             tables={"by_source": table},
         )
@@ -184,7 +200,7 @@ def make_tasks(options: TaskOptions) -> list[CultureBankTask]:
         df, report = load_culturebank(path)
         held_out = _valid_rows(test_split(df), report)
         report.warn()
-        rows[source] = held_out.iloc[sample_units(len(held_out), options.limit_for("culturebank"), options.seed)]
+        rows[source] = held_out.iloc[seeded_subset(len(held_out), options.limit_for("culturebank"), options.seed)]
         reports[source] = report
     return [CultureBankTask(rows, reports, missing)]
 

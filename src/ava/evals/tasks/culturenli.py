@@ -18,12 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import f1_score, roc_auc_score
 
+from ava.contracts.results import ItemScore
 from ava.contracts.scoring import ScoredItem, ScoreRequest
-from ava.evals.data import DataError, LoadReport, locate, read_utf8, sample_units
+from ava.evals.data import DataError, LoadReport, locate, read_utf8
 from ava.evals.prompts.culture import culture_templates, join_segments
 from ava.evals.task import EvalItem, TaskOptions, TaskResult
+from ava.metrics.classification import auroc, macro_f1_sweep, reduce_entailment
+from ava.metrics.resampling import resample_weights
+from ava.subsets import seeded_subset
 
 COLUMNS = ("premise", "hypothesis", "us_ratings", "in_ratings")
 LABELS = ("E", "N", "C")
@@ -126,23 +129,6 @@ def _parse(row: int, line: int, fields: list[str], cultures: Mapping[str, str], 
                    {c: m[0] for c, m in majorities.items()}, {c: m[1] for c, m in majorities.items()})
 
 
-# -- metrics ---------------------------------------------------------------------------------
-
-
-def threshold_sweep(gold: Sequence[int], p_entail: Sequence[float], thresholds: Sequence[float]
-                    ) -> list[tuple[float, float]]:
-    """(threshold, macro-F1 of ``p_entail > threshold``) for each threshold."""
-    y = np.asarray(gold, int)
-    p = np.asarray(p_entail, float)
-    return [(float(t), float(f1_score(y, (p > t).astype(int), average="macro", labels=[0, 1], zero_division=0)))
-            for t in thresholds]
-
-
-def auroc(gold: Sequence[int], p_entail: Sequence[float]) -> float | None:
-    """Threshold-free: AUROC of ``P(entail)`` against entail-vs-not gold; None if one class only."""
-    return float(roc_auc_score(gold, p_entail)) if len(set(gold)) == 2 else None
-
-
 # -- the task --------------------------------------------------------------------------------
 
 
@@ -150,6 +136,7 @@ class CultureNLITask:
     """Two prompts per pair, one per culture ("US", "IN"), each scored against that culture's gold."""
 
     name = "culturenli"
+    reducer = "entailment"
 
     def __init__(self, pairs: Sequence[NliPair], report: LoadReport) -> None:
         tpl = culture_templates()
@@ -177,19 +164,25 @@ class CultureNLITask:
             self._items = items
         return self._items
 
-    def metrics(self, items: Sequence[EvalItem], scores: Mapping[str, ScoredItem]) -> TaskResult:
-        headline: dict[str, float | None] = {}
+    def score(self, items: Sequence[EvalItem], outputs: Mapping[str, ScoredItem]) -> list[ItemScore]:
+        """Per prompt: P(entail) (E renormalised over E/N/C; E is the first letter) against the
+        culture's entail-vs-not gold, with the thresholds the F1 sweep tries."""
+        return [ItemScore(i.id, str(i.meta["unit"]), {
+            "culture": i.meta["culture"], "entail": int(i.meta["entail"]), "tied": bool(i.meta["tied"]),
+            "p_entail": outputs[i.id].probs[0], "letter_mass": outputs[i.id].letter_mass,
+            "thresholds": self.thresholds}) for i in items]
+
+    def metrics(self, scores: Sequence[ItemScore]) -> TaskResult:
+        reduced = reduce_entailment(scores, resample_weights(len({s.unit for s in scores}), 0)).metrics
+        headline: dict[str, float | None] = {k: float(v[0]) if np.isfinite(v[0]) else None for k, v in reduced.items()}
         summary, sweep_rows = [], []
         for code in self.cultures:
-            mine = [i for i in items if i.meta["culture"] == code]
-            if not mine:
-                continue
-            row, sweep, best_f1, area = self._culture(code, mine, scores)
-            headline[code] = 100 * best_f1
-            headline[f"{code}_auroc"] = None if area is None else 100 * area
-            summary.append(row)
-            sweep_rows += sweep
-        n_pairs = len({i.meta["unit"] for i in items})
+            mine = [s for s in scores if s.values["culture"] == code]
+            if mine:
+                row, sweep = self._culture(code, mine)
+                summary.append(row)
+                sweep_rows += sweep
+        n_pairs = len({s.unit for s in scores})
         return TaskResult(
             headline=headline,
             units=n_pairs,
@@ -197,29 +190,28 @@ class CultureNLITask:
             description="macro-F1 (x100) of P(entail) > t, best t in the published sweep "
                         f"{self.thresholds} (chosen on the test set, as published); *_auroc: threshold-free "
                         "AUROC of P(entail) (x100). Gold: majority label per culture, entail vs not.",
-            counts={"pairs": n_pairs, "prompts": len(items)},
+            counts={"pairs": n_pairs, "prompts": len(scores)},
             details={"summary": summary, "data": self.report.to_dict()},
             tables={"summary": summary, "thresholds": sweep_rows},
         )
 
-    def _culture(self, code: str, mine: Sequence[EvalItem], scores: Mapping[str, ScoredItem]
-                 ) -> tuple[dict[str, Any], list[dict[str, Any]], float, float | None]:
-        """One culture's summary row, threshold-sweep rows, best macro-F1 and AUROC (unrounded)."""
-        gold = [int(i.meta["entail"]) for i in mine]
-        p_entail = [scores[i.id].probs[0] for i in mine]  # renormalised over E/N/C; E is first
-        sweep = threshold_sweep(gold, p_entail, self.thresholds)
+    def _culture(self, code: str, mine: Sequence[ItemScore]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """One culture's summary row and threshold-sweep rows."""
+        gold = [int(s.values["entail"]) for s in mine]
+        p_entail = [float(s.values["p_entail"]) for s in mine]
+        sweep = macro_f1_sweep(gold, p_entail, self.thresholds)
         best_t, best_f1 = max(sweep, key=lambda tf: (tf[1], -tf[0]))
         area = auroc(gold, p_entail)
         row = {
             "culture": code, "n": len(mine), "n_entail": sum(gold), "macro_f1": round(100 * best_f1, 4),
             "threshold": best_t, "auroc": None if area is None else round(100 * area, 4),
-            "majority_ties": sum(bool(i.meta["tied"]) for i in mine),
+            "majority_ties": sum(bool(s.values["tied"]) for s in mine),
             "mean_p_entail": round(float(np.mean(p_entail)), 6),
-            "letter_mass_mean": round(float(np.mean([scores[i.id].letter_mass for i in mine])), 6),
+            "letter_mass_mean": round(float(np.mean([s.values["letter_mass"] for s in mine])), 6),
         }
         sweep_rows = [{"culture": code, "threshold": t, "macro_f1": round(100 * f, 4),
                        "predicted_entail": int(sum(p > t for p in p_entail))} for t, f in sweep]
-        return row, sweep_rows, best_f1, area
+        return row, sweep_rows
 
 
 def make_tasks(options: TaskOptions) -> list[CultureNLITask]:
@@ -231,5 +223,5 @@ def make_tasks(options: TaskOptions) -> list[CultureNLITask]:
     report.warn()
     if not pairs:
         raise DataError(f"no usable CultureNLI pairs: {report.summary()}")
-    pairs = [pairs[i] for i in sample_units(len(pairs), options.limit_for("culturenli"), options.seed)]
+    pairs = [pairs[i] for i in seeded_subset(len(pairs), options.limit_for("culturenli"), options.seed)]
     return [CultureNLITask(pairs, report)]

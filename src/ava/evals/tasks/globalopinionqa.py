@@ -8,7 +8,8 @@ each country's mean similarity), all x100, with a per-country table and plot.
 
 The published CultureBank script divides the divergence by the number of options before the
 square root, which inflates similarity; ``goqa_similarity="culturebank-compat"`` adds those
-numbers, labelled ``*_cbcompat``, beside the standard ones (never instead of them).
+numbers, labelled ``*_cbcompat``, beside the standard ones (never instead of them). The
+similarity and its summaries are :mod:`ava.metrics.similarity`'s.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import hashlib
 import io
 import math
 import re
-import statistics
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,22 +28,24 @@ from typing import Any
 
 import numpy as np
 import yaml
-from scipy.spatial.distance import jensenshannon
 
-from ava.contracts.results import PlotSpec
+from ava.contracts.results import ItemScore, PlotSpec
 from ava.contracts.scoring import ScoredItem, ScoreRequest
-from ava.evals.data import DataError, DataNotFound, LoadReport, locate, read_utf8, sample_units
+from ava.evals.data import DataError, DataNotFound, LoadReport, locate, read_utf8
 from ava.evals.prompts.culture import culture_templates, join_segments
 from ava.evals.task import EvalItem, TaskOptions, TaskResult
+from ava.metrics.resampling import resample_weights
+from ava.metrics.similarity import VARIANTS, similarity, summarise
+from ava.metrics.similarity import reduce_similarity as _reduce
 from ava.models.letters import LETTERS, option_letters
 from ava.paths import bundled
+from ava.subsets import seeded_subset
 
 SUM_TOLERANCE = 1e-6
 """A country's fractions may miss 1 by this much (float rounding) without comment."""
 RENORMALISE_TOLERANCE = 0.05
 """Fractions summing within this of 1 are renormalised (counted); further off, the pair is dropped."""
 
-SIMILARITY_VARIANTS = ("standard", "culturebank-compat")
 PROMPTS = ("cross", "default", "both")
 HOW_TO_GET = (
     "pass --data PATH to the official CSV (Hugging Face dataset Anthropic/llm_global_opinions, "
@@ -198,30 +200,6 @@ def _parse_row(qid: int, line: int, row: Mapping[str, str | None], report: LoadR
     return GoqaQuestion(qid, line, question, tuple(options), (row.get("source") or "").strip(), kept)
 
 
-# -- metrics ---------------------------------------------------------------------------------
-
-
-def similarity(model: Sequence[float], human: Sequence[float], variant: str = "standard") -> float:
-    """1 - Jensen-Shannon distance (natural log); ``culturebank-compat``: 1 - sqrt(JSD / n_options)."""
-    d = float(jensenshannon(np.asarray(model, float), np.asarray(human, float)))
-    if variant == "culturebank-compat":
-        d = d / math.sqrt(len(model))
-    elif variant != "standard":
-        raise ValueError(f"unknown similarity variant {variant!r} (known: {', '.join(SIMILARITY_VARIANTS)})")
-    return 1.0 - d
-
-
-def summarise(pairs: Sequence[tuple[str, float]]) -> tuple[float, float | None, dict[str, list[float]]]:
-    """(Avg Sim over pairs, Skew = sample std over country means or None below 2 countries, per country)."""
-    by_country: dict[str, list[float]] = {}
-    for country, sim in pairs:
-        by_country.setdefault(country, []).append(sim)
-    avg = float(np.mean([s for _, s in pairs]))
-    means = [float(np.mean(v)) for v in by_country.values()]
-    skew = statistics.stdev(means) if len(means) >= 2 else None
-    return avg, skew, by_country
-
-
 # -- the task --------------------------------------------------------------------------------
 
 
@@ -236,6 +214,7 @@ class GlobalOpinionQATask:
         self.prompt = prompt
         self.compat = compat
         self.name = "globalopinionqa" if prompt == "cross" else "globalopinionqa-default"
+        self.reducer = "similarity"
         self.template_version = str(tpl["version"])
         self.version = f"1+templates{self.template_version}"
         self.questions = list(questions)
@@ -270,35 +249,36 @@ class GlobalOpinionQATask:
             self._items = items
         return self._items
 
-    def _pairs(self, items: Sequence[EvalItem], scores: Mapping[str, ScoredItem]
-               ) -> list[tuple[str, tuple[float, ...], tuple[float, ...], float]]:
-        """(country, model distribution, human distribution, letter mass) per (question, country)."""
+    def score(self, items: Sequence[EvalItem], outputs: Mapping[str, ScoredItem]) -> list[ItemScore]:
+        """Per prompt: for each of its countries (one, cross-national) the model's and the uniform
+        distribution's similarity to the country's answers, and the letter mass."""
         out = []
         for item in items:
-            s = scores[item.id]
+            s = outputs[item.id]
             humans = {item.meta["country"]: item.meta["human"]} if self.prompt == "cross" else item.meta["humans"]
+            pairs = []
             for country, human in humans.items():
-                out.append((country, s.probs, tuple(human), s.letter_mass))
+                pair = [country, similarity(s.probs, human), similarity([1 / len(human)] * len(human), human)]
+                if self.compat:
+                    pair.append(similarity(s.probs, human, "culturebank-compat"))
+                pairs.append(pair)
+            out.append(ItemScore(item.id, str(item.meta["unit"]), {"pairs": pairs, "letter_mass": s.letter_mass}))
         return out
 
-    def metrics(self, items: Sequence[EvalItem], scores: Mapping[str, ScoredItem]) -> TaskResult:
-        pairs = self._pairs(items, scores)
+    def metrics(self, scores: Sequence[ItemScore]) -> TaskResult:
+        pairs = [(p, s.values["letter_mass"]) for s in scores for p in s.values["pairs"]]
         if not pairs:
             raise DataError(f"{self.name}: no (question, country) pairs to score; see the load report: "
                             f"{self.report.summary()}")
-        variants = ["standard", "culturebank-compat"] if self.compat else ["standard"]
-        headline: dict[str, float | None] = {}
-        per_variant: dict[str, dict[str, list[float]]] = {}
-        for variant in variants:
-            suffix = "" if variant == "standard" else "_cbcompat"
-            avg, skew, by_country = summarise([(c, similarity(m, h, variant)) for c, m, h, _ in pairs])
-            headline[f"avg_sim{suffix}"] = 100 * avg
-            headline[f"skew{suffix}"] = None if skew is None else 100 * skew
-            per_variant[variant] = by_country
-        u_avg, u_skew, u_by_country = summarise([(c, similarity([1 / len(h)] * len(h), h)) for c, _, h, _ in pairs])
+        headline = {k: float(v[0]) if np.isfinite(v[0]) else None
+                    for k, v in _reduce(scores, resample_weights(len({s.unit for s in scores}), 0)).metrics.items()}
+        per_variant = {"standard": summarise([(p[0], p[1]) for p, _ in pairs])[2]}
+        if self.compat:
+            per_variant["culturebank-compat"] = summarise([(p[0], p[3]) for p, _ in pairs])[2]
+        u_avg, u_skew, u_by_country = summarise([(p[0], p[2]) for p, _ in pairs])
         ranked = self._country_rows(per_variant, u_by_country)
         prompt = "cross-national" if self.prompt == "cross" else "default"
-        n_questions = len({i.meta["unit"] for i in items})
+        n_questions = len({s.unit for s in scores})
         return TaskResult(
             headline=headline,
             units=n_questions,
@@ -309,11 +289,11 @@ class GlobalOpinionQATask:
             + ("; *_cbcompat: 1 - sqrt(JS divergence / number of options), the published CultureBank "
                "script's variant, which inflates similarity (for comparison with published numbers only)"
                if self.compat else ""),
-            counts={"questions": n_questions, "pairs": len(pairs), "countries": len(ranked), "prompts": len(items)},
+            counts={"questions": n_questions, "pairs": len(pairs), "countries": len(ranked), "prompts": len(scores)},
             details={"prompt": prompt,
                      "reference": {"uniform_avg_sim": 100 * u_avg,
                                    "uniform_skew": None if u_skew is None else 100 * u_skew},
-                     "letter_mass_mean": float(np.mean([m for *_, m in pairs])),
+                     "letter_mass_mean": float(np.mean([m for _, m in pairs])),
                      "data": {**self.report.to_dict(), **self.source}},
             tables={"by_country": ranked},
             plots=[PlotSpec(
@@ -356,15 +336,15 @@ def make_tasks(options: TaskOptions) -> list[GlobalOpinionQATask]:
     goqa_similarity = settings.get("goqa_similarity", "standard")
     if goqa_prompt not in PROMPTS:
         raise ValueError(f"goqa_prompt must be one of {', '.join(PROMPTS)} (got {goqa_prompt!r})")
-    if goqa_similarity not in SIMILARITY_VARIANTS:
-        raise ValueError(f"goqa_similarity must be one of {', '.join(SIMILARITY_VARIANTS)} (got {goqa_similarity!r})")
+    if goqa_similarity not in VARIANTS:
+        raise ValueError(f"goqa_similarity must be one of {', '.join(VARIANTS)} (got {goqa_similarity!r})")
     path, source = find_data(options)
     countries = [c.strip() for c in settings.get("goqa_countries", "").split(",") if c.strip()] or None
     questions, report = load_globalopinionqa(path, countries)
     report.warn()
     if not questions:
         raise DataError(f"no usable GlobalOpinionQA questions: {report.summary()}")
-    questions = [questions[i] for i in sample_units(len(questions), options.limit_for("globalopinionqa"),
+    questions = [questions[i] for i in seeded_subset(len(questions), options.limit_for("globalopinionqa"),
                                                     options.seed)]
     prompts = ["cross", "default"] if goqa_prompt == "both" else [goqa_prompt]
     compat = goqa_similarity == "culturebank-compat"

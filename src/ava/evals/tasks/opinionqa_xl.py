@@ -8,14 +8,15 @@ steer_questions=all`` for every one); the sample is recorded in the task's datas
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from typing import Any
 
 from ava.contracts.surveys import SurveyQuestion
 from ava.evals.prompts.personas import ava_personas
 from ava.evals.task import TaskOptions
-from ava.evals.tasks.opinionqa import prepare, survey_tasks
+from ava.evals.tasks.opinion_items import prepare
+from ava.evals.tasks.opinionqa import survey_tasks
+from ava.subsets import seeded_subset
 
 STEER_QUESTIONS = 500
 
@@ -28,9 +29,9 @@ SETTINGS = {
 def steer_sample(questions: Sequence[SurveyQuestion], size: str | int, seed: int) -> list[SurveyQuestion]:
     """A seeded sample of the scorable questions, in their original order.
 
-    Why ``random.Random`` and not :func:`ava.evals.data.sample_units` (numpy): this sample
-    defines the published OpinionQA-XL steering set of every run so far; drawing it another way
-    would change which questions are steered (and every cached score's key).
+    Drawn with the ``python`` method of :mod:`ava.subsets`: this sample defines the OpinionQA-XL
+    steering set of every recorded run; drawing it another way would change which questions are
+    steered (and every cached score's key).
     """
     kept, _ = prepare("opinionqa-xl-steer", questions)
     if str(size) == "all":
@@ -41,8 +42,7 @@ def steer_sample(questions: Sequence[SurveyQuestion], size: str | int, seed: int
         raise ValueError(f"--set steer_questions={size!r}: expected a number or 'all'") from None
     if n >= len(kept):
         return kept
-    chosen = set(random.Random(seed).sample(range(len(kept)), n))
-    return [q for i, q in enumerate(kept) if i in chosen]
+    return [kept[i] for i in seeded_subset(len(kept), n, seed, "python")]
 
 
 def make_tasks(options: TaskOptions, *, questions: Sequence[SurveyQuestion] | None = None) -> list[Any]:

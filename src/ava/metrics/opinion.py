@@ -1,31 +1,23 @@
 """Opinion-alignment metrics: WD over option positions, representativeness, human baselines,
-steerability, consistency and refusal, with bootstrap confidence intervals over questions.
+steerability and consistency (OpinionQA, OpinionQA-XL).
 
-Definitions: docs ``benchmarks.md`` (OpinionQA). All question averages are written as
-weighted means with one weight per question, ``counts`` (shape ``[B, n]``): row 0 of every
-array these functions return is the point estimate (all weights 1) and rows 1.. are the
-bootstrap resamples (weights = how often each question was drawn). One matrix product
-then gives every group's score in every resample at once.
-
-Why a hand-written bootstrap rather than ``scipy.stats.bootstrap``: the statistics here are
-ratios of sums over questions with missing values (a group without respondents on a
-question), maxima over persona formats and argmax-agreements over topics, all sharing one
-set of resamples; expressing the resamples as a weight matrix lets them all be one matrix
-product, and keeps the CIs of different numbers consistent with each other.
+Definitions: ``../shared/docs/benchmarks.md`` (OpinionQA). Every question average is a weighted
+mean over questions with the weight matrix of :mod:`ava.metrics.resampling` (shape ``[B, n]``):
+row 0 of every array returned here is the point estimate and rows 1.. are the bootstrap
+resamples, so one matrix product gives every group's score in every resample.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.stats import wasserstein_distance
 
-from ava.contracts.results import Interval
-
-N_RESAMPLES = 1000
-LEVEL = 0.95
+from ava.contracts.results import ItemScore
+from ava.metrics.reduction import Reduction, nan_float, unit_index
+from ava.metrics.resampling import weighted_mean
 
 
 class DegenerateOrdinals(ValueError):
@@ -73,47 +65,17 @@ def wd_many(positions: Sequence[float], p: np.ndarray, qs: np.ndarray) -> np.nda
     return cdf_gap @ np.diff(pos) / (pos[-1] - pos[0])
 
 
-# -- resampling -----------------------------------------------------------------------------
-def question_weights(n: int, n_resamples: int = N_RESAMPLES, seed: int = 0) -> np.ndarray:
-    """``[1 + n_resamples, n]``: row 0 all ones (point estimate), then bootstrap draw counts."""
-    rng = np.random.default_rng(seed)
-    weights = np.ones((1 + n_resamples, n), dtype=np.float64)
-    if n_resamples and n:
-        draws = rng.integers(0, n, size=(n_resamples, n))
-        offsets = (np.arange(n_resamples) * n)[:, None]
-        weights[1:] = np.bincount((draws + offsets).ravel(), minlength=n_resamples * n).reshape(n_resamples, n)
-    return weights
-
-
-def weighted_mean(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Per-column weighted mean over questions, ignoring NaN: ``[B, n] x [n, G] -> [B, G]``."""
-    valid = ~np.isnan(values)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (weights @ np.where(valid, values, 0.0)) / (weights @ valid.astype(np.float64))
-
-
 def representativeness(weights: np.ndarray, distances: np.ndarray) -> np.ndarray:
     """Rep = 1 - mean_q WD, per column (group), per resample row."""
     return 1.0 - weighted_mean(weights, distances)
-
-
-def interval(samples: np.ndarray, level: float = LEVEL) -> dict[str, float]:
-    """Point estimate (row 0) with a percentile bootstrap interval (rows 1..)."""
-    value = float(samples[0])
-    boot = samples[1:]
-    boot = boot[np.isfinite(boot)]
-    if not np.isfinite(value) or boot.size == 0:
-        return asdict(Interval(value, float("nan"), float("nan"), level, int(boot.size)))
-    alpha = (1 - level) / 2
-    low, high = np.quantile(boot, [alpha, 1 - alpha])
-    return asdict(Interval(value, float(low), float(high), level, int(samples.size - 1)))
 
 
 # -- composite metrics ----------------------------------------------------------------------
 def human_baselines(weights: np.ndarray, human_distances: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-group 1 - mean WD(D_G, D_Overall) ``[B, G]``, and its mean ("humans average") and
     minimum ("humans worst") over groups ``[B]``. Columns must exclude Overall itself; row 0 of
-    ``weights`` must be the point estimate (all ones), as :func:`question_weights` makes it.
+    ``weights`` must be the point estimate (all ones), as
+    :func:`~ava.metrics.resampling.resample_weights` makes it.
 
     Row 0 is the plain mean over the questions each group answered, in question order
     (``np.mean``, what one computes by hand); rows 1.. are the bootstrap resamples (weight
@@ -212,3 +174,114 @@ class quiet_nan_warnings:
 
     def __exit__(self, *exc: object) -> None:
         self._ctx.__exit__(*exc)
+
+
+# -- item scores -> resampled statistics (the reducers of the opinion tasks) ----------------
+def label_matrix(records: Sequence[Mapping[str, float | None]]) -> tuple[list[str], np.ndarray]:
+    """Per-item ``{label: value or None}`` mappings as ``[n, L]`` (labels in first-seen order, NaN
+    where an item has no value for a label)."""
+    labels: dict[str, int] = {}
+    for rec in records:
+        for label in rec:
+            labels.setdefault(label, len(labels))
+    out = np.full((len(records), len(labels)), np.nan)
+    for j, rec in enumerate(records):
+        for label, value in rec.items():
+            if value is not None:
+                out[j, labels[label]] = value
+    return list(labels), out
+
+
+def one_per_unit(scores: Sequence[ItemScore]) -> None:
+    """The default opinion task scores one prompt per question: a mean over items is one over units."""
+    units = [s.unit for s in scores]
+    if len(set(units)) != len(units):
+        raise ValueError("opinion item scores must have one record per unit (question)")
+
+
+def reduce_opinion(scores: Sequence[ItemScore], weights: np.ndarray) -> Reduction:
+    """Representativeness overall and per group, with the uniform distribution's and the humans'
+    (each group vs the whole population: average and worst) as references. Records, one per
+    question: ``wd_overall`` and ``wd`` (the model's WD to the whole population and to each
+    ``"ATTR:group"``, None where the group has no respondents), ``uniform_overall`` (the
+    uniform distribution's WD to the whole population) and ``humans`` (each group's WD to the
+    whole population)."""
+    one_per_unit(scores)
+    labels, per_group = label_matrix([s.values["wd"] for s in scores])
+    overall = np.array([nan_float(s.values["wd_overall"]) for s in scores])
+    rep = representativeness(weights, np.column_stack([overall, per_group]))
+    point = weights[:1]
+    uniform = representativeness(point, np.array([[nan_float(s.values["uniform_overall"])] for s in scores]))
+    _, humans_average, humans_worst = human_baselines(point, label_matrix([s.values["humans"] for s in scores])[1])
+    return Reduction(
+        metrics={"representativeness": rep[:, 0]}, higher_is_better={"representativeness": True},
+        n_units=len(scores), groups={label: rep[:, 1 + k] for k, label in enumerate(labels)},
+        group_metric="representativeness",
+        group_units={label: int(np.isfinite(per_group[:, k]).sum()) for k, label in enumerate(labels)},
+        references={"representativeness": {"uniform": _point(uniform[0, 0]), "humans": _point(humans_average[0]),
+                                           "humans_worst": _point(humans_worst[0])}},
+    )
+
+
+def _point(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def steering_arrays(scores: Sequence[ItemScore]) -> dict[str, Any]:
+    """The steering task's records as arrays: ``steered[f, q, g]`` (WD of the persona of group g in
+    format f on question q to group g), ``default[q, g]`` and ``uniform[q, g]`` (no persona / the
+    uniform distribution, against each group), with the questions, groups and formats in
+    first-seen order.
+
+    Records: a prompt without a persona has ``wd`` and ``uniform`` (``{"ATTR:group": WD or None}``
+    over the steering groups); a persona prompt has ``format``, ``group`` (a label) and ``wd``
+    (its WD to its own group). ``unit`` is the question.
+    """
+    units, index = unit_index(scores)
+    formats = list(dict.fromkeys(s.values["format"] for s in scores if s.values.get("format") is not None))
+    defaults = [(j, s) for j, s in zip(index, scores, strict=True) if s.values.get("format") is None]
+    labels, _ = label_matrix([s.values["wd"] for _, s in defaults])
+    for s in scores:
+        if s.values.get("format") is not None and s.values["group"] not in labels:
+            labels.append(s.values["group"])
+    col = {label: k for k, label in enumerate(labels)}
+    fmt = {f: k for k, f in enumerate(formats)}
+    shape = (len(units), len(labels))
+    steered = np.full((len(formats), *shape), np.nan)
+    default, uniform = np.full(shape, np.nan), np.full(shape, np.nan)
+    for j, s in zip(index, scores, strict=True):
+        v = s.values
+        if v.get("format") is not None:
+            steered[fmt[v["format"]], j, col[v["group"]]] = nan_float(v["wd"])
+        else:
+            for field, target in (("wd", default), ("uniform", uniform)):
+                for label, x in v[field].items():
+                    target[j, col[label]] = nan_float(x)
+    return {"units": units, "groups": labels, "formats": formats, "steered": steered, "default": default,
+            "uniform": uniform}
+
+
+def reduce_steering(scores: Sequence[ItemScore], weights: np.ndarray) -> Reduction:
+    """Steerability (published: per group the best format, mean over groups), per question max,
+    per format, and the same groups without a persona; per group the steered representativeness;
+    the uniform distribution's representativeness against the same groups as the reference.
+    Records: see :func:`steering_arrays`."""
+    a = steering_arrays(scores)
+    st = steerability(weights, a["steered"])
+    rep_default = representativeness(weights, a["default"])
+    with quiet_nan_warnings():
+        series = {
+            "steerability": st["max_over_formats"],
+            "steerability_per_question_max": st["per_question_max"],
+            **{f"steerability_{f}": st["per_format"][k] for k, f in enumerate(a["formats"])},
+            "default_group_representativeness": np.nanmean(rep_default, axis=1),
+        }
+        uniform = _point(np.nanmean(representativeness(weights[:1], a["uniform"]), axis=1)[0])
+    series["steering_gain"] = series["steerability"] - series["default_group_representativeness"]
+    return Reduction(
+        metrics=series, higher_is_better={k: True for k in series}, n_units=len(a["units"]),
+        groups={label: st["per_group_max"][:, k] for k, label in enumerate(a["groups"])},
+        group_metric="steered representativeness",
+        group_units={label: int(np.isfinite(a["default"][:, k]).sum()) for k, label in enumerate(a["groups"])},
+        references={k: {"uniform": uniform} for k in series if k != "steering_gain"},
+    )

@@ -1,130 +1,15 @@
-"""Metrics of the AVA training tasks: label accuracy, BLEU, ROUGE-Lsum, BERTScore, delta-perplexity.
+"""Metrics that run a model: BERTScore (an encoder) and conditional perplexity (the evaluated LM).
 
-Thin wrappers over the reference packages (sacrebleu, rouge-score, bert-score) so that every
-number is computed the way the field computes it; only the label normalisation and the
-class-balanced mean are ours.
+The pure text metrics of the AVA training tasks (labels, BLEU, ROUGE) are in :mod:`ava.metrics.text`;
+these two need a model in memory, so they live with the evaluation that has one.
 """
 
 from __future__ import annotations
 
 import math
-import re
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
-
-import yaml
-
-from ava.paths import bundled
-
-# -- label normalisation -------------------------------------------------------------------------
-
-
-@cache
-def task_spec() -> dict[str, Any]:
-    with open(bundled("training", "ava_tasks.yaml"), encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
-
-
-def _label_pattern(labels: Iterable[str]) -> re.Pattern[str]:
-    # Longest first, so "West Virginia" wins over "Virginia" and "female" is never read as "male".
-    alts = sorted(set(labels), key=len, reverse=True)
-    return re.compile(r"(?<![\w-])(" + "|".join(re.escape(a) for a in alts) + r")(?![\w-]|\+)", re.IGNORECASE)
-
-
-@cache
-def _rewrites() -> list[tuple[re.Pattern[str], str]]:
-    return [(re.compile(pattern), repl) for pattern, repl in task_spec()["rewrites"]]
-
-
-def canonical_text(text: str) -> str:
-    """``text`` with number ranges written as labels are ("between 400 to 499" -> "400-499")."""
-    for pattern, repl in _rewrites():
-        text = pattern.sub(repl, text)
-    return text
-
-
-def find_labels(text: str, labels: Sequence[str], aliases: dict[str, str] | None = None) -> list[str]:
-    """Labels named in ``text``, in order of appearance, canonical spelling, without repeats."""
-    aliases = aliases or {}
-    text = canonical_text(text)
-    canon = {lab.lower(): lab for lab in labels} | {a.lower(): c for a, c in aliases.items()}
-    found: list[str] = []
-    for match in _label_pattern(canon).finditer(text):
-        label = canon[match.group(1).lower()]
-        if label not in found:
-            found.append(label)
-    return found
-
-
-def state_names() -> tuple[list[str], dict[str, str]]:
-    spec = task_spec()
-    return list(spec["states"]), dict(spec["state_aliases"])
-
-
-def normalise_states(text: str) -> list[str]:
-    states, aliases = state_names()
-    return find_labels(text, states + sorted(set(aliases.values())), aliases)
-
-
-def normalise_gold_states(label: str) -> list[str] | None:
-    """A gold "Ohio|Iowa|Maine" label as canonical names; None when any part is not a state."""
-    parts = [p.strip() for p in label.split("|") if p.strip()]
-    states = [normalise_states(p) for p in parts]
-    if not parts or any(len(s) != 1 for s in states):
-        return None
-    return [s[0] for s in states]
-
-
-# -- predictive accuracy -------------------------------------------------------------------------
-
-
-def balanced_accuracy(gold: Sequence[str], correct: Sequence[bool]) -> float:
-    """Mean over gold classes of the accuracy within the class, in percent.
-
-    Equal to plain accuracy on a class-balanced test set (what the method published), without
-    throwing away items to balance it.
-    """
-    by_class: dict[str, list[bool]] = defaultdict(list)
-    for g, c in zip(gold, correct, strict=True):
-        by_class[g].append(c)
-    if not by_class:
-        return float("nan")
-    return 100.0 * sum(sum(v) / len(v) for v in by_class.values()) / len(by_class)
-
-
-def accuracy(correct: Sequence[bool]) -> float:
-    return 100.0 * sum(correct) / len(correct) if correct else float("nan")
-
-
-# -- generation metrics --------------------------------------------------------------------------
-
-
-def bleu_precisions(hypotheses: Sequence[str], references: Sequence[str]) -> list[float]:
-    """Corpus BLEU-1..4 modified (clipped) n-gram precisions in percent, sacrebleu's 13a tokens.
-
-    Read from sacrebleu's raw match counts: its ``precisions`` attribute is smoothed (a zero
-    count shows as a small positive number), which is not what an n-gram precision reports.
-    """
-    from sacrebleu.metrics import BLEU
-
-    result = BLEU().corpus_score(list(hypotheses), [list(references)])
-    return [100.0 * c / t if t else 0.0 for c, t in zip(result.counts, result.totals, strict=True)]
-
-
-def rouge_lsum(hypotheses: Sequence[str], references: Sequence[str]) -> float:
-    """Mean ROUGE-Lsum F-measure (percent), rouge-score with Porter stemming.
-
-    Lsum treats newlines as sentence breaks (summary-level LCS), as the reference package does.
-    """
-    from rouge_score import rouge_scorer
-
-    scorer = rouge_scorer.RougeScorer(["rougeLsum"], use_stemmer=True)
-    scores = [scorer.score(r, h)["rougeLsum"].fmeasure for h, r in zip(hypotheses, references, strict=True)]
-    return 100.0 * sum(scores) / len(scores) if scores else float("nan")
-
 
 PUBLISHED_BERTSCORE = ("roberta-large", 17)
 """The configuration published BERTScore numbers use (bert-score's default for English):
@@ -250,15 +135,3 @@ def conditional_perplexities(
     return result
 
 
-def target_body(response: str) -> str:
-    """The ad body inside a rendered pair-task response (the whole response if not rendered)."""
-    marker = task_spec()["delta_ppl"]["body_marker"]
-    _, found, body = response.partition(marker)
-    return body.strip() if found and body.strip() else response
-
-
-def delta_perplexity(source_ppl: Sequence[float], target_ppl: Sequence[float]) -> float:
-    """Mean perplexity of the source ads minus that of the target ads (positive: target favoured)."""
-    if not source_ppl:
-        return float("nan")
-    return sum(source_ppl) / len(source_ppl) - sum(target_ppl) / len(target_ppl)

@@ -1,0 +1,260 @@
+"""The default opinion task: one prompt per survey question, the model against every group.
+
+Representativeness overall and per group beside the human baselines and the uniform model,
+consistency over coarse topics, refusal rates, per-topic and per-wave breakdowns, bootstrap
+intervals over questions (docs/evaluation.md, "The opinion benchmarks"). ``score`` turns each
+question's scored prompt into an item score (the WDs to every group, refusal, letter mass);
+``metrics`` reduces them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ava.contracts.results import ItemScore, PlotSpec
+from ava.contracts.scoring import ScoredItem
+from ava.contracts.surveys import OVERALL, SurveyQuestion
+from ava.evals.prompts.opinion import templates
+from ava.evals.task import EvalItem, TaskResult
+from ava.evals.tasks.opinion_items import (
+    all_groups,
+    by_label,
+    group_matrix,
+    make_request,
+    model_reading,
+    numbers,
+    prepare,
+    question_ids,
+    topics_of,
+)
+from ava.metrics import opinion as om
+from ava.metrics.resampling import N_RESAMPLES, interval, resample_weights, weighted_mean
+from ava.subsets import first_units
+
+TASK_VERSION = "1"
+"""Bumped when the metrics or the item set change (the template has its own version)."""
+
+
+def rounded(x: float) -> float:
+    return round(float(x), 6)
+
+
+def rounded_interval(series: np.ndarray) -> dict[str, float]:
+    return {k: (rounded(v) if isinstance(v, float) else v) for k, v in interval(series).items()}
+
+
+class SurveyTask:
+    """What both opinion tasks share: the scorable questions, their ids, versions, bootstrap settings."""
+
+    def __init__(self, name: str, questions: Sequence[SurveyQuestion], *, seed: int, n_resamples: int,
+                 limit: int | None) -> None:
+        self.name = name
+        self.template_version: str | None = str(templates()["version"])
+        self.version = f"{TASK_VERSION}+{self.template_version}"
+        self.questions, self.report = prepare(name, questions)
+        self.ids = question_ids(self.questions)
+        self.by_key = dict(zip(self.ids, self.questions, strict=True))
+        self.seed = seed
+        self.n_resamples = n_resamples
+        self.limit = limit
+
+
+@dataclass
+class Distances:
+    """WDs per question: model and uniform vs [Overall, groups...], Overall vs each group."""
+
+    model: np.ndarray
+    uniform: np.ndarray
+    human: np.ndarray
+
+
+class OpinionTask(SurveyTask):
+    """Representativeness, consistency and refusal with OpinionQA's default prompt."""
+
+    reducer = "opinion"
+
+    def __init__(self, name: str, questions: Sequence[SurveyQuestion], *, seed: int = 0,
+                 n_resamples: int = N_RESAMPLES, limit: int | None = None) -> None:
+        super().__init__(name, questions, seed=seed, n_resamples=n_resamples, limit=limit)
+
+    def items(self) -> list[EvalItem]:
+        return first_units([
+            EvalItem(uid, make_request(uid, q), {"unit": uid, "question": uid, "wave": q.wave})
+            for uid, q in zip(self.ids, self.questions, strict=True)
+        ], self.limit)
+
+    def score(self, items: Sequence[EvalItem], outputs: Mapping[str, ScoredItem]) -> list[ItemScore]:
+        """Per question: the model's and the uniform distribution's WD to Overall and every group,
+        Overall's WD to every group, refusal rates and the letter mass."""
+        qs = [self.by_key[i.meta["question"]] for i in items]
+        groups = all_groups(qs)
+        out = []
+        for item, q in zip(items, qs, strict=True):
+            dist, refusal = model_reading(q, outputs[item.id])
+            overall = np.array(q.overall.distribution, dtype=float)
+            humans = np.vstack([overall[None, :], group_matrix(q, groups)])
+            model = om.wd_many(q.ordinals, dist, humans)
+            uniform = om.wd_many(q.ordinals, np.full(len(q.options), 1.0 / len(q.options)), humans)
+            out.append(ItemScore(item.id, str(item.meta["unit"]), {
+                "key": q.key, "wave": q.wave, "topics": topics_of(q), "n_options": len(q.options),
+                "wd_overall": float(model[0]), "wd": by_label(groups, model[1:]),
+                "uniform_overall": float(uniform[0]), "uniform": by_label(groups, uniform[1:]),
+                "humans": by_label(groups, om.wd_many(q.ordinals, overall, humans[1:])),
+                "refusal_model": numbers(np.array([refusal]))[0],
+                "refusal_humans": q.overall.refusal_rate if q.refusal_options else None,
+                "letter_mass": outputs[item.id].letter_mass,
+            }))
+        return out
+
+    def metrics(self, scores: Sequence[ItemScore]) -> TaskResult:
+        om.one_per_unit(scores)
+        n = len(scores)
+        labels, model = om.label_matrix([s.values["wd"] for s in scores])
+        groups = [tuple(label.split(":", 1)) for label in labels]
+        w = Distances(np.column_stack([_column(scores, "wd_overall"), model]),
+                      np.column_stack([_column(scores, "uniform_overall"), om.label_matrix(
+                          [s.values["uniform"] for s in scores])[1]]),
+                      om.label_matrix([s.values["humans"] for s in scores])[1])
+        weights = resample_weights(n, self.n_resamples, self.seed)
+        reduced = om.reduce_opinion(scores, weights)
+        rep = np.column_stack([reduced.metrics["representativeness"], *reduced.groups.values()])
+        rep_u = om.representativeness(weights, w.uniform)
+        human_group, human_avg, human_worst = om.human_baselines(weights, w.human)
+        topic_names = sorted({t for s in scores for t in s.values["topics"]})
+        topic_matrix = np.array([[t in s.values["topics"] for t in topic_names] for s in scores],
+                                dtype=float).reshape(n, len(topic_names))
+        attrs = [a for a, _ in groups]
+        cons = om.consistency(weights, w.model[:, 1:], topic_matrix, attrs) if topic_names and groups else None
+        refusal = np.column_stack([_column(scores, "refusal_model"), _column(scores, "refusal_humans")]).reshape(n, 2)
+        letter_mass = _column(scores, "letter_mass").reshape(n, 1)
+        refusal_rates = weighted_mean(weights, refusal)
+        series = {
+            "representativeness": rep[:, 0],
+            "uniform_representativeness": rep_u[:, 0],
+            "humans_average": human_avg,
+            "humans_worst": human_worst,
+            "consistency": cons["overall"] if cons else np.full(len(weights), np.nan),
+            "refusal_model": refusal_rates[:, 0],
+            "refusal_humans": refusal_rates[:, 1],
+            "letter_mass": weighted_mean(weights, letter_mass)[:, 0],
+        }
+        group_rows = _group_rows(groups, w, rep, rep_u, human_group)
+        tables = _tables(scores, topic_names, w, refusal, letter_mass)
+        return self._result(scores, groups, topic_names, series, group_rows, cons, tables)
+
+    def _result(self, scores: Sequence[ItemScore], groups: Sequence[tuple[str, str]], topic_names: Sequence[str],
+                series: Mapping[str, np.ndarray], group_rows: list[dict[str, Any]], cons: dict[str, np.ndarray] | None,
+                tables: dict[str, list[dict[str, Any]]]) -> TaskResult:
+        headline = {k: rounded(v[0]) for k, v in series.items()}
+        intervals = {k: rounded_interval(v) for k, v in series.items()}
+        n = len(scores)
+        overall_row = {"attribute": OVERALL[0], "group": OVERALL[1], "n_questions": n,
+                       "model": headline["representativeness"], "model_ci_low": intervals["representativeness"]["low"],
+                       "model_ci_high": intervals["representativeness"]["high"],
+                       "uniform": headline["uniform_representativeness"], "humans": 1.0}
+        plot = PlotSpec(
+            name="representativeness_by_group",
+            title=f"{self.name}: representativeness by group ({n} questions)",
+            labels=[f"{a}: {g}" for a, g in groups],
+            series={"model": [r["model"] for r in group_rows], "uniform": [r["uniform"] for r in group_rows],
+                    "humans (group vs overall)": [r["humans"] for r in group_rows]},
+            errors={"model": [[r["model_ci_low"], r["model_ci_high"]] for r in group_rows]},
+            reference={"model overall": headline["representativeness"]},
+            ylabel="1 - mean WD",
+        )
+        return TaskResult(
+            headline=headline,
+            units=n,
+            unit="questions",
+            description="1 - mean over questions of the Wasserstein distance between the model's and the group's "
+                        "answer distributions over option positions (fractions); human baselines: each group vs "
+                        "the whole population; uniform: the uniform distribution's representativeness.",
+            intervals=intervals,
+            counts={"questions": n, "groups": len(groups), "topics": len(topic_names),
+                    "waves": len({s.values["wave"] for s in scores}), "excluded": self.report.to_dict()},
+            groups={f"{a}:{g}": r["model"] for (a, g), r in zip(groups, group_rows, strict=True)},
+            details={"consistency": _consistency_section(cons, groups, topic_names)},
+            tables={"groups": [overall_row, *group_rows], **tables},
+            plots=[plot],
+        )
+
+
+def _column(scores: Sequence[ItemScore], key: str) -> np.ndarray:
+    return np.array([np.nan if s.values[key] is None else float(s.values[key]) for s in scores], dtype=float)
+
+
+def _group_rows(groups: Sequence[tuple[str, str]], w: Distances, rep: np.ndarray, rep_u: np.ndarray,
+                human_group: np.ndarray) -> list[dict[str, Any]]:
+    return [
+        {
+            "attribute": a,
+            "group": g,
+            "n_questions": int(np.isfinite(w.model[:, 1 + k]).sum()),
+            "model": rounded(rep[0, 1 + k]),
+            "model_ci_low": rounded_interval(rep[:, 1 + k])["low"],
+            "model_ci_high": rounded_interval(rep[:, 1 + k])["high"],
+            "uniform": rounded(rep_u[0, 1 + k]),
+            "humans": rounded(human_group[0, k]),
+        }
+        for k, (a, g) in enumerate(groups)
+    ]
+
+
+def _tables(scores: Sequence[ItemScore], topic_names: Sequence[str], w: Distances, refusal: np.ndarray,
+            letter_mass: np.ndarray) -> dict[str, list[dict[str, Any]]]:
+    waves = sorted({s.values["wave"] for s in scores})
+    return {
+        "topics": _breakdown(scores, topic_names, lambda s, t: t in s.values["topics"], w, refusal, "topic"),
+        "waves": _breakdown(scores, waves, lambda s, wave: s.values["wave"] == wave, w, refusal, "wave"),
+        "questions": [
+            {
+                "key": s.values["key"],
+                "wave": s.values["wave"],
+                "topics": "|".join(s.values["topics"]),
+                "n_options": s.values["n_options"],
+                "wd_model": rounded(w.model[j, 0]),
+                "wd_uniform": rounded(w.uniform[j, 0]),
+                "refusal_model": rounded(refusal[j, 0]),
+                "refusal_humans": rounded(refusal[j, 1]),
+                "letter_mass": rounded(letter_mass[j, 0]),
+            }
+            for j, s in enumerate(scores)
+        ],
+    }
+
+
+def _breakdown(scores: Sequence[ItemScore], keys: Sequence[str], member: Callable[[ItemScore, str], bool],
+               w: Distances, refusal: np.ndarray, label: str) -> list[dict[str, Any]]:
+    rows = []
+    for key in keys:
+        mask = np.array([member(s, key) for s in scores])
+        with om.quiet_nan_warnings():
+            rows.append({
+                label: key,
+                "n_questions": int(mask.sum()),
+                "model": rounded(1 - np.nanmean(w.model[mask, 0])),
+                "uniform": rounded(1 - np.nanmean(w.uniform[mask, 0])),
+                "refusal_model": rounded(np.nanmean(refusal[mask, 0])),
+                "refusal_humans": rounded(np.nanmean(refusal[mask, 1])),
+            })
+    return rows
+
+
+def _consistency_section(cons: dict[str, np.ndarray] | None, groups: Sequence[tuple[str, str]],
+                         topics: Sequence[str]) -> dict[str, Any]:
+    if cons is None:
+        return {"available": False, "reason": "no coarse-topic tags (cg:...) or no groups"}
+    per_attr = {}
+    for a, attr in enumerate(cons["attributes"]):
+        best = int(cons["best_overall"][a, 0])
+        by_topic = cons["best_by_topic"][a, 0]
+        per_attr[str(attr)] = {
+            "consistency": rounded(cons["per_attribute"][a, 0]),
+            "best_group": groups[best][1],
+            "best_by_topic": {t: groups[int(g)][1] for t, g in zip(topics, by_topic, strict=True) if g >= 0},
+        }
+    return {"available": True, "per_attribute": per_attr}
