@@ -20,12 +20,19 @@ from ava.surveys.rules import demographic_rules, normalise_label
 from ava.surveys.weights import choose_weight
 
 SAFE = {1.0: "Very safe", 2.0: "Not safe", 99.0: "Refused"}
+DIARY_WEIGHTS = {  # W8.5's naming: no WEIGHT_W8.5; the label names the full-sample weight
+    "DIARYWEIGHT": ([2, 1, 1, 1, 1, 1], "DIARYWEIGHT is the full sample weight for all 6 Diary study respondents"),
+    "DIARYWEIGHT_APP": ([0, 2, 0, 2, 0, 2], "DIARYWEIGHT_APP is the weight for the n=3 respondents using the app"),
+}
 QUIET = {"workers": 1, "progress": False, "log": lambda s: None}
 
 
-def write_wave(path: Path, wave: str, *, weights: bool = True, demographics: bool = True,
-               sex_labels: dict | None = None) -> pd.DataFrame:
-    """Six respondents; answers, weights and groups chosen so the expected numbers are easy by hand."""
+def write_wave(path: Path, wave: str, *, weights: bool | dict[str, tuple[list[float], str]] = True,
+               demographics: bool = True, sex_labels: dict | None = None) -> pd.DataFrame:
+    """Six respondents; answers, weights and groups chosen so the expected numbers are easy by hand.
+
+    ``weights``: True for the wave weight ``WEIGHT_<wave>`` beside a longitudinal one, False for none, or
+    {column: (six values, variable label)} for the weight columns of a naming pattern."""
     df = pd.DataFrame({
         "QKEY": [1.0, 2, 3, 4, 5, 6],
         "FORM_" + wave: [1.0, 2, 1, 2, 1, 2],
@@ -42,10 +49,12 @@ def write_wave(path: Path, wave: str, *, weights: bool = True, demographics: boo
         labels["F_SEX"] = sex_labels or {1.0: "Male", 2.0: "Female", 99.0: "Refused"}
         labels["F_CREGION"] = {1.0: "Northeast", 2.0: "Midwest", 3.0: "South", 4.0: "West"}
         col_labels += ["Sex", "Region"]
-    if weights:
-        df["WEIGHT_" + wave] = [1.0, 3, 2, 1, 1, 5]
-        df[f"WEIGHT_W1{wave}"] = [9.0] * 6  # a longitudinal weight that must not be used
-        col_labels += ["Wave weight", "Longitudinal weight"]
+    if weights is True:  # the wave weight, and a longitudinal weight that must not be used
+        weights = {"WEIGHT_" + wave: ([1.0, 3, 2, 1, 1, 5], "Wave weight"),
+                   f"WEIGHT_W1{wave}": ([9.0] * 6, "Longitudinal weight")}
+    for column, (values, label) in (weights or {}).items():
+        df[column] = [float(v) for v in values]
+        col_labels.append(label)
     path.parent.mkdir(parents=True, exist_ok=True)
     pyreadstat.write_sav(df, str(path), column_labels=col_labels, variable_value_labels=labels)
     return df
@@ -94,11 +103,11 @@ def write_metadata(base: Path) -> None:
 
 @pytest.fixture
 def pew_tree(tmp_path: Path) -> Path:
-    """Three good waves (W8.5 without weights, as declared in weights.yaml), the clutter of a real
-    download, a special study and a diary instance file; OpinionQA's and the method's metadata beside."""
+    """Three good waves (W8.5 with diary weights only, as the real one), the clutter of a real download,
+    a special study and a diary instance file; OpinionQA's and the method's metadata beside."""
     root = tmp_path / "pew"
     write_wave(root / "W7_Sep14" / "W7_Sep14" / "ATP W7.sav", "W7")
-    write_wave(root / "W8.5_Oct14" / "ATP W8.5.sav", "W8.5", weights=False)
+    write_wave(root / "W8.5_Oct14" / "ATP W8.5.sav", "W8.5", weights=DIARY_WEIGHTS)
     write_wave(root / "W9_Nov14" / "W9_Nov14" / "ATP W9.sav", "W9")
     (root / "W7_Sep14" / "__MACOSX" / "W7_Sep14").mkdir(parents=True)
     (root / "W7_Sep14" / "__MACOSX" / "W7_Sep14" / "._ATP W7.sav").write_bytes(b"\x00\x05\x16\x07junk")
@@ -121,8 +130,9 @@ def test_weight_rule():
     assert choose_weight(["WEIGHT_W26", "WEIGHT_W25W26"], "W26").column == "WEIGHT_W26"
     assert choose_weight(["WEIGHT_FORM_W16"], "W16").column == "WEIGHT_FORM_W16"
     assert choose_weight(["WEIGHT_W53_W54"], "W54").column is None  # longitudinal: other sample
-    none = choose_weight(["DIARYWEIGHT"], "W8.5")
-    assert none.column is None and "UNWEIGHTED" in none.rule and "DIARYWEIGHT" in none.rule
+    none = choose_weight(["DIARYWEIGHT_APP"], "W8.5")  # one arm of a diary study: part of the sample
+    assert none.column is None and none.rule == "refused" and "DIARYWEIGHT_APP" in none.reason
+    # (every naming pattern: tests/test_surveys_weights.py)
 
 
 def test_dates():
@@ -166,8 +176,9 @@ def test_build_by_hand(pew_tree: Path, tmp_path: Path):
     assert w7["skipped_columns"]["AGE_NUM_W7"].startswith("fewer than 2")
     assert w7["skipped_columns"]["SAFE_W1"].startswith("column from another wave (W1)")
     assert "SEX" not in w7["unmapped_attributes"] and "AGE" in w7["unmapped_attributes"]
-    assert m["unweighted_waves"] == ["W8.5"]
-    assert any(w.startswith("W8.5: built unweighted (diary study") for w in m["warnings"])
+    assert m["unweighted_waves"] == [] and not any("unweighted" in w for w in m["warnings"])
+    assert (m["waves"]["W8.5"]["weight"]["column"], m["waves"]["W8.5"]["weight"]["rule"]) == ("DIARYWEIGHT", "label")
+    assert m["weights_by_rule"] == {"label": 1, "wave": 2}
 
     qs = {q.key: q for q in load_benchmark("opinionqa-xl", out)}
     assert set(qs) == {"SAFE_W7", "SAFE_W8.5", "SAFE_W9"}
@@ -186,9 +197,10 @@ def test_build_by_hand(pew_tree: Path, tmp_path: Path):
     assert fem.distribution == pytest.approx((3 / 4, 1 / 4)) and fem.refusal_rate == pytest.approx(1 / 5)
     assert q.group("CREGION", "West").distribution == pytest.approx((0.0, 1.0))  # resp 6 did not answer
     assert q.group("AGE", "18-29").distribution == () and q.group("AGE", "18-29").n == 0
-    unw = qs["SAFE_W8.5"]
-    assert not unw.weighted and "unweighted" in unw.tags and unw.text_source == "spss-label"
-    assert unw.overall.distribution == pytest.approx((2 / 4, 2 / 4))
+    diary = qs["SAFE_W8.5"]  # answers 1,1,2,99,2,nan with DIARYWEIGHT 2,1,1,1,1,1: 3, 2, refused 1
+    assert diary.weighted and "unweighted" not in diary.tags and diary.text_source == "spss-label"
+    assert diary.overall.distribution == pytest.approx((3 / 5, 2 / 5))
+    assert diary.overall.refusal_rate == pytest.approx(1 / 6)
     assert qs["SAFE_W9"].text == "How safe is it where you live?" and qs["SAFE_W9"].text_source == "opinionqa-xl-json"
     assert qs["SAFE_W9"].date == "2014-11"  # not in survey-details.json: from the folder name W9_Nov14
 
@@ -199,6 +211,26 @@ def test_build_by_hand(pew_tree: Path, tmp_path: Path):
     assert (ref["pairs_matched"], ref["question_attribute_pairs"], ref["cells_matched"], ref["group_cells"]) == (
         1, 1, 2, 2)
     assert m["opinionqa"]["human_baselines"]["n_questions"] == 1
+
+
+def test_a_wave_declared_unweighted_is_built_unweighted_and_tagged(pew_tree: Path, tmp_path: Path, monkeypatch):
+    """weights.yaml's `unweighted` table (empty for the shared waves since W8.5's DIARYWEIGHT is chosen by its
+    label): a declared wave without a weight is built, flagged and warned about, not failed."""
+    from dataclasses import replace
+
+    import ava.surveys.build as build_module
+    from ava.surveys.rules import weight_rules
+
+    write_wave(pew_tree / "W8.5_Oct14" / "ATP W8.5.sav", "W8.5", weights=False)
+    declared = replace(weight_rules(), unweighted={"W8.5": "diary study without weights"})
+    monkeypatch.setattr(build_module, "weight_rules", lambda: declared)
+    m = build_surveys(pew_tree, tmp_path / "out", **QUIET).manifest
+    assert m["complete"] and m["unweighted_waves"] == ["W8.5"] and m["waves"]["W8.5"]["weight"]["rule"] == "none"
+    assert any(w.startswith("W8.5: built unweighted (diary study without weights: no weight column)")
+               for w in m["warnings"])
+    unw = {q.key: q for q in load_benchmark("opinionqa-xl", tmp_path / "out")}["SAFE_W8.5"]
+    assert not unw.weighted and "unweighted" in unw.tags
+    assert unw.overall.distribution == pytest.approx((2 / 4, 2 / 4))
 
 
 def test_race_falls_back_per_respondent_where_the_combined_column_is_empty(tmp_path: Path):

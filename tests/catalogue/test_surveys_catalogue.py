@@ -202,13 +202,87 @@ def test_reference_counts_corrupt_is_found_before_the_waves(tree: Path):
 def test_wave_without_a_weight_we_know(tree: Path):
     """Before: built unweighted, exit 0. Now: incomplete unless declared or allowed."""
     write_wave(tree / "pew" / WAVE, "W7", weights=False)
-    refused(build(tree), 1, str(tree / "pew" / WAVE), "no survey weight the rules can choose", "--allow-unweighted")
+    refused(build(tree), 1, str(tree / "pew" / WAVE), "no survey weight the rules can choose (no weight column)",
+            "--allow-unweighted")
     looks_unfinished(tree / "out")
     allowed = build(tree, "--allow-unweighted")
     assert allowed.exit_code == 0, allowed.output
     manifest = json.loads((tree / "out" / "manifest.json").read_text())
-    assert manifest["unweighted_waves"] == ["W7"] and "W7: built unweighted (--allow-unweighted)" in allowed.output
+    assert manifest["unweighted_waves"] == ["W7"] and "W7: built unweighted (--allow-unweighted: no weight column)" in (
+        allowed.output)
     assert all("unweighted" in q.tags for q in load_benchmark("opinionqa-xl", tree / "out"))
+
+
+SUBGROUPS_ONLY = {"WEIGHT_W7_LAT": ([1, 3, 2, 1, 1, 5], "Weight for Hispanic adults"),
+                  "WEIGHT_W7_ASIAN": ([2, 1, 1, 1, 1, 1], "Weight for Asian adults")}
+
+
+def test_wave_whose_weights_no_rule_can_choose_between(tree: Path):
+    """Subgroup weights only: a person could not say which weight the wave's distributions use either.
+    Refused naming the file, the candidates and what to do; the rerun with --weight (no --restart: the
+    option is not bound, the wave's cache is keyed by it) builds it."""
+    sav = tree / "pew" / WAVE
+    write_wave(sav, "W7", weights=SUBGROUPS_ONLY)
+    refused(build(tree), 1, str(sav), "the weight rules cannot choose its survey weight",
+                   "no full-sample weight among WEIGHT_W7_LAT (subgroup or sample weight: LAT)", "--weight W7=COLUMN",
+                   "one of WEIGHT_W7_LAT, WEIGHT_W7_ASIAN", "--allow-unweighted")
+    looks_unfinished(tree / "out")
+    result = build(tree, "--weight", "W7=WEIGHT_W7_ASIAN")
+    assert result.exit_code == 0, result.output
+    weight = json.loads((tree / "out" / "manifest.json").read_text())["waves"]["W7"]["weight"]
+    assert (weight["column"], weight["rule"]) == ("WEIGHT_W7_ASIAN", "named")
+    assert "weights by rule: named 1" in result.output
+
+
+def test_wave_with_two_full_sample_weights(tree: Path):
+    sav = tree / "pew" / WAVE
+    write_wave(sav, "W7", weights={"WEIGHT_W7_FINAL": ([1, 1, 1, 1, 1, 1], "Final weight"),
+                                   "WEIGHT_GP": ([2, 1, 1, 1, 1, 1], "General population weight")})
+    refused(build(tree), 1, str(sav), "several weights named as the full sample's: WEIGHT_W7_FINAL, WEIGHT_GP",
+            "--weight W7=COLUMN")
+    looks_unfinished(tree / "out")
+
+
+def test_wave_whose_only_weight_is_dated(tree: Path):
+    sav = tree / "pew" / WAVE
+    write_wave(sav, "W7", weights={"WEIGHT_JUN24_W7": ([1, 1, 1, 1, 1, 1], "Weight for respondents before June 24")})
+    refused(build(tree), 1, str(sav), "its only weight is a dated weight", "WEIGHT_JUN24_W7", "--weight W7=COLUMN")
+    looks_unfinished(tree / "out")
+
+
+def test_weight_option_names_a_missing_column(tree: Path):
+    sav = tree / "pew" / WAVE
+    refused(build(tree, "--weight", "W7=WEIGHT_W7_FINAL"), 2, str(sav), "--weight W7=WEIGHT_W7_FINAL: no such column",
+            "its weight columns: WEIGHT_W7, WEIGHT_W1W7")
+    nothing_written(tree)
+
+
+def test_weight_option_names_a_text_column(tree: Path):
+    import pyreadstat
+
+    sav = tree / "pew" / WAVE
+    frame, meta = pyreadstat.read_sav(str(sav))
+    frame["WEIGHT_NOTE"] = ["a", "b", "c", "d", "e", "f"]
+    pyreadstat.write_sav(frame, str(sav), column_labels=[*meta.column_labels, "Note"],
+                         variable_value_labels=meta.variable_value_labels)
+    refused(build(tree, "--weight", "W7=WEIGHT_NOTE"), 2, str(sav), "--weight W7=WEIGHT_NOTE: a text column")
+    nothing_written(tree)
+
+
+def test_weight_option_for_a_wave_not_built(tree: Path):
+    refused(build(tree, "--weight", "W8=WEIGHT_W8"), 2, "--weight W8=WEIGHT_W8: W8 is not among the waves being built")
+    nothing_written(tree)
+
+
+def test_weight_option_not_wave_equals_column(tree: Path):
+    refused(build(tree, "--weight", "WEIGHT_W7"), 2, "--weight WEIGHT_W7: not WAVE=COLUMN", "--weight W26=WEIGHT_W26")
+    nothing_written(tree)
+
+
+def test_weight_option_naming_two_columns_for_one_wave(tree: Path):
+    refused(build(tree, "--weight", "W7=WEIGHT_W7", "--weight", "7=WEIGHT_W1W7"), 2,
+            "--weight W7: named twice (WEIGHT_W7, WEIGHT_W1W7); keep one")
+    nothing_written(tree)
 
 
 def test_duplicate_wave_files_that_differ(tree: Path):

@@ -18,7 +18,7 @@ import multiprocessing as mp
 import os
 import pickle
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +39,7 @@ from ava.surveys.reference import compare_reference
 from ava.surveys.rules import demographic_rules, question_rules, weight_rules
 from ava.surveys.store import KIND, write_benchmark
 from ava.surveys.wave import WaveResult, process_wave
+from ava.surveys.weights import check_named, parse_named, weight_error
 
 BUILDER_VERSION = "2"
 BENCHMARKS = ("opinionqa", "opinionqa-xl")
@@ -70,18 +71,24 @@ def _rules_fingerprint() -> str:
     return h.hexdigest()
 
 
-def _cache_path(cache: Path, wf: WaveFile, fingerprint: str) -> Path:
+def _cache_path(cache: Path, wf: WaveFile, fingerprint: str, weight: str | None) -> Path:
     st = wf.path.stat()
-    key = hashlib.sha256(f"{wf.path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{fingerprint}".encode()).hexdigest()
-    return cache / f"{wf.wave}-{key[:16]}.pkl"
+    named = f"|weight={weight}" if weight is not None else ""  # a wave's --weight changes its tallies
+    key = hashlib.sha256(f"{wf.path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{fingerprint}{named}".encode())
+    return cache / f"{wf.wave}-{key.hexdigest()[:16]}.pkl"
 
 
-def _process_all(waves: list[WaveFile], cache: Path, workers: int, progress: bool) -> list[WaveResult]:
+def _process_task(task: tuple[WaveFile, str | None]) -> WaveResult:
+    return process_wave(*task)
+
+
+def _process_all(waves: list[WaveFile], cache: Path, workers: int, progress: bool,
+                 weights: dict[str, str]) -> list[WaveResult]:
     fingerprint = _rules_fingerprint()
     results: dict[str, WaveResult] = {}
     todo: list[WaveFile] = []
     for wf in waves:
-        cp = _cache_path(cache, wf, fingerprint)
+        cp = _cache_path(cache, wf, fingerprint, weights.get(wf.wave))
         if cp.is_file():
             try:
                 with open(cp, "rb") as fh:
@@ -96,7 +103,7 @@ def _process_all(waves: list[WaveFile], cache: Path, workers: int, progress: boo
     def keep(res: WaveResult, wf: WaveFile) -> None:
         results[res.wave] = res
         if res.error is None:
-            with atomic_write(_cache_path(cache, wf, fingerprint), "wb") as fh:
+            with atomic_write(_cache_path(cache, wf, fingerprint, weights.get(wf.wave)), "wb") as fh:
                 pickle.dump(res, fh, protocol=pickle.HIGHEST_PROTOCOL)
         bar.set_postfix_str(f"{res.wave}: {len(res.questions)} questions")
         bar.update(1)
@@ -104,12 +111,12 @@ def _process_all(waves: list[WaveFile], cache: Path, workers: int, progress: boo
     by_wave = {wf.wave: wf for wf in todo}
     if workers <= 1 or len(todo) <= 1:
         for wf in todo:
-            keep(process_wave(wf), wf)
+            keep(process_wave(wf, weights.get(wf.wave)), wf)
     else:
         # Largest files first so the slowest waves do not start last.
         todo.sort(key=lambda wf: -wf.path.stat().st_size)
         with mp.get_context("spawn").Pool(min(workers, len(todo))) as pool:
-            for res in pool.imap_unordered(process_wave, todo):
+            for res in pool.imap_unordered(_process_task, [(wf, weights.get(wf.wave)) for wf in todo]):
                 keep(res, by_wave[res.wave])
     bar.close()
     return [results[wf.wave] for wf in waves]
@@ -160,11 +167,10 @@ def _wave_problems(res: WaveResult, allow_unweighted: bool) -> tuple[list[str], 
     if res.weight.get("column") is None:
         declared = weight_rules().unweighted.get(res.wave)
         if declared or allow_unweighted:
-            warnings.append(f"{res.wave}: built unweighted ({declared or '--allow-unweighted'}); its questions are "
-                            "tagged 'unweighted'")
+            warnings.append(f"{res.wave}: built unweighted ({declared or '--allow-unweighted'}: "
+                            f"{res.weight['reason']}); its questions are tagged 'unweighted'")
         else:
-            errors.append(f"{res.path}: {res.wave} has no survey weight the rules can choose ({res.weight['rule']}); "
-                          "declare the wave in ava/data/surveys/weights.yaml or pass --allow-unweighted")
+            errors.append(weight_error(res.path, res.wave, res.weight))
     for att, report in res.demographics.items():
         if report.get("unmapped_labels") and report.get("mapped_groups"):  # else an error above
             warnings.append(f"{res.wave}: {report.get('respondents_with_unmapped_label', 0)} respondents left out of "
@@ -294,6 +300,8 @@ def _manifest(inputs: BuildInputs, acc: _Assembly, benchmarks: dict[str, list[Su
         "counts": {name: len(qs) for name, qs in sorted(benchmarks.items())},
         "xl_text_sources": dict(sorted(Counter(q.text_source for q in acc.xl).items())),
         "columns_skipped_by_reason": dict(sorted(acc.xl_skipped.items())),
+        "weights_by_rule": dict(sorted(Counter(r["weight"]["rule"] for r in acc.wave_reports.values()
+                                               if "weight" in r).items())),
         "unweighted_waves": sorted((w for w, r in acc.wave_reports.items() if r.get("weighted") is False),
                                    key=lambda w: float(w[1:])),
     }
@@ -315,6 +323,7 @@ def build_surveys(
     progress: bool = True,
     sav_only: bool = False,
     allow_unweighted: bool = False,
+    weights: Mapping[str, str] | list[str] | None = None,
     log: Callable[[str], None] = print,
 ) -> BuildResult:
     """Build both benchmarks from ``pew_dir`` into ``out``; see the module docstring.
@@ -324,7 +333,9 @@ def build_surveys(
     ``sav_only`` (OpinionQA-XL from the .sav files alone). ``waves`` restricts the build to some waves
     (the manifest records the restriction). ``compact`` quantises probabilities to 1e-4 (the bundled
     copy; see ``store.write_benchmark``). ``allow_unweighted`` builds waves without a known weight
-    unweighted instead of failing. ``restart`` discards what ``out`` holds (the wave cache included).
+    unweighted instead of failing. ``weights`` names the weight column of some waves ({"W26":
+    "WEIGHT_W26"} or ["W26=WEIGHT_W26"]: a person's decision overrides the rules). ``restart``
+    discards what ``out`` holds (the wave cache included).
     Raises ``SurveyInputError`` (before any wave is read) for a bad input or output folder and
     ``ava.runs.RunRefused`` for an output of other inputs or options, or one being written; a build
     that ran but is incomplete has ``complete`` False, the reasons in ``errors``, no benchmark files,
@@ -333,16 +344,22 @@ def build_surveys(
     from ava.runs import Output, start_run
 
     pew_dir, out = Path(pew_dir), Path(out)
+    named = parse_named(weights)
     inputs = preflight(pew_dir, out, opinionqa_dir=Path(opinionqa_dir) if opinionqa_dir else None,
                        questions_dir=Path(questions_dir) if questions_dir else None, waves=waves, sav_only=sav_only)
+    check_named(named, inputs.wave_files)
     # Not bound: allow_unweighted changes no wave's tallies; it decides whether a wave without a known
-    # weight fails the build, and a failed build tells the user to rerun with it.
+    # weight fails the build, and a failed build tells the user to rerun with it. Nor the weights named
+    # with --weight, which a failed build also asks for: a wave's cached tallies are keyed by its named
+    # weight and every run re-derives the outputs, so results of two choices cannot mix; the manifest
+    # records each wave's weight and rule ("named"), the run record's info the option.
     options = {"compact": compact, "sav_only": sav_only, "waves": sorted(waves) if waves is not None else "all"}
-    info = {"pew_dir": str(pew_dir.resolve()), "waves": len(inputs.wave_files), "allow_unweighted": allow_unweighted}
+    info = {"pew_dir": str(pew_dir.resolve()), "waves": len(inputs.wave_files), "allow_unweighted": allow_unweighted,
+            **({"weights": named} if named else {})}
     with start_run(Output(out, folder=True), KIND, binding(inputs, pew_dir, options), restart=restart,
                    owned=OWNED, info=info) as run:
         result = _build(inputs, pew_dir, out, workers or default_workers(), waves, compact, sav_only,
-                        allow_unweighted, progress, log)
+                        allow_unweighted, named, progress, log)
         if not result.complete:
             more = f" (and {len(result.errors) - 1} more)" if len(result.errors) > 1 else ""
             run.fail(f"incomplete: {result.errors[0]}{more}")
@@ -364,14 +381,14 @@ def binding(inputs: BuildInputs, pew_dir: Path, options: dict) -> Binding:
 
 
 def _build(inputs: BuildInputs, pew_dir: Path, out: Path, workers: int, waves: Collection[str] | None,
-           compact: bool, sav_only: bool, allow_unweighted: bool, progress: bool,
+           compact: bool, sav_only: bool, allow_unweighted: bool, weights: dict[str, str], progress: bool,
            log: Callable[[str], None]) -> BuildResult:
     """Process (or read back) every wave, assemble both benchmarks, write them if nothing went wrong."""
     for name in ("manifest.json", "README.md", *LEGACY_OUTPUTS):
         (out / name).unlink(missing_ok=True)  # a partial build never looks complete
     log(f"building from {len(inputs.wave_files)} wave files with {workers} workers"
         + (f" ({len(inputs.skipped)} files skipped)" if inputs.skipped else ""))
-    results = _process_all(inputs.wave_files, out / ".cache", workers, progress)
+    results = _process_all(inputs.wave_files, out / ".cache", workers, progress, weights)
     acc = _assemble(results, inputs, pew_dir, allow_unweighted, log)
     benchmarks = {"opinionqa-xl": acc.xl}
     if inputs.oqa:

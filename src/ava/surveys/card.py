@@ -129,8 +129,13 @@ def _method(m: dict) -> list[str]:
         "* Distribution D_H(q, G): survey weights of G's respondents summed per substantive option and "
         "renormalised; respondents with a missing answer are dropped, and for a group those whose attribute is "
         "outside the group list. Refusal rate: weighted share of the non-substantive options among answers.",
-        "* Weight: the wave's main weight `WEIGHT_W<n>` chosen by rule (see manifest `waves.*.weight`); waves "
-        f"without one are built unweighted only where declared, and every question carries the tag `unweighted`: "
+        "* Weight: one per wave, chosen by Pew's naming (`weights.yaml`): `WEIGHT_W<n>`, else the one full-sample "
+        "weight by name (`WEIGHT_W<n>_FINAL`, `WEIGHT_GP`, `WEIGHT`), else the one whose label names it the "
+        "full-sample weight, else the wave's only weight unless it is for part of the sample; never a longitudinal, "
+        "subgroup, dated, one-form or one-arm weight; a wave where a person could not decide either is refused. "
+        f"Waves by rule: {_by_rule(m)}. The table below gives each wave's weight and rule, the manifest "
+        "(`waves.*.weight`) the reason and why every other weight column was not used. Waves without a weight are "
+        "built unweighted only where declared or allowed, and every question carries the tag `unweighted`: "
         f"{', '.join(m.get('unweighted_waves', [])) or 'none'}.",
         "* opinionqa: exactly OpinionQA's `info.csv` questions, texts, ordered references and ordinals; the "
         "`steer500` tag marks its steering set; `cg:`/`fg:` tags its topics.",
@@ -138,6 +143,10 @@ def _method(m: dict) -> list[str]:
         "info.csv, else the method's `opinionqa-xl.json`, else the cleaned SPSS variable label (`text_source`); "
         "positions curated where OpinionQA has them, else 1..N in code order (`ordinal_source`).",
     ]
+
+
+def _by_rule(m: dict) -> str:
+    return ", ".join(f"{rule} {n}" for rule, n in m.get("weights_by_rule", {}).items()) or "none"
 
 
 def _waves(m: dict) -> list[str]:
@@ -148,12 +157,13 @@ def _waves(m: dict) -> list[str]:
         "",
         f"{len(waves)} waves built, {len(m.get('skipped_files', []))} files skipped.",
         "",
-        "| wave | questions | weight | unmapped attributes |",
-        "|---|---|---|---|",
+        "| wave | questions | weight | weight rule | unmapped attributes |",
+        "|---|---|---|---|---|",
     ]
     for w, r in waves.items():
-        lines.append(f"| {w} | {r['questions']} | {r['weight'].get('column') or 'none (unweighted)'} | "
-                     f"{', '.join(r['unmapped_attributes']) or '-'} |")
+        weight = r.get("weight", {})
+        lines.append(f"| {w} | {r.get('questions', 0)} | {weight.get('column') or 'none (unweighted)'} | "
+                     f"{weight.get('rule', '-')} | {', '.join(r.get('unmapped_attributes', [])) or '-'} |")
     if m.get("skipped_files"):
         lines += ["", "Skipped files:", ""] + [f"* `{s['file']}`: {s['reason']}" for s in m["skipped_files"]]
     if m.get("warnings"):

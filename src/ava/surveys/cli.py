@@ -22,6 +22,9 @@ def print_summary(manifest: dict, echo=typer.echo) -> None:
          f"{sum('error' in r for r in waves.values())} failed, {len(manifest['skipped_files'])} files skipped")
     for s in manifest["skipped_files"]:
         echo(f"  skipped {s['file']}: {s['reason']}")
+    if manifest.get("weights_by_rule"):
+        echo(f"weights by rule: {', '.join(f'{k} {v}' for k, v in manifest['weights_by_rule'].items())} "
+             "(each wave's weight and why: manifest waves.<wave>.weight)")
     if manifest["unweighted_waves"]:
         echo(f"unweighted (flagged): {', '.join(manifest['unweighted_waves'])}")
     oqa = manifest.get("opinionqa")
@@ -56,6 +59,8 @@ def build_surveys_cmd(
                                   "metadata or question texts needed; no opinionqa benchmark)."),
     allow_unweighted: bool = typer.Option(False, help="Build waves without a weight the rules know unweighted "
                                           "(tagged) instead of failing."),
+    weight: list[str] = typer.Option([], help="Name a wave's survey weight where the rules cannot choose "
+                                     "it, or to override them (repeatable): --weight W120=WEIGHT_W120_FINAL."),
     workers: int = typer.Option(0, help="Parallel processes (0: one per CPU, at most 8)."),
     wave: list[str] = typer.Option([], help="Build only these waves (repeatable), e.g. --wave W26."),
     compact: bool = typer.Option(False, help="Store probabilities as integers of 1/10,000 (the bundled copy's "
@@ -83,7 +88,7 @@ def build_surveys_cmd(
         result = build_surveys(pew_dir, out, opinionqa_dir=opinionqa_dir, questions_dir=questions_dir,
                                workers=workers or None, waves=wave or None, compact=compact,
                                restart=restart or not resume, progress=progress, sav_only=sav_only,
-                               allow_unweighted=allow_unweighted, log=lambda s: typer.echo(s, err=True))
+                               allow_unweighted=allow_unweighted, weights=weight, log=lambda s: typer.echo(s, err=True))
     except KeyboardInterrupt:
         typer.echo(f"error: interrupted; finished waves are kept: rerun the same command to resume ({out})", err=True)
         raise typer.Exit(130) from None

@@ -126,12 +126,46 @@ def demographic_rules(path: Path | None = None) -> DemographicRules:
 
 
 @dataclass(frozen=True)
+class WeightKind:
+    name: str
+    partial: bool  # a weight for part of the sample: never the wave's weight
+    why: str
+    pattern: re.Pattern[str]  # whole tokens of a weight's qualifiers
+
+
+@dataclass(frozen=True)
 class WeightRules:
+    """The naming rules of ``weights.yaml`` (see its header for the order they are applied in)."""
+
     version: str
+    full_sample: tuple[tuple[str, re.Pattern[str]], ...]  # (rule, qualifiers fullmatch)
+    kinds: tuple[WeightKind, ...]
+    do_not_use: tuple[re.Pattern[str], ...]
+    full_sample_label: tuple[re.Pattern[str], ...]
+    some_questions_label: tuple[re.Pattern[str], ...]
     unweighted: dict[str, str]  # wave -> why it has no usable weight
+
+    def kind_of(self, qualifiers: str) -> WeightKind | None:
+        return next((k for k in self.kinds if k.pattern.search(qualifiers)), None)
+
+
+def _tokens(patterns: list[str]) -> re.Pattern[str]:
+    """Any of ``patterns`` as whole ``_``-separated tokens of a qualifier string."""
+    return re.compile(r"(?:^|_)(?:" + "|".join(f"(?:{p})" for p in patterns) + r")(?:_|$)", re.IGNORECASE)
 
 
 @lru_cache(maxsize=4)
 def weight_rules(path: Path | None = None) -> WeightRules:
     raw = _read("weights.yaml", path)
-    return WeightRules(version=str(raw["version"]), unweighted={str(k): str(v) for k, v in raw["unweighted"].items()})
+    labels = raw["labels"]
+    return WeightRules(
+        version=str(raw["version"]),
+        full_sample=tuple((str(rule), re.compile("|".join(f"(?:{p})" for p in pats), re.IGNORECASE))
+                          for rule, pats in raw["full_sample"].items()),
+        kinds=tuple(WeightKind(str(name), bool(spec["partial"]), str(spec["why"]), _tokens(spec["tokens"]))
+                    for name, spec in raw["kinds"].items()),
+        do_not_use=_compile(labels["do_not_use"]),
+        full_sample_label=_compile(labels["full_sample"]),
+        some_questions_label=_compile(labels["some_questions"]),
+        unweighted={str(k): str(v) for k, v in (raw.get("unweighted") or {}).items()},
+    )

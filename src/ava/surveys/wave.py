@@ -60,13 +60,14 @@ class WaveResult:
     error: str | None = None
 
 
-def process_wave(wf: WaveFile) -> WaveResult:
-    """Never raises: a broken file comes back with ``error`` set so the build goes on."""
+def process_wave(wf: WaveFile, weight: str | None = None) -> WaveResult:
+    """Never raises: a broken file comes back with ``error`` set so the build goes on. ``weight``: the
+    column named with ``--weight`` for this wave, else the rules choose (:func:`choose_weight`)."""
     res = WaveResult(wave=wf.wave, path=str(wf.path), folder=wf.folder, kind=wf.kind)
     try:
         res.size = wf.path.stat().st_size
         res.sha256 = file_sha256(wf.path)
-        _process(wf, res)
+        _process(wf, res, weight)
     except Exception as exc:  # noqa: BLE001 - any failure of one file is reported, not fatal
         last = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         where = f" (at {Path(last.filename).name}:{last.lineno})" if last else ""
@@ -77,7 +78,7 @@ def process_wave(wf: WaveFile) -> WaveResult:
     return res
 
 
-def _process(wf: WaveFile, res: WaveResult) -> None:
+def _process(wf: WaveFile, res: WaveResult, named_weight: str | None) -> None:
     qrules, drules = question_rules(), demographic_rules()
     _, meta = pyreadstat.read_sav(str(wf.path), metadataonly=True)
     res.n_rows, res.n_columns = int(meta.number_rows or 0), len(meta.column_names)
@@ -87,8 +88,8 @@ def _process(wf: WaveFile, res: WaveResult) -> None:
     for q in [q for q in questions if q.column in demo_cols]:
         skipped[q.column] = "demographic column (used for groups)"
     questions = [q for q in questions if q.column not in demo_cols]
-    weight = choose_weight(list(meta.column_names), wf.wave)
-    res.weight = {"column": weight.column, "rule": weight.rule, "candidates": list(weight.candidates)}
+    weight = choose_weight(list(meta.column_names), wf.wave, meta.column_names_to_labels, named_weight)
+    res.weight = weight.report()
     res.demographics = {m.attribute: m.report() for m in mappings}
     res.unmapped_attributes = [m.attribute for m in mappings if m.column is None]
     res.unmappable = [f"{m.attribute}: no value label of {m.column} names a {m.attribute} group (labels: "
@@ -110,6 +111,8 @@ def _process(wf: WaveFile, res: WaveResult) -> None:
     if weight.column:
         w = frame[weight.column].to_numpy(dtype=np.float64, na_value=np.nan)
         w = np.where(np.isfinite(w) & (w > 0), w, 0.0)
+        # Respondents without a positive weight count in `n` but not in any distribution: said per wave.
+        res.weight["respondents_weighted"] = int((w > 0).sum())
     else:
         w = np.ones(n)
     group_keys = drules.group_keys()
