@@ -21,6 +21,7 @@ setup: $(STAMP)
 
 lint: setup
 	$(BIN)/ruff check src tests perf
+	$(BIN)/lint-imports  # the floor plan (.importlinter, docs/architecture.md): no import runs back up
 
 test: setup lint
 	bash scripts/system-deps.sh

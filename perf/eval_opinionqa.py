@@ -37,11 +37,11 @@ def main() -> None:
     from rich.table import Table
 
     from ava.evals.runner import run_tasks
+    from ava.evals.tables import print_headline
     from ava.evals.task import TaskOptions
     from ava.evals.tasks.opinionqa import make_tasks
     from ava.models.reference import reference_score
     from ava.models.scorer import load_scorer
-    from ava.reports.tables import print_headline
 
     (task,) = make_tasks(TaskOptions(limit=args.limit, data=args.data))
     items = task.items()

@@ -218,12 +218,12 @@ def fake_gpu(monkeypatch):
     because every check runs before the weights are read."""
     import torch
 
-    from ava.models import loading
+    from ava.models import devices
 
     state = {"bf16": True, "free": 80 * 2**30}
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(loading, "_cuda_bf16_ok", lambda device: state["bf16"])
-    monkeypatch.setattr(loading, "_gpu_label", lambda device: "Tesla T4 (compute capability 7.5)")
+    monkeypatch.setattr(devices, "_cuda_bf16_ok", lambda device: state["bf16"])
+    monkeypatch.setattr(devices, "_gpu_label", lambda device: "Tesla T4 (compute capability 7.5)")
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (state["free"], 80 * 2**30))
     return state
 
@@ -231,14 +231,14 @@ def fake_gpu(monkeypatch):
 def test_dtype_the_device_cannot_run_is_refused(fake_gpu, monkeypatch):
     import torch
 
-    from ava.models import loading
+    from ava.models import devices
 
     fake_gpu["bf16"] = False
     with pytest.raises(ModelError, match=r"^Tesla T4 \(compute capability 7.5\) has no native bf16: pass --dtype fp16"):
         load_model("tiny", device="cuda", dtype="bf16")
-    assert loading.resolve_dtype("auto", "cuda") == torch.float16
-    assert loading.resolve_dtype("auto", "cpu") == torch.float32
-    monkeypatch.setattr(loading, "_cpu_runs", lambda name: False)
+    assert devices.resolve_dtype("auto", "cuda") == torch.float16
+    assert devices.resolve_dtype("auto", "cpu") == torch.float32
+    monkeypatch.setattr(devices, "_cpu_runs", lambda name: False)
     with pytest.raises(ModelError, match="^this CPU build of torch cannot run fp16: pass --dtype fp32$"):
         load_model("tiny", device="cpu", dtype="fp16")
 
@@ -246,13 +246,13 @@ def test_dtype_the_device_cannot_run_is_refused(fake_gpu, monkeypatch):
 def test_model_too_large_for_the_device_says_device_map(fake_gpu, monkeypatch):
     """Weights (parameters x dtype size, from the config alone) above the free memory: refused
     before loading, naming --device-map auto; the same on CPU names a smaller dtype."""
-    from ava.models import loading
+    from ava.models import devices
 
     fake_gpu["free"] = 1_000_000  # tiny needs 1,032,272 parameters x 2 bytes in bf16
     expected = r"'tiny' needs 2\.0 MiB .* in bf16 but cuda has 1\.0 MiB free: pass --device-map auto"
     with pytest.raises(ModelError, match=expected):
         load_model("tiny", device="cuda")
-    monkeypatch.setattr(loading, "free_bytes", lambda device: 3_000_000)
+    monkeypatch.setattr(devices, "free_bytes", lambda device: 3_000_000)
     with pytest.raises(ModelError, match=r"needs 3\.9 MiB .* in fp32 but this machine has 2\.9 MiB .* --dtype bf16"):
         load_model("tiny", device="cpu")
 

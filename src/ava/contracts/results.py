@@ -125,7 +125,7 @@ class Interval:
 
 @dataclass(frozen=True)
 class PlotSpec:
-    """A bar chart a task asks for (``TaskResult.plots``; rendered by ``ava.reports.plots``).
+    """A bar chart a task asks for (``TaskResult.plots``; rendered by ``ava.evals.plots``).
 
     ``series`` maps a legend label to one value per label in ``labels``; ``errors`` (optional)
     maps the same legend labels to ``[low, high]`` pairs; ``reference`` draws horizontal

@@ -181,7 +181,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _print_results(results: Any, out_dir: Path) -> None:
-    from ava.reports.tables import print_headline
+    from ava.evals.tables import print_headline
 
     if isinstance(results, dict) and "tasks" in results:
         print_headline(results)

@@ -118,7 +118,7 @@ def write_table(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
 
 def write_task_outputs(run: RunDirectory, task_name: str, result: TaskResult) -> dict[str, Any]:
     """Write a task's tables (CSV) and plots (PNG); return its results entry with their paths."""
-    from ava.reports.plots import render_bar_plot
+    from ava.evals.plots import render_bar_plot
 
     entry = result.to_dict()
     entry["tables"], entry["plots"] = {}, {}

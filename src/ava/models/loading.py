@@ -29,18 +29,19 @@ from typing import Any
 import yaml
 from filelock import FileLock
 
+from ava.models.devices import (
+    DEVICE_MAP_CHOICES,
+    check_device,
+    check_fits,
+    default_device,
+    dtype_name,
+    resolve_dtype,
+)
+from ava.models.errors import ModelError
 from ava.paths import bundled, cache_dir
 
-DTYPE_CHOICES = ("auto", "bf16", "fp16", "fp32")
-# accelerate's placement strategies (from_pretrained's device_map strings).
-DEVICE_MAP_CHOICES = ("auto", "balanced", "balanced_low_0", "sequential")
-_DTYPE_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32", "float": "fp32"}
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 _CONVERTED = re.compile(r"(?P<name>.+)-[0-9a-f]{12}")  # a built-in's safetensors copy: <name>-<digest>
-
-
-class ModelError(ValueError):
-    """A model that cannot be resolved or used; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -215,12 +216,6 @@ def hub_commit(repo_id: str, revision: str | None = None) -> str:
 
 
 # -- identity ---------------------------------------------------------------------------
-def dtype_name(dtype: Any) -> str:
-    """``torch.bfloat16`` -> "bf16" (and "auto", "float16", ... normalised)."""
-    text = str(dtype).removeprefix("torch.").lower()
-    return _DTYPE_ALIASES.get(text, text)
-
-
 def model_identity(spec: ModelSpec, adapter: str | None = None, dtype: Any = None) -> str:
     """A string that changes whenever the weights behind a name change (for cache keys).
 
@@ -250,121 +245,6 @@ def model_identity(spec: ModelSpec, adapter: str | None = None, dtype: Any = Non
     if dtype is not None and dtype_name(dtype) not in ("fp32", "auto"):
         ident += f":{dtype_name(dtype)}"
     return ident
-
-
-# -- devices and dtypes -----------------------------------------------------------------
-def default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _gpu_label(device: str) -> str:
-    import torch
-
-    major, minor = torch.cuda.get_device_capability(device)
-    return f"{torch.cuda.get_device_name(device)} (compute capability {major}.{minor})"
-
-
-def _cuda_bf16_ok(device: str) -> bool:
-    """Native bf16 (Ampere and later): emulated bf16 runs but is slow and not what users ask for."""
-    import torch
-
-    return torch.cuda.get_device_capability(device) >= (8, 0)
-
-
-@cache
-def _cpu_runs(dtype_key: str) -> bool:
-    """Whether this CPU build of torch runs a transformer's kernels in ``dtype_key``."""
-    import torch
-
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[dtype_key]
-    try:
-        x = torch.ones(4, 8, dtype=dtype)
-        y = torch.nn.functional.silu(x @ x.T).softmax(-1)
-        torch.nn.functional.rms_norm(y, (4,))
-        return True
-    except (RuntimeError, NotImplementedError):
-        return False
-
-
-def resolve_dtype(dtype: Any, device: str) -> Any:
-    """The torch dtype for ``--dtype`` on ``device``, or an error saying which one to pass.
-
-    ``auto``: bf16 on GPUs that have it natively, else fp16; fp32 on CPU (the reference).
-    """
-    import torch
-
-    name = dtype_name(dtype) if dtype is not None else "auto"
-    if name not in DTYPE_CHOICES:
-        raise ModelError(f"unknown dtype {dtype!r}: pass --dtype auto, bf16, fp16 or fp32")
-    cuda = device.startswith("cuda")
-    if name == "auto":
-        name = ("bf16" if _cuda_bf16_ok(device) else "fp16") if cuda else "fp32"
-    if cuda and name == "bf16" and not _cuda_bf16_ok(device):
-        raise ModelError(f"{_gpu_label(device)} has no native bf16: pass --dtype fp16 (or fp32)")
-    if not cuda and name != "fp32" and not _cpu_runs(name):
-        raise ModelError(f"this CPU build of torch cannot run {name}: pass --dtype fp32")
-    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[name]
-
-
-def _check_device(device: str) -> None:
-    import torch
-
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelError(f"device {device!r} asked for, but no CUDA device is visible here: use cpu")
-
-
-def parameter_count(source: str, revision: str | None = None) -> int:
-    """Parameters of a model, from its config alone (instantiated on the meta device: no memory)."""
-    from accelerate import init_empty_weights
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    config = AutoConfig.from_pretrained(source, revision=revision)
-    with init_empty_weights():
-        model = AutoModelForCausalLM.from_config(config)
-    model.tie_weights()  # from_config leaves tied embeddings as two tensors until weights load
-    return sum(p.numel() for p in model.parameters())  # a tied weight is one Parameter: counted once
-
-
-def free_bytes(device: str) -> int | None:
-    """Memory free for weights on ``device`` (None: unknown, no check)."""
-    import torch
-
-    if device.startswith("cuda"):
-        return int(torch.cuda.mem_get_info(torch.device(device))[0])
-    if device == "cpu":
-        try:
-            import psutil
-        except ImportError:
-            return None
-        return int(psutil.virtual_memory().available)
-    return None
-
-
-def check_fits(name: str, source: str, revision: str | None, dtype: Any, device: str) -> None:
-    """Refuse, before reading any weights, a model whose weights alone exceed the device's free memory."""
-    free = free_bytes(device)
-    if free is None:
-        return
-    try:
-        need = parameter_count(source, revision) * dtype.itemsize
-    except Exception:  # an architecture transformers cannot build from its config alone: no estimate
-        return
-    if need <= free:
-        return
-    what = f"{name!r} needs {_size(need)} for its weights in {dtype_name(dtype)}"
-    if device.startswith("cuda"):
-        raise ModelError(
-            f"{what} but {device} has {_size(free)} free: pass --device-map auto "
-            "(spreads it over all GPUs, then CPU memory) or a smaller --dtype"
-        )
-    smaller = " or pass --dtype bf16" if dtype.itemsize > 2 else ""
-    raise ModelError(f"{what} but this machine has {_size(free)} available: use a larger machine{smaller}")
-
-
-def _size(n: int) -> str:
-    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
 # -- loading ----------------------------------------------------------------------------
@@ -409,7 +289,7 @@ def load_model(
     if isinstance(device_map, str) and device_map not in DEVICE_MAP_CHOICES:
         raise ModelError(f"unknown device map {device_map!r}: pass --device-map {' or '.join(DEVICE_MAP_CHOICES)}")
     device = device or default_device()
-    _check_device(device)
+    check_device(device)
     torch_dtype = resolve_dtype(dtype, device)
     source = weights_dir(spec)
     commit = hub_commit(spec.path, spec.revision) if spec.on_hub else None

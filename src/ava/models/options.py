@@ -18,16 +18,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ava.models.loading import (
-    DEVICE_MAP_CHOICES,
-    DTYPE_CHOICES,
-    ModelError,
-    default_device,
-    dtype_name,
-    load_model,
-    resolve_dtype,
-    resolve_model,
-)
+from ava.models.devices import DEVICE_MAP_CHOICES, DTYPE_CHOICES, default_device, dtype_name, resolve_dtype
+from ava.models.loading import ModelError, load_model, resolve_model
 
 DTypeOption = Annotated[
     str,

@@ -16,8 +16,8 @@ from typing import Any
 
 from ava.contracts.experiments import ExperimentFolder
 from ava.contracts.results import SCHEMA_VERSION, PlotSpec, RunDirectory
+from ava.evals.tables import fmt_interval, fmt_number
 from ava.io import UnreadableJson, read_json
-from ava.reports.tables import fmt_interval, fmt_number
 
 
 class ReportError(ValueError):
@@ -178,7 +178,7 @@ def group_heatmap(task: str, runs: Sequence[Run]) -> str:
 
 
 def comparison_plot(task: str, runs: Sequence[Run]) -> bytes:
-    from ava.reports.plots import bar_plot_png
+    from ava.evals.plots import bar_plot_png
 
     groups: dict[str, None] = {}
     for run in runs:

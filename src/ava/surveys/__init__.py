@@ -57,16 +57,17 @@ def load_benchmark(name: str, path: str | Path | None = None) -> list[SurveyQues
     has none), its manifest says ``complete: false`` or lists errors, it has no questions, or
     questions without any respondent in any demographic group. Each message says what to do.
     """
-    from ava.surveys.store import finished_manifest
+    from ava.surveys.store import SurveyBuild, finished_manifest
 
     if name not in BENCHMARK_NAMES:
         raise ValueError(f"unknown survey benchmark {name!r}; choose one of {', '.join(BENCHMARK_NAMES)}")
     directory = Path(path) if path is not None else bundled_dir()
     manifest = finished_manifest(directory, bundled=directory.resolve() == bundled_dir().resolve())
-    if not (directory / name / "questions.parquet").is_file():
+    folder = SurveyBuild(directory)
+    if not folder.questions(name).is_file():
         why = " (built with --sav-only)" if manifest.get("sav_only") else " (see its manifest.json)"
         raise FileNotFoundError(f"{directory}: benchmark {name!r} was not built{why}")
-    stamp = (directory / "manifest.json").stat().st_mtime_ns
+    stamp = folder.manifest.stat().st_mtime_ns
     return list(_load(str(directory.resolve()), name, stamp))
 
 

@@ -37,13 +37,11 @@ from ava.surveys.preflight import BuildInputs, preflight
 from ava.surveys.questions import wave_of_column
 from ava.surveys.reference import compare_reference
 from ava.surveys.rules import demographic_rules, question_rules, weight_rules
-from ava.surveys.store import KIND, write_benchmark
+from ava.surveys.store import BENCHMARKS, KIND, SurveyBuild, write_benchmark
 from ava.surveys.wave import WaveResult, process_wave
 from ava.surveys.weights import check_named, parse_named, weight_error
 
 BUILDER_VERSION = "2"
-BENCHMARKS = ("opinionqa", "opinionqa-xl")
-OWNED = (*BENCHMARKS, ".cache", "manifest.json", "README.md")
 """What a build writes in ``out`` besides its run record: refused without one, removed by ``--restart``."""
 LEGACY_OUTPUTS = ("DATACARD.md",)  # written by builder 1; the data card is README.md now
 
@@ -357,7 +355,7 @@ def build_surveys(
     info = {"pew_dir": str(pew_dir.resolve()), "waves": len(inputs.wave_files), "allow_unweighted": allow_unweighted,
             **({"weights": named} if named else {})}
     with start_run(Output(out, folder=True), KIND, binding(inputs, pew_dir, options), restart=restart,
-                   owned=OWNED, info=info) as run:
+                   owned=SurveyBuild.OWNED, info=info) as run:
         result = _build(inputs, pew_dir, out, workers or default_workers(), waves, compact, sav_only,
                         allow_unweighted, named, progress, log)
         if not result.complete:
@@ -384,11 +382,12 @@ def _build(inputs: BuildInputs, pew_dir: Path, out: Path, workers: int, waves: C
            compact: bool, sav_only: bool, allow_unweighted: bool, weights: dict[str, str], progress: bool,
            log: Callable[[str], None]) -> BuildResult:
     """Process (or read back) every wave, assemble both benchmarks, write them if nothing went wrong."""
-    for name in ("manifest.json", "README.md", *LEGACY_OUTPUTS):
-        (out / name).unlink(missing_ok=True)  # a partial build never looks complete
+    folder = SurveyBuild(out)
+    for path in (folder.manifest, folder.card, *(out / name for name in LEGACY_OUTPUTS)):
+        path.unlink(missing_ok=True)  # a partial build never looks complete
     log(f"building from {len(inputs.wave_files)} wave files with {workers} workers"
         + (f" ({len(inputs.skipped)} files skipped)" if inputs.skipped else ""))
-    results = _process_all(inputs.wave_files, out / ".cache", workers, progress, weights)
+    results = _process_all(inputs.wave_files, folder.cache, workers, progress, weights)
     acc = _assemble(results, inputs, pew_dir, allow_unweighted, log)
     benchmarks = {"opinionqa-xl": acc.xl}
     if inputs.oqa:
@@ -398,15 +397,15 @@ def _build(inputs: BuildInputs, pew_dir: Path, out: Path, workers: int, waves: C
     manifest["complete"] = not acc.errors
     for name in BENCHMARKS:
         if name not in benchmarks or not manifest["complete"]:
-            for stale in (out / name).glob("*.parquet"):  # never leave files that look like a finished build
+            for stale in folder.benchmark(name).glob("*.parquet"):  # never leave files that look like a finished build
                 stale.unlink()
     if manifest["complete"]:
         for name, qs in benchmarks.items():
             # The compact copy keeps unweighted counts only for OpinionQA (checked against its release).
-            write_benchmark(out / name, qs, compact=compact, counts=not compact or name == "opinionqa")
-        with atomic_write(out / "README.md") as fh:
+            write_benchmark(folder.benchmark(name), qs, compact=compact, counts=not compact or name == "opinionqa")
+        with atomic_write(folder.card) as fh:
             fh.write(render_card(manifest, out))
-        os.chmod(out / "README.md", 0o644)
-    write_json(out / "manifest.json", manifest)  # the data's description (complete or why not)
-    os.chmod(out / "manifest.json", 0o644)
+        os.chmod(folder.card, 0o644)
+    write_json(folder.manifest, manifest)  # the data's description (complete or why not)
+    os.chmod(folder.manifest, 0o644)
     return BuildResult(out, manifest, benchmarks, acc.errors)

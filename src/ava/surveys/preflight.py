@@ -15,8 +15,6 @@ from ava.surveys.errors import SurveyInputError
 from ava.surveys.reference import ReferenceFile, load_reference
 from ava.surveys.rules import demographic_rules
 
-OUTPUT_DIRS, OUTPUT_FILES = ("opinionqa", "opinionqa-xl", ".cache"), ("manifest.json", "README.md")
-
 
 @dataclass
 class BuildInputs:
@@ -131,7 +129,9 @@ def check_output(out: Path) -> None:
         check_writable(Output(out, folder=True))
     except NotWritable as exc:
         raise SurveyInputError(str(exc)) from None
-    for names, is_right in ((OUTPUT_DIRS, Path.is_dir), (OUTPUT_FILES, Path.is_file)):
+    from ava.surveys.store import SurveyBuild
+
+    for names, is_right in ((SurveyBuild.OUTPUT_DIRS, Path.is_dir), (SurveyBuild.OUTPUT_FILES, Path.is_file)):
         for name in names:
             if (out / name).exists() and not is_right(out / name):
                 raise SurveyInputError(f"{out / name}: in the way of the build's own output; move it away")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,47 @@ from ava.surveys.errors import SurveyDataError
 QUESTIONS, DISTRIBUTIONS = "questions.parquet", "distributions.parquet"
 KIND = "surveys"
 """The run kind of a survey build's record (``ava.surveys.build`` writes it)."""
+BENCHMARKS = ("opinionqa", "opinionqa-xl")
+
+
+@dataclass(frozen=True)
+class SurveyBuild:
+    """The paths of a survey build (``ava data build-surveys --out``): every reader and writer goes
+    through here. ``<benchmark>/questions.parquet`` and ``distributions.parquet`` per benchmark,
+    ``manifest.json`` (the data's description), ``README.md`` (the dataset card), ``.cache/`` (one
+    file per processed wave, so a rerun reuses finished waves) and the run record ``run.json``."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    def benchmark(self, name: str) -> Path:
+        return self.root / name
+
+    def questions(self, name: str) -> Path:
+        return self.root / name / QUESTIONS
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "manifest.json"
+
+    @property
+    def card(self) -> Path:
+        return self.root / "README.md"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / ".cache"
+
+    @property
+    def record(self) -> Path:
+        return self.root / "run.json"
+
+    OUTPUT_DIRS = (*BENCHMARKS, ".cache")
+    OUTPUT_FILES = ("manifest.json", "README.md")
+    OWNED = (*OUTPUT_DIRS, *OUTPUT_FILES)
+    """What a build writes besides its record: refused without a record, removed by ``--restart``."""
 
 _Q_SCHEMA = pa.schema([
     ("key", pa.string()), ("wave", pa.string()), ("column", pa.string()), ("text", pa.string()),
@@ -175,7 +217,7 @@ def read_benchmark(directory: str | Path) -> list[SurveyQuestion]:
 
 
 def read_manifest(directory: str | Path) -> dict:
-    return json.loads((Path(directory) / "manifest.json").read_text(encoding="utf-8"))
+    return json.loads(SurveyBuild(Path(directory)).manifest.read_text(encoding="utf-8"))
 
 
 _REBUILD = "rerun `ava data build-surveys --pew-dir DIR --out {dir}` (finished waves are reused)"
@@ -193,12 +235,13 @@ def finished_manifest(directory: str | Path, bundled: bool = False) -> dict:
     from ava.runs import incomplete_reason
 
     directory = Path(directory)
-    path = directory / "manifest.json"
+    folder = SurveyBuild(directory)
+    path = folder.manifest
     why = None if bundled else incomplete_reason(directory, KIND)
-    if why is not None and not path.is_file() and not (directory / "run.json").is_file():
+    if why is not None and not path.is_file() and not folder.record.is_file():
         raise FileNotFoundError(f"{directory}: no run record or manifest.json, so not a survey build; run "
                                 "`ava data build-surveys --pew-dir DIR --out DIR`")
-    if why is not None and not (directory / "run.json").is_file():
+    if why is not None and not folder.record.is_file():
         raise SurveyDataError(f"{directory}: no run record (run.json) saying the build finished: it was made by an "
                               "ava before run records, or not by `ava data build-surveys`; rebuild it with "
                               f"`ava data build-surveys --pew-dir DIR --out {directory} --restart`")

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ava.io import file_sha256
-from ava.models.loading import ModelSpec, hub_commit, model_identity, resolve_dtype, resolve_model
+from ava.models.devices import resolve_dtype
+from ava.models.loading import ModelSpec, hub_commit, model_identity, resolve_model
 from ava.runs import Binding
 from ava.subsets import seeded_subset
 from ava.training import encode
@@ -58,7 +59,7 @@ def train_dtype(name: str, device: str) -> Any:
 
 def open_inputs(cfg: TrainConfig) -> Inputs:
     """Resolve the model (at its revision), open and check the data and mix file, and the run's binding."""
-    from ava.models.loading import default_device
+    from ava.models.devices import default_device
 
     spec = resolve_model(cfg.model, cfg.revision)
     if spec.kind == "uniform":

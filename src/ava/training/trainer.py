@@ -86,7 +86,7 @@ def _make_trainer(cfg: TrainConfig, inputs: Inputs, args: Any, dataset: Any, tok
     from transformers import AutoModelForCausalLM
     from trl import SFTTrainer
 
-    from ava.models.loading import default_device
+    from ava.models.devices import default_device
 
     kwargs: dict[str, Any] = {"dtype": train_dtype(cfg.dtype, default_device()), "revision": inputs.commit}
     if cfg.device_map is not None:
