@@ -76,10 +76,10 @@ def plain_trl_rate(args: argparse.Namespace) -> dict[str, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
     from trl import SFTConfig, SFTTrainer
 
+    from ava.instructions.prompt_format import training_record
     from ava.models.loading import resolve_model, weights_dir
     from ava.training.config import load_config
     from ava.training.data import split_files, stratified_indices
-    from ava.training.format import training_record
 
     recipe = load_config(args.model, args.data, "unused")
     rows = [r for path in split_files(args.data, "train") for r in pq.read_table(path).to_pylist()]

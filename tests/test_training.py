@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from ava.instructions.prompt_format import generation_prefix, training_record
 from ava.training.config import ConfigError, load_config
 from ava.training.data import Samples, TrainingDataError, read_split, stratified_sample
-from ava.training.format import generation_prefix, training_record
 from ava.training.mix import read_chat_jsonl
 
 GENDER = ("male", "female")
