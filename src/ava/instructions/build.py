@@ -46,8 +46,8 @@ from ava.contracts.ads import Ad
 from ava.contracts.instructions import SPLITS, InstructionSample
 from ava.instructions.card import write_card
 from ava.instructions.cluster import OutputNotShared
+from ava.instructions.dataset import KIND, DatasetLayout, compact_parts, layout_description, write_jsonl, write_parquet
 from ava.instructions.embed import Embedder, embed_cached, make_embedder
-from ava.instructions.output import compact_parts, part_path, write_jsonl, write_parquet
 from ava.instructions.pairs import PairConfig, mine_brand, text_key, unique_texts
 from ava.instructions.pipeline import Executor, make_executor, merge_counts, run_stage, run_steps
 from ava.instructions.samples import ad_samples
@@ -55,12 +55,6 @@ from ava.instructions.steps import Clean, Normalise, ReadAds, Signals
 from ava.instructions.templates import ALL_TASKS, load_templates
 from ava.io import atomic_write, file_sha256, write_json
 from ava.runs import Binding, Output, check_writable, start_run
-
-WORK = "_work"
-KIND = "instructions"
-OWNED = (WORK, "data", "jsonl", "README.md", "skipped.json", "manifest.json")
-"""What a build writes in OUT besides ``run.json``: found without a record it is refused, and
-``--restart`` removes it."""
 
 
 class NoUsableAds(ValueError):
@@ -88,7 +82,7 @@ class BuildJob:
 
     @property
     def work(self) -> Path:
-        return self.out / WORK
+        return DatasetLayout(self.out).work
 
 
 @dataclass
@@ -376,7 +370,7 @@ def write_parts(job: BuildJob, part: int, samples: list[InstructionSample]) -> d
     nbytes = {}
     for split in SPLITS:
         rows = sorted((s for s in samples if s.split == split), key=lambda s: (s.task, s.id))
-        nbytes[split] = write_parquet(part_path(job.out, split, part, 2 * job.shards), rows)
+        nbytes[split] = write_parquet(DatasetLayout(job.out).part(split, part, 2 * job.shards), rows)
     return nbytes
 
 
@@ -457,7 +451,7 @@ def build(
     created = not job.out.exists()
     try:
         with start_run(output, KIND, binding(config), info={"engine": engine, "inputs": [i.name for i in inputs]},
-                       restart=restart, owned=OWNED) as run:
+                       restart=restart, owned=DatasetLayout.OWNED) as run:
             if run.previous is not None and run.previous.complete and (job.out / "manifest.json").is_file():
                 manifest = json.loads((job.out / "manifest.json").read_text(encoding="utf-8"))
                 log(f"already built: {manifest['totals']} samples in {job.out}")
@@ -587,8 +581,6 @@ def _manifest(
         "totals": {s: sum(counts[s].values()) for s in SPLITS},
         "not_made": merge_counts(r["not_made"] for r in [*made, *pairs]),
         "pair_mining": mining,
-        "layout": {"parquet": "data/<split>-NNNNN-of-NNNNN.parquet", "card": "README.md",
-                   "skipped": "skipped.json", "jsonl": "jsonl/<split>.jsonl (only with --jsonl)",
-                   "parts": 2 * job.shards, "parts_by_stage": {"samples": "0..shards-1: TAP",
-                                                               "pairs": "shards..2*shards-1: TAG, TS, TC"}},
+        "layout": {**layout_description(), "parts": 2 * job.shards,
+                   "parts_by_stage": {"samples": "0..shards-1: TAP", "pairs": "shards..2*shards-1: TAG, TS, TC"}},
     }

@@ -33,6 +33,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ava.instructions.dataset import manifest_sha256, open_split
+from ava.instructions.selection import stratified_indices
 from ava.io import file_sha256, write_json
 from ava.models.loading import (
     ModelSpec,
@@ -46,9 +48,8 @@ from ava.models.loading import (
 from ava.runs import Binding, Output, check_writable, start_run
 from ava.training import encode
 from ava.training.config import ConfigError, TrainConfig
-from ava.training.data import TrainingDataError, manifest_sha256, open_split, stratified_indices
 from ava.training.guard import NonFiniteLossError, StopOnNonFiniteLoss
-from ava.training.mix import read_chat_jsonl
+from ava.training.mix import TrainingDataError, read_chat_jsonl
 
 CARD_VERSION = 2
 KIND = "train"

@@ -25,9 +25,10 @@ from ava.contracts.instructions import InstructionSample
 from ava.evals.data import DataNotFound
 from ava.evals.metrics import text as tm
 from ava.evals.task import GenerationItem, TaskOptions, TaskResult
+from ava.instructions.dataset import manifest_sha256, read_split
 from ava.instructions.prompt_format import encode_prefix, generation_prefix
+from ava.instructions.selection import stratified_sample
 from ava.runs import incomplete_reason
-from ava.training.data import manifest_sha256, read_split, stratified_sample
 
 NAME = "ava-tasks"
 TEST_SPLITS = ("test_advertiser", "test_temporal")
