@@ -76,10 +76,11 @@ def plain_trl_rate(args: argparse.Namespace) -> dict[str, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
     from trl import SFTConfig, SFTTrainer
 
+    from ava.instructions.dataset import split_files
+    from ava.instructions.prompt_format import training_record
+    from ava.instructions.selection import stratified_indices
     from ava.models.loading import resolve_model, weights_dir
     from ava.training.config import load_config
-    from ava.training.data import split_files, stratified_indices
-    from ava.training.format import training_record
 
     recipe = load_config(args.model, args.data, "unused")
     rows = [r for path in split_files(args.data, "train") for r in pq.read_table(path).to_pylist()]
@@ -105,8 +106,9 @@ def plain_trl_rate(args: argparse.Namespace) -> dict[str, Any]:
 
 def generation_throughput(model: str, data: Path, n: int, max_new_tokens: int, batch: int) -> tuple[float, float, bool]:
     from ava.evals.tasks.ava_tasks import generate
+    from ava.instructions.dataset import read_split
+    from ava.instructions.selection import stratified_sample
     from ava.models import load_model
-    from ava.training.data import read_split, stratified_sample
 
     prompts = [s.prompt for s in stratified_sample(read_split(data, "test_temporal"), n, seed=0)]
     lm, tok = load_model(model)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from collections import defaultdict
 from pathlib import Path
 
@@ -12,10 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from ava.instructions.dataset import DatasetError, DatasetLayout, Samples, read_split
+from ava.instructions.prompt_format import generation_prefix, training_record
+from ava.instructions.selection import stratified_sample
 from ava.training.config import ConfigError, load_config
-from ava.training.data import Samples, TrainingDataError, read_split, stratified_sample
-from ava.training.format import generation_prefix, training_record
-from ava.training.mix import read_chat_jsonl
+from ava.training.mix import TrainingDataError, read_chat_jsonl
 
 GENDER = ("male", "female")
 AGES = ("18-24", "25-34", "55-64")
@@ -72,16 +74,16 @@ def write_instruction_fixture(root: Path, n_train: int = 12, n_test: int = 6, bo
     the run record of a finished build."""
     from ava.runs import Binding, Output, start_run
 
+    layout = DatasetLayout(root)
     with start_run(Output(root, folder=True), "instructions", Binding(inputs="fixture")):
         totals = {}
         for split, n in (("train", n_train), ("test_advertiser", n_test), ("test_temporal", n_test)):
             rows = _rows(split, n, body_words)
             totals[split] = len(rows)
-            folder = root / "data" / split
-            folder.mkdir(parents=True)
+            layout.data.mkdir(exist_ok=True)
             half = len(rows) // 2
             for k, part in enumerate((rows[:half], rows[half:])):
-                pq.write_table(pa.Table.from_pylist(part, schema=SCHEMA), folder / f"part-{k:05d}.parquet")
+                pq.write_table(pa.Table.from_pylist(part, schema=SCHEMA), layout.part(split, k, 2))
         manifest = {"version": "fixture", "totals": totals}
         (root / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return root
@@ -125,18 +127,26 @@ def test_reader_is_lazy_and_sampling_matches_the_list_sampler(tmp_path):
         assert stratified_sample(as_list, limit, seed, per_task=per_task) == list(sample)
     assert sorted({s.task for s in stratified_sample(train, 8, 3)}) == ["TAP-A", "TAP-G", "TAP-R", "TS-E"]
     assert train.column("task")[:4] == ["TAP-G", "TAP-A", "TAP-R", "TS-E"]
-    with pytest.raises(TrainingDataError, match=r"not a finished instruction build \(no run record \(run.json\)\)"):
+    with pytest.raises(DatasetError, match=r"not a finished instruction build \(no run record \(run.json\)\)"):
         read_split(tmp_path, "train")
 
 
-def test_reader_finds_hub_style_file_names(tmp_path):
+def test_reader_reads_the_files_the_card_names(tmp_path):
+    """The reader's parts are the card's ``data_files`` (what ``load_dataset(OUT)`` reads), in part
+    order; a file in another layout (``data/<split>/part-N``) is not read, and one more part under
+    the builder's names is found and refused by the manifest's count."""
     data = write_instruction_fixture(tmp_path / "d", n_train=2)
-    for split in ("train", "test_advertiser", "test_temporal"):
-        parts = sorted((data / "data" / split).glob("part-*.parquet"))
-        for k, part in enumerate(parts):
-            part.rename(data / "data" / f"{split}-{k:05d}-of-{len(parts):05d}.parquet")
-        (data / "data" / split).rmdir()
-    assert len(read_split(data, "train")) == 8 and len(read_split(data, "test_advertiser")) == 24
+    layout = DatasetLayout(data)
+    assert [p.name for p in layout.parts("train")] == ["train-00000-of-00002.parquet", "train-00001-of-00002.parquet"]
+    train = read_split(data, "train")
+    assert len(train) == 8 and len(read_split(data, "test_advertiser")) == 24
+    assert [s.id for s in train][:4] == pq.read_table(layout.part("train", 0, 2)).column("id").to_pylist()
+    (layout.data / "train").mkdir()
+    shutil.copy(layout.part("train", 0, 2), layout.data / "train" / "part-00000.parquet")
+    assert list(read_split(data, "train")) == list(train)
+    shutil.copy(layout.part("train", 0, 2), layout.data / "train-00002-of-00002.parquet")
+    with pytest.raises(DatasetError, match="says 8 train samples but the Parquet parts hold 12"):
+        read_split(data, "train")
 
 
 def test_mix_file_errors_name_the_line(tmp_path):

@@ -652,7 +652,7 @@ def test_build_duplicate_ids_give_unique_sample_ids(damaged_build):
     _, out = damaged_build
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["steps"]["plan"]["dropped"] == {"duplicate": 1, "duplicate_id": 1}
-    from ava.training.data import read_split
+    from ava.instructions.dataset import read_split
 
     ids = [i for split in ("train", "test_advertiser", "test_temporal") for i in read_split(out, split).column("id")]
     assert ids and len(ids) == len(set(ids))

@@ -211,7 +211,7 @@ def test_data_folder_without_parquet(tmp_path, no_model):
 
     with start_run(Output(tmp_path / "b", folder=True), "instructions", Binding()):
         (tmp_path / "b" / "manifest.json").write_text("{}", encoding="utf-8")
-    refused(train(tmp_path / "b", tmp_path / "o"), 2, "no part-*.parquet files")
+    refused(train(tmp_path / "b", tmp_path / "o"), 2, "no train-*.parquet files")
 
 
 def test_manifest_not_json_or_not_utf8(data, tmp_path, no_model):
@@ -222,18 +222,18 @@ def test_manifest_not_json_or_not_utf8(data, tmp_path, no_model):
 
 
 def test_part_that_is_not_parquet(data, tmp_path, no_model):
-    part = data / "data" / "train" / "part-00001.parquet"
+    part = data / "data" / "train-00001-of-00002.parquet"
     part.write_bytes(b"this is not parquet")
     refused(train(data, tmp_path / "o"), 2, str(part), "not a readable Parquet file")
 
 
 def test_part_missing_after_the_build_finished(data, tmp_path, no_model):
-    (data / "data" / "train" / "part-00001.parquet").unlink()
+    (data / "data" / "train-00001-of-00002.parquet").unlink()
     refused(train(data, tmp_path / "o"), 2, "says 16 train samples but the Parquet parts hold 8")
 
 
 def test_column_missing_or_not_text(data, tmp_path, no_model):
-    part = data / "data" / "train" / "part-00000.parquet"
+    part = data / "data" / "train-00000-of-00002.parquet"
     table = pq.read_table(part)
     pq.write_table(table.drop_columns(["response"]), part)
     refused(train(data, tmp_path / "o"), 2, str(part), "missing column(s) response")
@@ -243,7 +243,7 @@ def test_column_missing_or_not_text(data, tmp_path, no_model):
 
 
 def test_null_prompt_names_file_and_row(data, tmp_path, no_model):
-    part = data / "data" / "train" / "part-00001.parquet"
+    part = data / "data" / "train-00001-of-00002.parquet"
     table = pq.read_table(part)
     prompts = table.column("prompt").to_pylist()
     prompts[3] = None

@@ -97,7 +97,7 @@ def conditional_perplexities(
     """
     import torch
 
-    from ava.training.format import encode_prefix
+    from ava.instructions.prompt_format import encode_prefix
 
     encode = encode or encode_prefix
     pairs = []

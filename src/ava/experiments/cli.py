@@ -23,10 +23,11 @@ def run_command(
     from ava.evals.registry import UnknownName
     from ava.experiments.recipe import RecipeError, load_recipe
     from ava.experiments.steps import ExperimentError, ExperimentStopped, run_experiment
+    from ava.instructions.dataset import DatasetError
     from ava.models.loading import ModelError
     from ava.runs import RunRefused
     from ava.training.config import ConfigError
-    from ava.training.data import TrainingDataError
+    from ava.training.mix import TrainingDataError
 
     def say(message: str) -> None:
         typer.echo(message, err=True)
@@ -41,8 +42,8 @@ def run_command(
     except ExperimentStopped as exc:
         typer.echo(f"\nerror: {exc}", err=True)
         raise typer.Exit(1) from None
-    except (RecipeError, ExperimentError, RunRefused, ConfigError, TrainingDataError, ModelError, DataError,
-            UnknownName, FileNotFoundError) as exc:
+    except (RecipeError, ExperimentError, RunRefused, ConfigError, DatasetError, TrainingDataError, ModelError,
+            DataError, UnknownName, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     except Exception as exc:  # a step's own failure: one line (its run.json keeps the reason), no traceback

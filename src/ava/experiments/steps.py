@@ -168,9 +168,9 @@ def eval_step(label: str) -> Callable[[Context], bool]:
 
 def train_step(ctx: Context) -> bool:
     """Train through :func:`ava.training.trainer.train` into ``train/model`` (``ava train``'s folder)."""
+    from ava.instructions.dataset import manifest_sha256
     from ava.models.options import ModelOptions
     from ava.training.config import load_config
-    from ava.training.data import manifest_sha256
     from ava.training.guard import NonFiniteLossError
     from ava.training.output import TrainingOutput
     from ava.training.trainer import train

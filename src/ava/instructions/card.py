@@ -14,7 +14,7 @@ from typing import Any
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from ava.contracts.instructions import SPLITS
-from ava.instructions.output import SCHEMA
+from ava.instructions.dataset import SCHEMA, DatasetLayout
 from ava.io import atomic_write
 
 LICENCE = {
@@ -42,8 +42,8 @@ def card_text(manifest: dict[str, Any]) -> str:
         task_categories=["text-generation"],
         tags=["advertising", "behaviour", "alignment", "ava"],
         configs=[{"config_name": "default", "default": True,
-                  # a split without rows has no files (output.compact_parts): listing it would not load
-                  "data_files": [{"split": s, "path": f"data/{s}-*.parquet"} for s in SPLITS
+                  # a split without rows has no files (dataset.compact_parts): listing it would not load
+                  "data_files": [{"split": s, "path": DatasetLayout.parts_pattern(s)} for s in SPLITS
                                  if manifest["totals"][s]]}],
         dataset_info={"features": _features(), "splits": splits,
                       "dataset_size": sum(manifest["arrow_bytes"].values())},
@@ -91,7 +91,7 @@ No advertiser and no pair crosses splits: `test_advertiser` holds held-out adver
 
 
 def write_card(out_dir: str | Path, manifest: dict[str, Any]) -> Path:
-    path = Path(out_dir) / "README.md"
+    path = DatasetLayout(Path(out_dir)).card
     with atomic_write(path) as fh:
         fh.write(card_text(manifest))
     return path

@@ -44,12 +44,13 @@ def train(
     Flags are "not given" unless passed: the recipe's value then stays, an ``--sft-arg`` for the
     same field is refused, and where each setting came from is printed and recorded in the card.
     """
+    from ava.instructions.dataset import DatasetError
     from ava.models.loading import ModelError
     from ava.models.options import ModelOptions
     from ava.runs import RunRefused, interrupt_on_sigterm
     from ava.training.config import ConfigError, load_config
-    from ava.training.data import TrainingDataError
     from ava.training.guard import NonFiniteLossError
+    from ava.training.mix import TrainingDataError
     from ava.training.trainer import train as run_training
 
     def say(message: str) -> None:
@@ -76,7 +77,7 @@ def train(
     except KeyboardInterrupt:
         say(f"\nerror: interrupted; checkpoints are kept: rerun the same command to resume ({out})")
         raise typer.Exit(130) from None
-    except (ModelError, ConfigError, TrainingDataError, RunRefused) as exc:
+    except (ModelError, ConfigError, DatasetError, TrainingDataError, RunRefused) as exc:
         say(f"error: {exc}")
         raise typer.Exit(2) from None
     except NonFiniteLossError as exc:

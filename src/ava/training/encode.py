@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ava.training.format import has_chat_template, messages_record, training_record
+from ava.instructions.prompt_format import has_chat_template, messages_record, training_record
 
 COUNT_COLUMNS = ("prompt_cut", "response_cut")
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ava.instructions.dataset import manifest_sha256, open_split
+from ava.instructions.selection import stratified_indices
 from ava.io import file_sha256
 from ava.models.devices import resolve_dtype
 from ava.models.loading import ModelSpec, hub_commit, model_identity, resolve_model
@@ -20,8 +22,7 @@ from ava.runs import Binding
 from ava.subsets import seeded_subset
 from ava.training import encode
 from ava.training.config import ConfigError, TrainConfig
-from ava.training.data import TrainingDataError, manifest_sha256, open_split, stratified_indices
-from ava.training.mix import read_chat_jsonl
+from ava.training.mix import TrainingDataError, read_chat_jsonl
 
 
 @dataclass

@@ -12,9 +12,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ava.training.data import TrainingDataError
-
 ROLES = ("system", "user", "assistant")
+
+
+class TrainingDataError(ValueError):
+    """Training input that cannot be used (a bad ``--mix`` line, an empty train split); the message
+    names the file and what to do. A build that cannot be read is :class:`~ava.instructions.dataset.DatasetError`."""
 
 
 def read_chat_jsonl(path: str | Path) -> list[list[dict[str, str]]]:

@@ -2,7 +2,7 @@
 
 A generation task (:class:`~ava.evals.task.GenerationTask`): the runner has the model answer
 each held-out sample (batched greedy decoding with left padding, in the prompt format the
-model was trained on, :mod:`ava.training.format`), caches every answer in the run directory
+model was trained on, :mod:`ava.instructions.prompt_format`), caches every answer in the run directory
 and hands them to ``metrics``. Predictive tasks (TAP) are scored by accuracy on normalised
 labels, class-balanced, beside the random baseline; generative ones (TAG, TS, TC) by BLEU-1..4
 precisions, ROUGE-Lsum, BERTScore F1 (bundled MiniLM encoder) and, for pair tasks, delta-PPL.
@@ -26,11 +26,12 @@ from ava.contracts.results import ItemScore
 from ava.evals.data import DataNotFound
 from ava.evals.model_metrics import MINILM_LAYER, BertScoreConfig, bertscore_f1, conditional_perplexities
 from ava.evals.task import GenerationItem, TaskOptions, TaskResult
+from ava.instructions.dataset import manifest_sha256, read_split
+from ava.instructions.prompt_format import encode_prefix, generation_prefix
+from ava.instructions.selection import stratified_sample
 from ava.metrics import text as tm
 from ava.metrics.classification import accuracy, balanced_accuracy
 from ava.runs import incomplete_reason
-from ava.training.data import manifest_sha256, read_split, stratified_sample
-from ava.training.format import encode_prefix, generation_prefix
 
 NAME = "ava-tasks"
 TEST_SPLITS = ("test_advertiser", "test_temporal")

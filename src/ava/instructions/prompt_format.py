@@ -4,6 +4,11 @@ Training (TRL's prompt-completion format) and evaluation (generation, perplexity
 the prompt identically, or the evaluated model is asked something it was never trained on.
 Models with a chat template get a one-turn conversation; models without one (the ``tiny`` test
 model) fall back to plain text, ``"{prompt}\\n\\n{response}"``.
+
+It lives in ``ava.instructions``, below both ``ava.training`` and ``ava.evals``: the format is part
+of what an instruction sample is (its prompt as the model reads it), so the two users import it
+from the package that makes the samples rather than one from the other. It needs only a
+tokenizer, nothing of either user.
 """
 
 from __future__ import annotations
