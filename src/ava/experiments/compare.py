@@ -19,6 +19,7 @@ import numpy as np
 
 from ava.contracts.experiments import ExperimentFolder
 from ava.contracts.results import ItemScore, RunDirectory
+from ava.metrics.multiple import bootstrap_p_value, rejected
 from ava.metrics.reducers import reducer
 from ava.metrics.reduction import Reduction
 from ava.metrics.resampling import interval, resample_weights
@@ -51,7 +52,7 @@ def compare(out: ExperimentFolder, recipe: Any, base: Mapping[str, Any], tuned: 
                                    b_res["task_info"]["reducer"], settings["n_resamples"], settings["seed"])
         head = {"benchmark": benchmark_of.get(task, task), "task": task, "unit": b_res.get("unit", "units")}
         rows += [{**head, **r} for r in metric_rows(b_red, t_red, settings["confidence"])]
-        grp = group_rows(b_red, t_red, settings["confidence"])
+        grp = group_rows(b_red, t_red, settings["confidence"], settings.get("correction", "holm"))
         if grp:
             groups[task] = grp
         if b_res.get("diagnostics"):
@@ -61,7 +62,8 @@ def compare(out: ExperimentFolder, recipe: Any, base: Mapping[str, Any], tuned: 
         "experiment": recipe["name"],
         "model": recipe["model"]["name"],
         "bootstrap": {"paired": True, "n_resamples": settings["n_resamples"], "confidence": settings["confidence"],
-                      "seed": settings["seed"], "unit": "question (ava-tasks: item)"},
+                      "seed": settings["seed"], "unit": "question (ava-tasks: item)",
+                      "group_correction": settings.get("correction", "holm")},
         "metrics": rows,
         "groups": groups,
         "letter_mass": mass,
@@ -118,13 +120,28 @@ def metric_rows(b: Reduction, t: Reduction, confidence: float) -> list[dict[str,
     return rows
 
 
-def group_rows(b: Reduction, t: Reduction, confidence: float) -> list[dict[str, Any]]:
+def group_rows(b: Reduction, t: Reduction, confidence: float, correction: str = "holm") -> list[dict[str, Any]]:
+    """Per group: the paired difference and its (unadjusted) interval, and a verdict that holds over
+    the whole family of groups: a bootstrap p-value per group, ``correction`` (Holm: family-wise
+    error; BH: false discovery rate) at level 1 - ``confidence`` over the groups with enough units.
+    ``direction`` is the adjusted reading; ``direction_unadjusted`` the interval's alone."""
     rows = []
     for label, series in b.groups.items():
         if label not in t.groups:
             continue
         r = verdict_row(b.group_metric or "value", series, t.groups[label], confidence, n=b.group_units.get(label))
-        rows.append({"group": label.replace(":", ": ", 1) if ":" in label else label, **r, "direction": _direction(r)})
+        r["p_value"] = _f(bootstrap_p_value(t.groups[label] - series))
+        rows.append({"group": label.replace(":", ": ", 1) if ":" in label else label, **r,
+                     "direction_unadjusted": _direction(r)})
+    family = [k for k, r in enumerate(rows) if r["verdict"] != FEW]
+    p = [np.nan if rows[k]["p_value"] is None else rows[k]["p_value"] for k in family]
+    for k, significant in zip(family, rejected(p, 1 - confidence, correction), strict=True):
+        r = rows[k]
+        good = (r["delta"] or 0) > 0 if r["higher_is_better"] else (r["delta"] or 0) < 0
+        r["verdict"] = ("better" if good else "worse") if significant else CLEAR
+    for r in rows:
+        r["correction"] = correction
+        r["direction"] = _direction(r)
     return rows
 
 
@@ -164,10 +181,15 @@ def print_comparison(comparison: Mapping[str, Any]) -> None:
                       _fmt(r["delta"], sign=True), _ci(r), _fmt(r.get("uniform")), _fmt(r.get("humans")),
                       r["verdict"] + notes)
     console.print(table)
+    correction = {"holm": "Holm (family-wise error)", "bh": "Benjamini-Hochberg (false discovery rate)",
+                  "none": "no correction"}[comparison["bootstrap"].get("group_correction", "holm")]
     for task, groups in comparison["groups"].items():
         moved = {d: [g["group"] for g in groups if g["direction"] == d] for d in ("toward people", "away from people")}
-        console.print(f"{task}: {len(groups)} groups; toward people: {', '.join(moved['toward people']) or 'none'}; "
-                      f"away: {', '.join(moved['away from people']) or 'none'}; the rest: {CLEAR} or {FEW}")
+        raw = sum(g.get("direction_unadjusted") in ("toward people", "away from people") for g in groups)
+        console.print(f"{task}: {len(groups)} groups; verdicts over the family ({correction}, {conf}%): toward "
+                      f"people: {', '.join(moved['toward people']) or 'none'}; away: "
+                      f"{', '.join(moved['away from people']) or 'none'}; the rest: {CLEAR} or {FEW} "
+                      f"({raw} group interval(s) exclude 0 before the correction)")
     for task, m in comparison["letter_mass"].items():
         console.print(f"{task}: letter mass {_fmt(m['base'])} -> {_fmt(m['tuned'])}")
 
