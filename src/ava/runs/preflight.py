@@ -69,7 +69,7 @@ def check_apart(output: Path, inputs: Iterable[Path | str], flag: str = "--out",
     for given in inputs:
         inp = _resolved(Path(given), input_flag)
         if out == inp:
-            relation = "is"
+            relation = "is the same path as"
         elif out.is_relative_to(inp):
             relation = "is inside"
         elif inp.is_relative_to(out):
