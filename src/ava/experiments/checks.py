@@ -17,12 +17,14 @@ from typing import Any
 from ava.experiments.errors import RecipeError
 
 
-def check_recipe(raw: dict[str, Any]) -> None:
-    """Refuse the first value no step could use (see the module docstring)."""
+def check_recipe(raw: dict[str, Any], *, available: bool = True) -> None:
+    """Refuse the first value no step could use (see the module docstring); ``available`` also
+    checks this machine: every file the recipe names exists and the model resolves."""
     _check_seeds(raw)
     _check_options(raw["data"])
-    _check_files(raw)
-    _check_model(raw["model"]["name"])
+    if available:
+        _check_files(raw)
+        _check_model(raw["model"]["name"])
     if raw["train"]["limit"] is not None and raw["train"]["limit"] < 1:
         raise RecipeError(f"train.limit: {raw['train']['limit']} is not a number of samples (at least 1, or null "
                           "for all)")

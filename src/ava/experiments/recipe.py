@@ -105,8 +105,12 @@ class Recipe:
         return bound
 
 
-def load_recipe(path: str | Path) -> Recipe:
-    """Read and validate a recipe file; :class:`RecipeError` names the file and the key."""
+def load_recipe(path: str | Path, *, available: bool = True) -> Recipe:
+    """Read and validate a recipe file; :class:`RecipeError` names the file and the key.
+
+    ``available`` also checks what the recipe needs from this machine (its files exist, its model
+    resolves): what ``ava experiment run`` needs before anything runs. ``available=False`` reads a
+    recipe as a document (a shipped recipe whose data or weights are not on this machine)."""
     path = Path(path)
     try:
         raw = read_yaml(path) or {}
@@ -120,7 +124,7 @@ def load_recipe(path: str | Path) -> Recipe:
         checked = _check(raw, SCHEMA, DEFAULTS, "")
         _check_meaning(checked, path)
         absolute = _absolute(checked, path.resolve().parent)
-        check_recipe(absolute)
+        check_recipe(absolute, available=available)
     except RecipeError as exc:
         raise RecipeError(f"{path}: {exc}") from None
     return Recipe(path, absolute)
