@@ -286,7 +286,8 @@ def _started_on_ads(tmp_path: Path, **options) -> tuple[Path, Path]:
     path = recipe(tmp_path, data={"ads": ["ads.jsonl"], "options": options})
     started = load_recipe(path)
     binding = Binding(inputs=contents_digest(ads_contents(started["data"]["ads"])), options=started.bound())
-    with start_run(Output(tmp_path / "o", folder=True), "experiment", binding):
+    with start_run(Output(tmp_path / "o", folder=True), "experiment", binding,
+                   info={"ads": ads_contents(started["data"]["ads"])}):
         pass
     return path, tmp_path / "o"
 
@@ -296,9 +297,20 @@ def test_ad_file_edited_in_place_is_refused(tmp_path, monkeypatch):
     forbid_model_loading(monkeypatch)
     path, out = _started_on_ads(tmp_path)
     (tmp_path / "ads.jsonl").write_text('{"id": "2"}\n', encoding="utf-8")
+    assert_error(run(path, out), "o was built from other ad file contents (ads.jsonl changed)", "--restart")
+    assert json.loads((out / "run.json").read_text())["status"] == "complete"
+
+
+def test_ad_file_edited_in_place_is_refused_without_per_file_record(tmp_path, monkeypatch):
+    """A folder whose record holds no per-file hashes is still refused, by the binding's joint hash."""
+    forbid_model_loading(monkeypatch)
+    path, out = _started_on_ads(tmp_path)
+    record = json.loads((out / "run.json").read_text())
+    record["info"].pop("ads")
+    (out / "run.json").write_text(json.dumps(record))
+    (tmp_path / "ads.jsonl").write_text('{"id": "2"}\n', encoding="utf-8")
     line = assert_error(run(path, out), "was produced with other settings", "inputs: hash", "--restart")
     assert "option" not in line  # the contents changed, not a recipe value
-    assert json.loads((out / "run.json").read_text())["status"] == "complete"
 
 
 def test_workers_is_speed_only(tmp_path, monkeypatch):

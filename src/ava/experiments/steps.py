@@ -84,6 +84,28 @@ def contents_digest(contents: list[list[str]]) -> str:
     return hashlib.sha256(json.dumps(contents).encode()).hexdigest()[:16] if contents else ""
 
 
+def _refuse_edited_ads(ctx: Context) -> None:
+    """Name the ad files whose contents changed since the experiment began (the binding only holds
+    their joint hash); the binding refuses any other difference itself."""
+    from ava.runs import BindingMismatch, RecordError, read_run
+
+    try:
+        previous = read_run(ctx.out.root)
+    except RecordError:
+        return  # start_run reports an unreadable record
+    if previous is None or previous.kind != KIND or not isinstance(previous.info.get("ads"), list):
+        return
+    before = {str(name): sha for name, sha in previous.info["ads"]}
+    now = dict(ctx.ads)
+    changes = ([f"{n} changed" for n in sorted(before.keys() & now.keys()) if before[n] != now[n]]
+               + [f"{n} added" for n in sorted(now.keys() - before.keys())]
+               + [f"{n} removed" for n in sorted(before.keys() - now.keys())])
+    if changes:
+        raise BindingMismatch(f"{ctx.out.root} was built from other ad file contents ({'; '.join(changes[:5])}"
+                              f"{'; ...' if len(changes) > 5 else ''}); put the ads back to resume, or pass "
+                              "--restart to start over, or choose another --out")
+
+
 def _is_cached(ctx: Context, name: str, key: dict[str, Any], kind: str | None) -> bool:
     path = ctx.out.steps
     done = read_json(path) if path.is_file() else {}
@@ -296,9 +318,11 @@ def run_experiment(recipe: Recipe, out: Path, *, restart: bool = False, progress
         check_apart(ctx.out.root, paths, "--out", f"{key} of {recipe.path}")
     # bound to the ads' contents: an ad file edited in place is refused, as ava data build-ads refuses it
     ctx.ads = ads_contents(data["ads"])
+    if not restart:
+        _refuse_edited_ads(ctx)
     binding = Binding(inputs=contents_digest(ctx.ads), options=recipe.bound())
     with start_run(Output(ctx.out.root, folder=True), KIND, binding, info={"recipe": str(recipe.path),
-                   "name": recipe["name"]}, restart=restart, owned=ExperimentFolder.OWNED):
+                   "name": recipe["name"], "ads": ctx.ads}, restart=restart, owned=ExperimentFolder.OWNED):
         for step in STEPS:
             say(f"[{step.name}] {step.what}")
             t0 = time.perf_counter()
