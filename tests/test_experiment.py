@@ -153,10 +153,11 @@ def test_shipped_recipes_validate():
     from ava.experiments.recipe import load_recipe
 
     root = Path(__file__).resolve().parents[1] / "recipes"
-    paper = load_recipe(root / "paper.yaml")
+    # as documents: paper.yaml's weights and ShareGPT file, and cpu-small's ads, are not on every machine
+    paper = load_recipe(root / "paper.yaml", available=False)
     assert paper["model"]["name"] == "meta-llama/Llama-2-7b-chat-hf"
     assert paper["train"]["limit"] is None and paper["train"]["sft"]["num_train_epochs"] == 1
     assert paper["train"]["mix"] and set(paper.benchmarks) >= {"opinionqa-xl", "opinionqa", "globalopinionqa",
                                                                "culturebank", "culturenli"}
-    small = load_recipe(root / "cpu-small.yaml")
+    small = load_recipe(root / "cpu-small.yaml", available=False)
     assert small["model"]["name"] == "smollm2" and small["train"]["method"] == "lora"

@@ -860,3 +860,32 @@ def test_jsonl_that_cannot_be_cut_is_read_whole(tmp_path, content):
     path = tmp_path / "ads.jsonl"
     path.write_bytes(content)
     assert cut_jsonl(InputFile(path, path.name), 3).ranges is None
+
+
+# ------------------------------------------------------------------ issue 26: outputs, speed-only options
+
+
+@pytest.mark.parametrize("given, where, relation", [
+    ("ads", "ads/build", "is inside"), ("ads", "ads", "is the same path as"),
+    ("ads/a.jsonl", "ads/a.jsonl", "is the same path as"), ("ads", ".", "holds")])
+def test_build_out_equal_to_inside_or_holding_the_ads(tmp_path, given, where, relation):
+    """Before: ``--ads DIR --out DIR/build`` built once, then read its own output as input."""
+    lines(tmp_path / "ads" / "a.jsonl", _audience_ad("1", "p", "Parks for all of us", 1))
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    result = _cli("--ads", str(tmp_path / given), "--out", str(tmp_path / where), *BUILD_OPTIONS)
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"--out {relation} --ads" in errors[0], result.output
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before  # nothing written
+
+
+def test_build_no_progress_is_accepted_and_workers_do_not_bind(tmp_path):
+    """Before: ``--no-progress`` (a shared flag, docs/cli.md) was rejected; ``--workers`` is speed-only,
+    so a rerun with other workers finds the finished build instead of refusing it."""
+    path = lines(tmp_path / "a.jsonl", _audience_ad("1", "p", "Parks for all of us", 1))
+    out = tmp_path / "o"
+    first = _cli("--ads", str(path), "--out", str(out), *BUILD_OPTIONS, "--no-progress")
+    assert first.exit_code == 0, first.output
+    options = [o if o != "1" or BUILD_OPTIONS[i - 1] != "--workers" else "2" for i, o in enumerate(BUILD_OPTIONS)]
+    again = _cli("--ads", str(path), "--out", str(out), *options, "--progress")
+    assert again.exit_code == 0 and "already built" in again.output, again.output

@@ -139,3 +139,189 @@ def test_nan_loss_stops_before_any_after_evaluation(tmp_path):
     assert not (out / "eval-tuned").exists() and not (out / "compare").exists()
     assert json.loads((out / "train" / "run.json").read_text())["status"] == "failed"
     assert json.loads((out / "run.json").read_text())["status"] == "failed"
+
+
+# -- issue 26: every value checked before anything runs (no model loads, nothing is written) --------
+
+
+def refused_before_anything(tmp_path: Path, monkeypatch, *needles: str, **sections) -> str:
+    forbid_model_loading(monkeypatch)
+    write_instruction_fixture(tmp_path / "build", n_train=4)
+    path = recipe(tmp_path, **sections)
+    line = assert_error(run(path, tmp_path / "o"), "recipe.yaml", *needles)
+    assert "--" not in line.split("recipe.yaml", 1)[1], line  # names the recipe's key, never a CLI flag
+    assert not (tmp_path / "o").exists()
+    return line
+
+
+def test_negative_train_limit(tmp_path, monkeypatch):
+    """Before: failed after the build and the base evaluation, naming --limit."""
+    refused_before_anything(tmp_path, monkeypatch, "train.limit: -5 is not a number of samples",
+                            train={**GOOD["train"], "limit": -5})
+
+
+@pytest.mark.parametrize("key, value", [("sample", 0), ("limit", -1)])
+def test_benchmark_sample_or_limit_below_one(tmp_path, monkeypatch, key, value):
+    """Before: ``sample: 0`` ended in ValueError: zero-size array."""
+    refused_before_anything(tmp_path, monkeypatch, f"eval.benchmarks.opinionqa.{key}: {value} is not a number",
+                            eval={"benchmarks": {"opinionqa": {key: value}}})
+
+
+@pytest.mark.parametrize("key, value", [("heldout_fraction", 1.5), ("heldout_fraction", -0.1),
+                                        ("temporal_fraction", 1), ("temporal_fraction", -0.5)])
+def test_split_fraction_outside_zero_to_one(tmp_path, monkeypatch, key, value):
+    """Before: ``heldout_fraction: 1.5`` ended, after the build, in "the train split has no samples"."""
+    refused_before_anything(tmp_path, monkeypatch, f"data.options.{key}: {value} is not a share in [0, 1)",
+                            data={"ads": ["ads.jsonl"], "options": {key: value}})
+
+
+def test_cutoff_that_is_not_a_date(tmp_path, monkeypatch):
+    """Before: accepted, and the temporal split came out empty."""
+    (tmp_path / "ads.jsonl").write_text("{}\n", encoding="utf-8")
+    refused_before_anything(tmp_path, monkeypatch, "data.options.cutoff: 'last spring' is not a date YYYY-MM-DD",
+                            data={"ads": ["ads.jsonl"], "options": {"cutoff": "last spring"}})
+
+
+def test_build_option_below_one(tmp_path, monkeypatch):
+    (tmp_path / "ads.jsonl").write_text("{}\n", encoding="utf-8")
+    refused_before_anything(tmp_path, monkeypatch, "data.options.block_size: 0 must be at least 1",
+                            data={"ads": ["ads.jsonl"], "options": {"block_size": 0}})
+
+
+def test_the_same_ad_file_twice(tmp_path, monkeypatch):
+    (tmp_path / "ads.jsonl").write_text("{}\n", encoding="utf-8")
+    refused_before_anything(tmp_path, monkeypatch, "data.ads:", "ads.jsonl is listed twice",
+                            data={"ads": ["ads.jsonl", "./ads.jsonl"]})
+
+
+def test_unknown_ava_tasks_family(tmp_path, monkeypatch):
+    """Before: accepted, and the family evaluated nothing."""
+    refused_before_anything(tmp_path, monkeypatch, "eval.benchmarks.ava-tasks.families: unknown task family 'TAPX'",
+                            "known: TAG, TAP, TC, TS",
+                            eval={"benchmarks": {"ava-tasks": {"families": ["TAP", "TAPX"], "limit": 1}}})
+
+
+@pytest.mark.parametrize("key", ["config", "mix"])
+def test_missing_train_file(tmp_path, monkeypatch, key):
+    """Before: found only after the build and the base evaluation."""
+    refused_before_anything(tmp_path, monkeypatch, f"train.{key}:", "nope.yaml does not exist",
+                            train={**GOOD["train"], key: "nope.yaml"})
+
+
+def test_missing_ad_file(tmp_path, monkeypatch):
+    refused_before_anything(tmp_path, monkeypatch, "data.ads[0]:", "gone.jsonl does not exist",
+                            data={"ads": ["gone.jsonl"]})
+
+
+def test_missing_benchmark_data(tmp_path, monkeypatch):
+    refused_before_anything(tmp_path, monkeypatch, "eval.benchmarks.globalopinionqa.data:", "no-goqa does not exist",
+                            eval={"benchmarks": {"globalopinionqa": {"limit": 2, "data": "no-goqa"}}})
+
+
+def test_unknown_model_name(tmp_path, monkeypatch):
+    refused_before_anything(tmp_path, monkeypatch, "model.name: unknown model 'tinny'", "built-in name",
+                            model={"name": "tinny"})
+
+
+def test_hub_id_not_cached_while_offline(tmp_path, monkeypatch):
+    """A hub id this offline machine has never downloaded: refused now, with what to do."""
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    refused_before_anything(tmp_path, monkeypatch, "model.name: nobody/no-such-model is a Hugging Face id that is "
+                            "not in the local cache", "hf download nobody/no-such-model",
+                            model={"name": "nobody/no-such-model"})
+
+
+def test_model_folder_without_config(tmp_path, monkeypatch):
+    (tmp_path / "weights").mkdir()
+    line = refused_before_anything(tmp_path, monkeypatch, "model.name:", "has no config.json",
+                                   model={"name": str(tmp_path / "weights")})
+    assert "point model.name at" in line
+
+
+@pytest.mark.parametrize("n", [0, 39])
+def test_too_few_resamples_for_the_interval(tmp_path, monkeypatch, n):
+    """Before: ``n_resamples: 0`` printed a 95% CI over a column of dashes and read "no clear change"."""
+    refused_before_anything(tmp_path, monkeypatch, f"compare.n_resamples: {n} resamples cannot give a 95% interval",
+                            "use at least 40", compare={"n_resamples": n})
+
+
+@pytest.mark.parametrize("key", ["seed", "data.options.seed", "eval.seed", "compare.seed"])
+def test_negative_seed(tmp_path, monkeypatch, key):
+    body = json.loads(json.dumps(GOOD))
+    *parents, last = key.split(".")
+    node = body
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = -1
+    sections = {k: v for k, v in body.items() if k != "name"}  # ``name`` is recipe()'s file name
+    refused_before_anything(tmp_path, monkeypatch, f"{key}: -1 is negative", **sections)
+
+
+# -- issue 26: outputs apart from inputs; bound to contents; speed-only options ------------------
+
+
+@pytest.mark.parametrize("where", ["ads/exp", "ads", "."])
+def test_out_inside_equal_to_or_holding_the_ads(tmp_path, monkeypatch, where):
+    forbid_model_loading(monkeypatch)
+    (tmp_path / "ads").mkdir()
+    (tmp_path / "ads" / "a.jsonl").write_text("{}\n", encoding="utf-8")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    path = recipe(tmp_path, data={"ads": ["ads"]})
+    before.append(path.relative_to(tmp_path))
+    line = assert_error(run(path, tmp_path / where), "data.ads of", "recipe.yaml", "choose a --out outside")
+    assert {"ads/exp": "is inside", "ads": "is the same path as", ".": "holds"}[where] in line
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == sorted(before)  # nothing written
+
+
+def _started_on_ads(tmp_path: Path, **options) -> tuple[Path, Path]:
+    """An experiment folder started (bound) on one ad file, as its first step would leave it."""
+    from ava.experiments.recipe import load_recipe
+    from ava.experiments.steps import ads_contents, contents_digest
+    from ava.runs import Binding, Output, start_run
+
+    (tmp_path / "ads.jsonl").write_text('{"id": "1"}\n', encoding="utf-8")
+    path = recipe(tmp_path, data={"ads": ["ads.jsonl"], "options": options})
+    started = load_recipe(path)
+    binding = Binding(inputs=contents_digest(ads_contents(started["data"]["ads"])), options=started.bound())
+    with start_run(Output(tmp_path / "o", folder=True), "experiment", binding,
+                   info={"ads": ads_contents(started["data"]["ads"])}):
+        pass
+    return path, tmp_path / "o"
+
+
+def test_ad_file_edited_in_place_is_refused(tmp_path, monkeypatch):
+    """Before: the experiment bound the ad paths only, so every step was reported cached."""
+    forbid_model_loading(monkeypatch)
+    path, out = _started_on_ads(tmp_path)
+    (tmp_path / "ads.jsonl").write_text('{"id": "2"}\n', encoding="utf-8")
+    assert_error(run(path, out), "o was built from other ad file contents (ads.jsonl changed)", "--restart")
+    assert json.loads((out / "run.json").read_text())["status"] == "complete"
+
+
+def test_ad_file_edited_in_place_is_refused_without_per_file_record(tmp_path, monkeypatch):
+    """A folder whose record holds no per-file hashes is still refused, by the binding's joint hash."""
+    forbid_model_loading(monkeypatch)
+    path, out = _started_on_ads(tmp_path)
+    record = json.loads((out / "run.json").read_text())
+    record["info"].pop("ads")
+    (out / "run.json").write_text(json.dumps(record))
+    (tmp_path / "ads.jsonl").write_text('{"id": "2"}\n', encoding="utf-8")
+    line = assert_error(run(path, out), "was produced with other settings", "inputs: hash", "--restart")
+    assert "option" not in line  # the contents changed, not a recipe value
+
+
+def test_workers_is_speed_only(tmp_path, monkeypatch):
+    """Before: ``data.options.workers`` changed on rerun was refused as a binding change."""
+    from ava.experiments.recipe import load_recipe
+    from ava.runs import Binding
+
+    _started_on_ads(tmp_path, workers=1)
+    again = load_recipe(recipe(tmp_path, name="more.yaml", data={"ads": ["ads.jsonl"], "options": {"workers": 4}}))
+    assert Binding(options=again.bound()).differences(Binding(options=load_recipe(tmp_path / "recipe.yaml")
+                                                                    .bound())) == []
+    embed = load_recipe(recipe(tmp_path, name="int8.yaml",
+                               data={"ads": ["ads.jsonl"], "options": {"embed_backend": "onnx-int8"}}))
+    assert embed.bound() != again.bound()  # onnx-int8 moves the mined pairs: not speed-only

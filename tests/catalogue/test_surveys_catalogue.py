@@ -530,3 +530,21 @@ def test_load_refuses_a_corrupt_parquet_file(tree: Path):
     os.utime(tree / "out" / "manifest.json")
     with pytest.raises(SurveyDataError, match=r"distributions.parquet: not a readable Parquet table"):
         load_benchmark("opinionqa", tree / "out")
+
+
+# -- issue 26: an output apart from every input ----------------------------------------------------
+@pytest.mark.parametrize("where, relation", [("pew/out", "is inside"), ("pew", "is the same path as"),
+                                             (".", "holds")])
+def test_out_equal_to_inside_or_holding_the_pew_dir(tree: Path, where: str, relation: str):
+    """Before: a build inside --pew-dir would find its own files among the waves on the next run."""
+    before = {p: p.stat().st_mtime_ns for p in tree.rglob("*")}
+    result = build(tree, out=tree / where)
+    refused(result, 2, f"--out {relation} --pew-dir")
+    assert len([line for line in result.output.splitlines() if line.startswith("error:")]) == 1
+    assert {p: p.stat().st_mtime_ns for p in tree.rglob("*")} == before  # nothing written
+
+
+def test_out_inside_the_opinionqa_dir(tree: Path):
+    result = build(tree, "--opinionqa-dir", str(tree / "opinionqa"), out=tree / "opinionqa" / "out")
+    refused(result, 2, "--out is inside --opinionqa-dir")
+    assert not (tree / "opinionqa" / "out").exists()

@@ -18,13 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ava.experiments.errors import RecipeError
 from ava.io import UnreadableYaml, read_yaml
 
 RECIPE_VERSION = 1
-
-
-class RecipeError(ValueError):
-    """A recipe that cannot be used; the message names the file and the key's dotted path."""
 
 
 class Open:
@@ -78,8 +75,9 @@ DEFAULTS: dict[str, Any] = {
     "compare": {"n_resamples": 2000, "confidence": 0.95, "seed": 0},
 }
 BENCHMARK_DEFAULTS = {"limit": None, "sample": None, "steer": False, "families": None, "data": None, "settings": {}}
-# Build options that only change how fast a build runs, not what it writes.
-SPEED_ONLY = ("workers", "embed_backend")
+# Build options that only change how fast a build runs, not what it writes: not part of any binding.
+# (embed_backend is not one: onnx-int8 moves the mined pairs, docs/dataset.md; ava data build-ads binds it.)
+SPEED_ONLY = ("workers",)
 
 
 @dataclass(frozen=True)
@@ -99,12 +97,20 @@ class Recipe:
     def bound(self) -> dict[str, Any]:
         """What the experiment folder is bound to: the sections whose change would mix two experiments
         (the data, the model, the training). Evaluation and comparison are not: every score is cached
-        by its own item, so an added benchmark is only evaluated, never refused."""
-        return {k: copy.deepcopy(self.raw[k]) for k in ("version", "seed", "data", "model", "train")}
+        by its own item, so an added benchmark is only evaluated, never refused. Speed-only build options
+        (``workers``) are left out: a rerun with more workers resumes."""
+        bound = {k: copy.deepcopy(self.raw[k]) for k in ("version", "seed", "data", "model", "train")}
+        for key in SPEED_ONLY:
+            bound["data"]["options"].pop(key, None)
+        return bound
 
 
-def load_recipe(path: str | Path) -> Recipe:
-    """Read and validate a recipe file; :class:`RecipeError` names the file and the key."""
+def load_recipe(path: str | Path, *, available: bool = True) -> Recipe:
+    """Read and validate a recipe file; :class:`RecipeError` names the file and the key.
+
+    ``available`` also checks what the recipe needs from this machine (its files exist, its model
+    resolves): what ``ava experiment run`` needs before anything runs. ``available=False`` reads a
+    recipe as a document (a shipped recipe whose data or weights are not on this machine)."""
     path = Path(path)
     try:
         raw = read_yaml(path) or {}
@@ -112,12 +118,16 @@ def load_recipe(path: str | Path) -> Recipe:
         raise RecipeError(f"{path}: no such recipe file") from None
     except UnreadableYaml as exc:
         raise RecipeError(str(exc)) from None
+    from ava.experiments.checks import check_recipe
+
     try:
         checked = _check(raw, SCHEMA, DEFAULTS, "")
         _check_meaning(checked, path)
+        absolute = _absolute(checked, path.resolve().parent)
+        check_recipe(absolute, available=available)
     except RecipeError as exc:
         raise RecipeError(f"{path}: {exc}") from None
-    return Recipe(path, _absolute(checked, path.resolve().parent))
+    return Recipe(path, absolute)
 
 
 def _check(value: Any, spec: Any, default: Any, where: str) -> Any:

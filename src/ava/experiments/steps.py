@@ -50,6 +50,7 @@ class Context:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     comparison: dict[str, Any] | None = None
     cached: list[str] = field(default_factory=list)
+    ads: list[list[str]] = field(default_factory=list)  # [name, sha256] of every ad file, hashed once
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,48 @@ class Step:
 
 def digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def ads_contents(ads: list[str] | None) -> list[list[str]]:
+    """``[name, sha256]`` of every file the build reads from ``data.ads``, in its order (folders
+    expanded as :func:`ava.ads.readers.discover` expands them for the build), so a cache key or a
+    binding changes when an ad file is edited in place, not only when a path changes."""
+    from ava.ads.readers import discover
+    from ava.io import file_sha256
+
+    if ads is None:
+        return []
+    try:
+        return [[f.name, file_sha256(f.path)] for f in discover(list(ads))]
+    except (OSError, ValueError) as exc:
+        raise ExperimentError(f"data.ads: {exc}") from None
+
+
+def contents_digest(contents: list[list[str]]) -> str:
+    """The hash ``ava data build-ads`` binds its inputs to (the same names and sha256s, the same hash)."""
+    return hashlib.sha256(json.dumps(contents).encode()).hexdigest()[:16] if contents else ""
+
+
+def _refuse_edited_ads(ctx: Context) -> None:
+    """Name the ad files whose contents changed since the experiment began (the binding only holds
+    their joint hash); the binding refuses any other difference itself."""
+    from ava.runs import BindingMismatch, RecordError, read_run
+
+    try:
+        previous = read_run(ctx.out.root)
+    except RecordError:
+        return  # start_run reports an unreadable record
+    if previous is None or previous.kind != KIND or not isinstance(previous.info.get("ads"), list):
+        return
+    before = {str(name): sha for name, sha in previous.info["ads"]}
+    now = dict(ctx.ads)
+    changes = ([f"{n} changed" for n in sorted(before.keys() & now.keys()) if before[n] != now[n]]
+               + [f"{n} added" for n in sorted(now.keys() - before.keys())]
+               + [f"{n} removed" for n in sorted(before.keys() - now.keys())])
+    if changes:
+        raise BindingMismatch(f"{ctx.out.root} was built from other ad file contents ({'; '.join(changes[:5])}"
+                              f"{'; ...' if len(changes) > 5 else ''}); put the ads back to resume, or pass "
+                              "--restart to start over, or choose another --out")
 
 
 def _is_cached(ctx: Context, name: str, key: dict[str, Any], kind: str | None) -> bool:
@@ -93,7 +136,8 @@ def build_step(ctx: Context) -> bool:
         return True
     ctx.build = ctx.out.build
     options = data["options"]
-    key = {"ads": data["ads"], "options": {k: v for k, v in options.items() if k not in SPEED_ONLY}}
+    key = {"ads": data["ads"], "contents": ctx.ads,
+           "options": {k: v for k, v in options.items() if k not in SPEED_ONLY}}
     if _is_cached(ctx, "build", key, "instructions"):
         return True
     from ava.instructions.build import build
@@ -106,7 +150,7 @@ def build_step(ctx: Context) -> bool:
         cutoff=options["cutoff"], keywords=options["keywords"], max_body_chars=options["max_body_chars"],
         pair=PairConfig(max_pairs_per_brand=options["max_pairs_per_brand"], block_size=options["block_size"],
                         seed=options["seed"], embed_backend=options["embed_backend"]),
-        log=ctx.say,
+        log=ctx.say, progress=ctx.progress,
     )
     ctx.say(f"build: {result.manifest['totals']} samples per split")
     _mark_done(ctx, "build", key, time.perf_counter() - t0)
@@ -266,10 +310,19 @@ def run_experiment(recipe: Recipe, out: Path, *, restart: bool = False, progress
     from ava.runs import interrupt_on_sigterm
 
     interrupt_on_sigterm()
+    from ava.runs import check_apart
+
     ctx = Context(recipe, ExperimentFolder(Path(out)), say, progress)
-    binding = Binding(options=recipe.bound())
+    data = recipe["data"]
+    for key, paths in (("data.ads", data["ads"] or []), ("data.build", [data["build"]] if data["build"] else [])):
+        check_apart(ctx.out.root, paths, "--out", f"{key} of {recipe.path}")
+    # bound to the ads' contents: an ad file edited in place is refused, as ava data build-ads refuses it
+    ctx.ads = ads_contents(data["ads"])
+    if not restart:
+        _refuse_edited_ads(ctx)
+    binding = Binding(inputs=contents_digest(ctx.ads), options=recipe.bound())
     with start_run(Output(ctx.out.root, folder=True), KIND, binding, info={"recipe": str(recipe.path),
-                   "name": recipe["name"]}, restart=restart, owned=ExperimentFolder.OWNED):
+                   "name": recipe["name"], "ads": ctx.ads}, restart=restart, owned=ExperimentFolder.OWNED):
         for step in STEPS:
             say(f"[{step.name}] {step.what}")
             t0 = time.perf_counter()

@@ -98,7 +98,7 @@ def build(
     pair: PairConfig | None = None, templates: str | None = None, keywords: str = "keybert",
     embed_cache: bool = True, jsonl: bool = False, keep_work: bool = False, ray_address: str | None = None,
     max_body_chars: int | None = None, restart: bool = False,
-    log: Callable[[str], None] | None = None,
+    log: Callable[[str], None] | None = None, progress: bool = True,
 ) -> BuildResult:
     """Build the dataset (or finish an interrupted build) and return its manifest and stage timings.
 
@@ -126,7 +126,7 @@ def build(
     make_embedder(job.pair.embed_backend)  # an unknown backend is refused before anything runs
     output = Output(job.out, folder=True)
     check_writable(output)
-    executor = make_executor(engine, workers, ray_address)  # a missing Ray is refused before OUT is made
+    executor = make_executor(engine, workers, ray_address, progress)  # a missing Ray is refused before OUT is made
     hashes = [{"name": i.name, "sha256": file_sha256(i.path), "bytes": i.path.stat().st_size} for i in inputs]
     config = _config(job, hashes)
     created = not job.out.exists()

@@ -46,22 +46,24 @@ def build(
     jsonl: bool = typer.Option(False, "--jsonl", help="Also write jsonl/<split>.jsonl (~25x the Parquet)."),
     keep_work: bool = typer.Option(False, "--keep-work", help="Keep OUT/_work (intermediate shards) after success."),
     restart: bool = typer.Option(False, "--restart", help="Discard what --out holds and build from scratch."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar per stage."),
 ) -> None:
     """Build the dataset and print the sample counts per split; rerunning the same command resumes."""
     from ava.instructions.build import build as run_build
     from ava.instructions.cluster import OutputNotShared
     from ava.instructions.pipeline import EngineUnavailable
-    from ava.runs import RunRefused, interrupt_on_sigterm
+    from ava.runs import RunRefused, check_apart, interrupt_on_sigterm
 
     interrupt_on_sigterm()  # `kill` records the build as interrupted, like Ctrl-C
     try:
+        check_apart(out, ads, "--out", "--ads")  # before build() makes OUT: it would read its own output next time
         result = run_build(
             ads, out, engine=engine, workers=workers, shards=shards, seed=seed,
             heldout_fraction=heldout_fraction, temporal_fraction=temporal_fraction, cutoff=cutoff,
             pair=PairConfig(max_pairs_per_brand=max_pairs_per_brand, block_size=block_size, seed=seed,
                             embed_backend=embed_backend),
             keywords=keywords, embed_cache=embed_cache, jsonl=jsonl, keep_work=keep_work, ray_address=ray_address,
-            max_body_chars=max_body_chars, restart=restart,
+            max_body_chars=max_body_chars, restart=restart, progress=progress,
         )
     except KeyboardInterrupt:
         typer.echo(f"error: interrupted; finished shards are kept: rerun the same command to resume ({out})",

@@ -135,8 +135,9 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, workers: int = 2) -> None:
+    def __init__(self, workers: int = 2, progress: bool = True) -> None:
         self.workers = max(1, workers)
+        self.progress = progress
         self._pool: Any = None
 
     def prepare(self, out: Path, inputs: list[Path]) -> None:
@@ -146,7 +147,7 @@ class LocalExecutor:
         return f"local: {self.workers} worker process(es)"
 
     def map(self, fn: ShardFn, ranks: list[int], desc: str) -> None:
-        bar = tqdm(total=len(ranks), desc=desc, unit="shard", leave=False)
+        bar = tqdm(total=len(ranks), desc=desc, unit="shard", leave=False, disable=not self.progress)
         if self.workers == 1:
             for rank in ranks:
                 fn(rank)
@@ -261,11 +262,11 @@ class _RayRow:
         return {"rank": self.fn(int(row["rank"])), "node": ray.get_runtime_context().get_node_id()}
 
 
-def make_executor(engine: str, workers: int, ray_address: str | None = None) -> Executor:
+def make_executor(engine: str, workers: int, ray_address: str | None = None, progress: bool = True) -> Executor:
     if ray_address and engine != "ray":
         raise ValueError("--ray-address needs --engine ray")
     if engine == "local":
-        return LocalExecutor(workers)
+        return LocalExecutor(workers, progress)
     if engine == "ray":
         return RayExecutor(workers, ray_address)
     raise ValueError(f"unknown engine {engine!r}: use 'local' or 'ray'")

@@ -7,16 +7,16 @@
 """
 
 from ava.contracts.runs import Binding, RecordError, RunRecord, RunStatus
-from ava.runs.errors import BindingMismatch, NotWritable, OutputBusy, RunRefused
+from ava.runs.errors import BindingMismatch, NotWritable, OutputBusy, OutputOverlapsInput, RunRefused
 from ava.runs.lifecycle import Run, interrupt_on_sigterm, owned_paths, start_run
 from ava.runs.lock import OutputLock
 from ava.runs.log import ChunkPolicy, JsonlLog, run_in_chunks
-from ava.runs.preflight import Output, check_writable
+from ava.runs.preflight import Output, check_apart, check_writable
 from ava.runs.record import incomplete_reason, is_complete, now, read_run, record_file
 
 __all__ = [
     "Binding", "BindingMismatch", "ChunkPolicy", "JsonlLog", "NotWritable", "Output", "OutputBusy", "OutputLock",
-    "RecordError", "Run", "RunRecord", "RunRefused", "RunStatus", "check_writable", "incomplete_reason",
-    "interrupt_on_sigterm", "is_complete", "now", "owned_paths", "read_run", "record_file", "run_in_chunks",
-    "start_run",
+    "OutputOverlapsInput", "RecordError", "Run", "RunRecord", "RunRefused", "RunStatus", "check_apart",
+    "check_writable", "incomplete_reason", "interrupt_on_sigterm", "is_complete", "now", "owned_paths", "read_run",
+    "record_file", "run_in_chunks", "start_run",
 ]

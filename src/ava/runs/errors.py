@@ -17,3 +17,8 @@ class OutputBusy(RunRefused):
 
 class NotWritable(RunRefused):
     """The output location is read-only, a file where a folder is needed, or under a file."""
+
+
+class OutputOverlapsInput(RunRefused):
+    """The output is one of the command's inputs, inside an input folder, or holds an input: writing it
+    would overwrite an input, read the command's own output back as input, or (``--restart``) delete one."""

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ava.runs.errors import NotWritable
+from ava.runs.errors import NotWritable, OutputOverlapsInput
 
 
 @dataclass(frozen=True)
@@ -52,3 +53,36 @@ def check_writable(output: Output, flag: str = "--out") -> None:
         raise NotWritable(f"{path}: cannot write in {where} ({exc.strerror or exc}); choose another {flag}") from None
     os.close(fd)
     os.unlink(probe)
+
+
+def check_apart(output: Path, inputs: Iterable[Path | str], flag: str = "--out", input_flag: str = "an input") -> None:
+    """Raise :class:`OutputOverlapsInput` when ``output`` is an input, lies inside an input folder,
+    or holds an input; siblings are fine.
+
+    Why before anything is written: a file scored onto itself is lost, a build whose output sits in
+    its input folder reads its own output on the next run, and ``--restart`` would delete an input
+    kept inside the output. Paths are compared resolved (symlinks followed, ``..`` removed), so a link
+    to the input folder is the input folder. Any command can call it (``ava score -i X -o X``
+    included): ``input_flag`` names where the input came from (``--ads``, ``data.ads``).
+    """
+    out = _resolved(Path(output), flag)
+    for given in inputs:
+        inp = _resolved(Path(given), input_flag)
+        if out == inp:
+            relation = "is the same path as"
+        elif out.is_relative_to(inp):
+            relation = "is inside"
+        elif inp.is_relative_to(out):
+            relation = "holds"
+        else:
+            continue
+        raise OutputOverlapsInput(
+            f"{output}: {flag} {relation} {input_flag} {given}; writing there would overwrite or read back an "
+            f"input: choose a {flag} outside every input (a sibling folder is fine)")
+
+
+def _resolved(path: Path, flag: str) -> Path:
+    try:
+        return path.expanduser().resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop: RuntimeError before Python 3.13, OSError after
+        raise NotWritable(f"{path}: cannot resolve this path ({exc}); fix the link or choose another {flag}") from None

@@ -137,11 +137,26 @@ def check_output(out: Path) -> None:
                 raise SurveyInputError(f"{out / name}: in the way of the build's own output; move it away")
 
 
+def _check_apart(out: Path, pew_dir: Path, opinionqa_dir: Path | None, questions_dir: Path | None) -> None:
+    """``--out`` is none of the input folders, not inside one and holds none (:func:`ava.runs.check_apart`):
+    a build inside ``--pew-dir`` would find its own files among the waves next time."""
+    from ava.runs import RunRefused, check_apart
+
+    try:
+        for flag, folder in (("--pew-dir", pew_dir), ("--opinionqa-dir", opinionqa_dir),
+                             ("--questions-dir", questions_dir)):
+            if folder is not None:
+                check_apart(out, [folder], "--out", flag)
+    except RunRefused as exc:
+        raise SurveyInputError(str(exc)) from None
+
+
 def preflight(pew_dir: Path, out: Path, *, opinionqa_dir: Path | None, questions_dir: Path | None,
               waves: Collection[str] | None, sav_only: bool) -> BuildInputs:
     """Check and read every input, then the output folder; raises ``SurveyInputError`` on the first problem."""
     if sav_only and (opinionqa_dir or questions_dir):
         raise SurveyInputError("--sav-only builds from the .sav files alone: drop --opinionqa-dir / --questions-dir")
+    _check_apart(out, pew_dir, opinionqa_dir, questions_dir)
     wave_files, skipped = find_waves(pew_dir, waves)
     inputs = BuildInputs(wave_files, skipped)
     if sav_only:

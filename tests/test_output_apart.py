@@ -1,0 +1,95 @@
+"""An output equal to, inside or holding one of its inputs is refused before anything is written
+(issue 26): :func:`ava.runs.check_apart`, the helper every command calls, as a property over paths,
+and the commands that call it (``ava data build-ads``, ``ava data build-surveys``, ``ava experiment
+run``) on generated layouts. Siblings, and names that only share a prefix (``ads`` and ``ads2``), are fine.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from ava.runs import NotWritable, OutputOverlapsInput, check_apart
+
+PARTS = st.lists(st.sampled_from(["a", "b", "ab", "a.jsonl"]), min_size=1, max_size=4)
+
+
+def overlaps(out: list[str], inp: list[str]) -> bool:
+    """The expected answer, by components (never by string prefix)."""
+    n = min(len(out), len(inp))
+    return out[:n] == inp[:n]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(out=PARTS, inputs=st.lists(PARTS, min_size=1, max_size=3), spelled=st.sampled_from(["plain", "dotdot"]),
+       make=st.booleans())
+def test_refused_exactly_when_output_and_an_input_overlap(tmp_path, out, inputs, spelled, make):
+    with tempfile.TemporaryDirectory(dir=tmp_path) as base:
+        root = Path(base)
+        if make:  # on disk or not: the answer is the same
+            for parts in inputs:
+                (root.joinpath(*parts)).mkdir(parents=True, exist_ok=True)
+        given_out = root.joinpath(*out)
+        if spelled == "dotdot":  # the same path spelled another way
+            given_out = root.joinpath(*out[:-1], "zz", "..", out[-1])
+        expected = any(overlaps(out, parts) for parts in inputs)
+        if expected:
+            with pytest.raises(OutputOverlapsInput):
+                check_apart(given_out, [root.joinpath(*p) for p in inputs])
+        else:
+            check_apart(given_out, [root.joinpath(*p) for p in inputs])
+
+
+def test_a_link_to_the_input_is_the_input(tmp_path):
+    (tmp_path / "ads").mkdir()
+    os.symlink(tmp_path / "ads", tmp_path / "link")
+    with pytest.raises(OutputOverlapsInput, match="is inside"):
+        check_apart(tmp_path / "link" / "out", [tmp_path / "ads"])
+    check_apart(tmp_path / "ads2", [tmp_path / "ads"])  # a shared prefix is not a folder
+
+
+def test_a_symlink_loop_is_one_clear_refusal(tmp_path):
+    os.symlink(tmp_path / "loop", tmp_path / "loop")
+    with pytest.raises(NotWritable, match="cannot resolve this path"):
+        check_apart(tmp_path / "loop" / "out", [tmp_path / "ads"])
+
+
+def _commands(root: Path, out: Path, inp: Path) -> dict[str, list[str]]:
+    recipe = root / "recipe.yaml"
+    recipe.write_text(f"version: 1\ndata: {{ads: ['{inp}']}}\nmodel: {{name: tiny}}\n"
+                      "eval: {benchmarks: {globalopinionqa: {limit: 2}}}\n", encoding="utf-8")
+    return {
+        "build-ads": ["data", "build-ads", "--ads", str(inp), "--out", str(out), "--no-progress"],
+        "build-surveys": ["data", "build-surveys", "--pew-dir", str(inp), "--out", str(out), "--sav-only",
+                          "--no-progress"],
+        "experiment": ["experiment", "run", str(recipe), "--out", str(out), "--no-progress"],
+    }
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(inp=PARTS, below=st.lists(st.sampled_from(["a", "b"]), max_size=2), holds=st.booleans(),
+       command=st.sampled_from(["build-ads", "build-surveys", "experiment"]))
+def test_every_command_refuses_before_writing(tmp_path, inp, below, holds, command):
+    """Output == input, output inside input, input inside output: exit 2, one error line, nothing written."""
+    from ava.cli import app
+
+    with tempfile.TemporaryDirectory(dir=tmp_path) as base:
+        root = Path(base)
+        folder = root.joinpath(*inp)
+        folder.mkdir(parents=True)
+        (folder / "ads.jsonl").write_text('{"id": "1"}\n', encoding="utf-8")
+        out = root.joinpath(*inp[:1]) if holds else folder.joinpath(*below)
+        args = _commands(root, out, folder)[command]
+        before = {p: p.stat().st_mtime_ns for p in root.rglob("*")}
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert "Traceback" not in result.output
+        errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "choose a --out outside every input" in errors[0], result.output
+        assert {p: p.stat().st_mtime_ns for p in root.rglob("*")} == before
