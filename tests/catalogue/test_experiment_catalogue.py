@@ -325,3 +325,14 @@ def test_workers_is_speed_only(tmp_path, monkeypatch):
     embed = load_recipe(recipe(tmp_path, name="int8.yaml",
                                data={"ads": ["ads.jsonl"], "options": {"embed_backend": "onnx-int8"}}))
     assert embed.bound() != again.bound()  # onnx-int8 moves the mined pairs: not speed-only
+
+
+def test_unknown_group_correction_is_refused(tmp_path):
+    """``compare.correction`` must name a correction ava knows, before anything runs."""
+    from ava.experiments.recipe import RecipeError, load_recipe
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("data: {build: b}\neval: {benchmarks: {opinionqa: {}}}\ncompare: {correction: bonferonni}\n",
+                      encoding="utf-8")
+    with pytest.raises(RecipeError, match=r"compare\.correction: 'bonferonni' is not one of holm, bh, none"):
+        load_recipe(recipe, available=False)

@@ -131,6 +131,11 @@ def _check_compare(compare: dict[str, Any]) -> None:
         raise RecipeError(f"compare.n_resamples: {compare['n_resamples']} resamples cannot give a "
                           f"{compare['confidence']:.0%} interval (each tail needs a resample): use at least {least} "
                           "(2000 is the default)")
+    from ava.metrics.multiple import METHODS
+
+    if compare["correction"] not in METHODS:
+        raise RecipeError(f"compare.correction: {compare['correction']!r} is not one of {', '.join(METHODS)} "
+                          "(holm: family-wise error over the groups, the default; bh: false discovery rate)")
 
 
 def _no_duplicates(key: str, values: list[str]) -> None:

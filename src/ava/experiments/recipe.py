@@ -61,7 +61,7 @@ SCHEMA: dict[str, Any] = {
     "train": {"method": (str,), "limit": OPT_INT, "config": OPT_STR, "mix": OPT_STR,
               "mix_ratio": (int, float, type(None)), "sft": Open},
     "eval": {"seed": (int,), "benchmarks": Each(BENCHMARK)},
-    "compare": {"n_resamples": (int,), "confidence": NUM, "seed": (int,)},
+    "compare": {"n_resamples": (int,), "confidence": NUM, "seed": (int,), "correction": (str,)},
 }
 DEFAULTS: dict[str, Any] = {
     "version": RECIPE_VERSION, "name": "experiment", "seed": 0,
@@ -72,7 +72,7 @@ DEFAULTS: dict[str, Any] = {
     "model": {"name": "smollm2", "framing": "auto"},
     "train": {"method": "lora", "limit": None, "config": None, "mix": None, "mix_ratio": None, "sft": {}},
     "eval": {"seed": 0, "benchmarks": {}},
-    "compare": {"n_resamples": 2000, "confidence": 0.95, "seed": 0},
+    "compare": {"n_resamples": 2000, "confidence": 0.95, "seed": 0, "correction": "holm"},
 }
 BENCHMARK_DEFAULTS = {"limit": None, "sample": None, "steer": False, "families": None, "data": None, "settings": {}}
 # Build options that only change how fast a build runs, not what it writes: not part of any binding.
