@@ -52,7 +52,9 @@ def bar_plot_png(spec: PlotSpec) -> bytes:
     ax.set_ylabel(spec.ylabel)
     ax.set_title(spec.title)
     if len(series) > 1 or spec.reference:
-        ax.legend(fontsize=8)
+        # Outside the axes, on the right: never over a bar, and no "best"-location search (which
+        # matplotlib warns is slow for many bars and would differ with the machine's speed).
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, metadata=_PNG_META)
