@@ -125,7 +125,8 @@ def test_bootstrap_weights_and_intervals():
     ci = interval(om.representativeness(w, distances)[:, 0])
     assert ci["low"] < ci["value"] < ci["high"] and ci["n_resamples"] == 200
     constant = interval(om.representativeness(w, np.full((50, 1), 0.25))[:, 0])
-    assert constant["low"] == pytest.approx(0.75) and constant["high"] == pytest.approx(0.75)
+    # every resample equals the point: no interval (never [0.75, 0.75], which reads as certainty)
+    assert np.isnan(constant["low"]) and np.isnan(constant["high"]) and constant["reason"].startswith("no spread")
 
 
 def test_consistency_best_overall_group_counts_questions_without_a_topic():
