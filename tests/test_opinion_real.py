@@ -45,6 +45,9 @@ def test_uniform_and_human_baselines_on_opinionqa(opinionqa_questions, tmp_path)
         ci = m["intervals"][name]
         assert ci["low"] < ci["value"] < ci["high"] and ci["high"] - ci["low"] < 0.05
         assert ci["method"] == "percentile" and ci["reason"] is None
+    # diagnostics: the uniform guess as TV, its entropy 1; the humans' below it
+    assert h["representativeness_tv"] == h["uniform_representativeness_tv"] and 0.5 < h["representativeness_tv"] < 1
+    assert h["entropy_model"] == pytest.approx(1.0) and 0.5 < h["entropy_humans"] < 1
     for name, ci in m["intervals"].items():  # every interval written holds its point or says why
         assert (ci["low"] <= ci["value"] <= ci["high"] and ci["low"] < ci["high"]) or ci["reason"], (name, ci)
     # the uniform model refuses with 1/(options shown) of its mass

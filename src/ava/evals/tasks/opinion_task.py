@@ -114,6 +114,8 @@ class OpinionTask(SurveyTask):
                 "refusal_model": numbers(np.array([refusal]))[0],
                 "refusal_humans": q.overall.refusal_rate if q.refusal_options else None,
                 "letter_mass": outputs[item.id].letter_mass,
+                "tv_overall": om.tv(dist, overall), "uniform_tv_overall": om.tv(np.ones(len(overall)), overall),
+                "entropy_model": om.normalised_entropy(dist), "entropy_humans": om.normalised_entropy(overall),
             }))
         return out
 
@@ -148,6 +150,7 @@ class OpinionTask(SurveyTask):
             "refusal_model": refusal_rates[:, 0],
             "refusal_humans": refusal_rates[:, 1],
             "letter_mass": weighted_mean(weights, letter_mass)[:, 0],
+            **_diagnostics(scores, weights),
         }
         group_rows = _group_rows(groups, w, rep, rep_u, human_group)
         tables = _tables(scores, topic_names, w, refusal, letter_mass)
@@ -191,7 +194,19 @@ class OpinionTask(SurveyTask):
 
 
 def _column(scores: Sequence[ItemScore], key: str) -> np.ndarray:
-    return np.array([np.nan if s.values[key] is None else float(s.values[key]) for s in scores], dtype=float)
+    return np.array([np.nan if s.values.get(key) is None else float(s.values[key]) for s in scores], dtype=float)
+
+
+DIAGNOSTIC_COLUMNS = ("tv_overall", "uniform_tv_overall", "entropy_model", "entropy_humans")
+
+
+def _diagnostics(scores: Sequence[ItemScore], weights: np.ndarray) -> dict[str, np.ndarray]:
+    """Representativeness as ``1 - mean TV`` (Overall; beside WD, to compare with Meister et al.)
+    for the model and the uniform guess, and the mean normalised entropy of the model's and the
+    humans' (Overall) distributions. Scores written before these existed give NaN (no headline)."""
+    means = weighted_mean(weights, np.column_stack([_column(scores, k) for k in DIAGNOSTIC_COLUMNS]))
+    return {"representativeness_tv": 1.0 - means[:, 0], "uniform_representativeness_tv": 1.0 - means[:, 1],
+            "entropy_model": means[:, 2], "entropy_humans": means[:, 3]}
 
 
 def _group_rows(groups: Sequence[tuple[str, str]], w: Distances, rep: np.ndarray, rep_u: np.ndarray,
