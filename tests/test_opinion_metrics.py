@@ -125,7 +125,8 @@ def test_bootstrap_weights_and_intervals():
     ci = interval(om.representativeness(w, distances)[:, 0])
     assert ci["low"] < ci["value"] < ci["high"] and ci["n_resamples"] == 200
     constant = interval(om.representativeness(w, np.full((50, 1), 0.25))[:, 0])
-    assert constant["low"] == pytest.approx(0.75) and constant["high"] == pytest.approx(0.75)
+    # every resample equals the point: no interval (never [0.75, 0.75], which reads as certainty)
+    assert np.isnan(constant["low"]) and np.isnan(constant["high"]) and constant["reason"].startswith("no spread")
 
 
 def test_consistency_best_overall_group_counts_questions_without_a_topic():
@@ -134,3 +135,20 @@ def test_consistency_best_overall_group_counts_questions_without_a_topic():
     cons = om.consistency(np.ones((1, 2)), distances, topics, ["A", "A"])
     # overall g0 (mean WD 0.2 vs 0.25) but on t0 g1: not consistent
     assert cons["overall"][0] == pytest.approx(0.0)
+
+
+def test_total_variation_hand_computed():
+    # |.5-.2| + |.3-.3| + |.2-.5| = .6 -> .3; unnormalised inputs are renormalised
+    assert om.tv([0.5, 0.3, 0.2], [0.2, 0.3, 0.5]) == pytest.approx(0.3)
+    assert om.tv([1, 1], [2, 0]) == pytest.approx(0.5)
+    assert om.tv([0.1, 0.9], [0.1, 0.9]) == 0.0
+    with pytest.raises(ValueError):
+        om.tv([0.5, 0.5], [1.0, 0.0, 0.0])
+
+
+def test_normalised_entropy_hand_computed():
+    # -(.5 ln .5 + .3 ln .3 + .2 ln .2) = .34657 + .36119 + .32189 = 1.02965; / ln 3 = 1.09861
+    assert om.normalised_entropy([0.5, 0.3, 0.2]) == pytest.approx(1.02965 / 1.09861, abs=1e-5)
+    assert om.normalised_entropy([0.25] * 4) == pytest.approx(1.0)
+    assert om.normalised_entropy([1.0, 0.0]) == 0.0
+    assert om.normalised_entropy([2.0, 2.0]) == pytest.approx(1.0)  # renormalised

@@ -44,6 +44,12 @@ def test_uniform_and_human_baselines_on_opinionqa(opinionqa_questions, tmp_path)
     for name in ("representativeness", "humans_average", "humans_worst"):
         ci = m["intervals"][name]
         assert ci["low"] < ci["value"] < ci["high"] and ci["high"] - ci["low"] < 0.05
+        assert ci["method"] == "percentile" and ci["reason"] is None
+    # diagnostics: the uniform guess as TV, its entropy 1; the humans' below it
+    assert h["representativeness_tv"] == h["uniform_representativeness_tv"] and 0.5 < h["representativeness_tv"] < 1
+    assert h["entropy_model"] == pytest.approx(1.0) and 0.5 < h["entropy_humans"] < 1
+    for name, ci in m["intervals"].items():  # every interval written holds its point or says why
+        assert (ci["low"] <= ci["value"] <= ci["high"] and ci["low"] < ci["high"]) or ci["reason"], (name, ci)
     # the uniform model refuses with 1/(options shown) of its mass
     assert 0.1 < h["refusal_model"] < 0.5 and 0 < h["refusal_humans"] < 0.1
     groups = (tmp_path / m["tables"]["groups"]).read_text().splitlines()
@@ -68,3 +74,10 @@ def test_smollm2_limited_steered_run_end_to_end(opinionqa_questions, smollm2_sco
     on_disk = json.loads((tmp_path / "results.json").read_text())
     assert on_disk["run"]["identity"].startswith("builtin:smollm2")
     assert (tmp_path / steer["plots"]["steered_vs_default"]).exists()
+    # one question: nothing was resampled, so no interval is written or shown (never [x, x])
+    from ava.evals.tables import headline_rows
+
+    for task in (default, steer):
+        for name, ci in task["intervals"].items():
+            assert ci["reason"].startswith("not resampled" if ci["value"] == ci["value"] else "no point"), (name, ci)
+    assert "not resampled" in {r["ci95"] for r in headline_rows(on_disk)} <= {"not resampled", ""}

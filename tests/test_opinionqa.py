@@ -128,6 +128,13 @@ def test_uniform_model_hand_computed(tmp_path):
     assert m["headline"]["refusal_model"] == pytest.approx(0.25)  # 1 of 4 letters
     assert m["headline"]["refusal_humans"] == pytest.approx(0.2)  # mean of 0.1 and 0.3
     assert m["headline"]["letter_mass"] == pytest.approx(1.0)
+    # TV to Overall: q1 (1/3 each vs .5/.3/.2) -> (.1667 + .0333 + .1333) / 2 = 1/6;
+    # q2 (vs .2/.2/.6) -> (.1333 + .1333 + .2667) / 2 = .2667: 1 - mean = .78333
+    assert m["headline"]["representativeness_tv"] == pytest.approx(1 - (1 / 6 + 0.8 / 3) / 2, abs=1e-6)
+    assert m["headline"]["uniform_representativeness_tv"] == m["headline"]["representativeness_tv"]
+    # normalised entropy: the uniform model 1; Overall q1 1.02965 / ln 3 = .93723, q2 .95028 / ln 3 = .86497
+    assert m["headline"]["entropy_model"] == pytest.approx(1.0)
+    assert m["headline"]["entropy_humans"] == pytest.approx((0.93723 + 0.86497) / 2, abs=1e-5)
     assert m["counts"]["questions"] == 2 and m["counts"]["topics"] == 2 and m["counts"]["waves"] == 2
     ci = m["intervals"]["representativeness"]
     assert ci["low"] <= ci["value"] <= ci["high"]

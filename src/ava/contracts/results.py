@@ -114,13 +114,23 @@ class Diagnostics:
 
 @dataclass(frozen=True)
 class Interval:
-    """A bootstrap confidence interval: ``{"value", "low", "high", "level", "n_resamples"}``."""
+    """A bootstrap confidence interval: ``{"value", "low", "high", "level", "n_resamples", "method",
+    "reason"}``.
+
+    ``method`` names how it was computed (``"percentile"``, ``"bc-percentile"``: bias-corrected
+    percentile; :func:`ava.metrics.resampling.interval`); ``low``/``high`` are NaN (null) when there
+    is no valid interval, and ``reason`` then says why (not resampled, no spread, or a point
+    estimate that falls outside every method's interval). A written interval always contains
+    ``value``.
+    """
 
     value: float
     low: float
     high: float
     level: float
     n_resamples: int
+    method: str = "percentile"
+    reason: str | None = None
 
 
 @dataclass(frozen=True)

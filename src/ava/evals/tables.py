@@ -17,10 +17,27 @@ def fmt_number(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def _finite(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
 def fmt_interval(ci: Mapping[str, Any] | None, digits: int = 3) -> str:
-    if not ci or ci.get("low") is None or not math.isfinite(ci.get("low", math.nan)):
+    """``[low, high]``; a number without a real interval gets none, never ``[x, x]`` (which reads
+    as certainty): ``not resampled`` (zero resamples, or one unit so every resample is the same
+    data), ``no spread`` (every resample equals the point), ``no valid CI`` (the point falls
+    outside every method's interval; the reason is in ``results.json``), or nothing at all."""
+    if not ci:
         return ""
-    return f"[{fmt_number(ci['low'], digits)}, {fmt_number(ci['high'], digits)}]"
+    low, high, reason = ci.get("low"), ci.get("high"), str(ci.get("reason") or "")
+    if _finite(low) and _finite(high) and not (low == high == ci.get("value")):
+        return f"[{fmt_number(low, digits)}, {fmt_number(high, digits)}]"
+    if reason.startswith("not resampled") or ci.get("n_resamples") == 0:
+        return "not resampled"
+    if reason.startswith("no spread") or (_finite(low) and low == high):
+        return "no spread"
+    if reason and reason != "no point estimate":
+        return "no valid CI"
+    return ""
 
 
 def headline_rows(results: Mapping[str, Any]) -> list[dict[str, str]]:

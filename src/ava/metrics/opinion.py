@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy.stats import wasserstein_distance
+from scipy.stats import entropy, wasserstein_distance
 
 from ava.contracts.results import ItemScore
 from ava.metrics.reduction import Reduction, nan_float, unit_index
@@ -63,6 +63,26 @@ def wd_many(positions: Sequence[float], p: np.ndarray, qs: np.ndarray) -> np.nda
         qs = qs[:, order] / qs.sum(axis=1, keepdims=True)
     cdf_gap = np.abs(np.cumsum(p - qs, axis=-1)[..., :-1])
     return cdf_gap @ np.diff(pos) / (pos[-1] - pos[0])
+
+
+def tv(p: Sequence[float], q: Sequence[float]) -> float:
+    """Total variation between two distributions over the same options, each renormalised:
+    ``0.5 * sum |p - q|``. Blind to option order (unlike WD): the distance of Meister et al.
+    (NAACL 2025), so ``1 - mean TV`` compares with their table."""
+    p, q = np.asarray(p, dtype=float), np.asarray(q, dtype=float)
+    if p.shape != q.shape:
+        raise ValueError(f"distributions of length {p.size} and {q.size}")
+    return float(0.5 * np.abs(p / p.sum() - q / q.sum()).sum())
+
+
+def normalised_entropy(p: Sequence[float]) -> float:
+    """Shannon entropy of a distribution (renormalised) over its log(number of options): 0 for a
+    sure answer, 1 for the uniform one, comparable across questions with different option counts
+    (a model drifting toward uniform shows as a value near 1 beside the humans')."""
+    p = np.asarray(p, dtype=float)
+    if p.size < 2:
+        raise ValueError("entropy over fewer than two options")
+    return float(entropy(p) / np.log(p.size))
 
 
 def representativeness(weights: np.ndarray, distances: np.ndarray) -> np.ndarray:

@@ -148,8 +148,10 @@ def headline_table(runs: Sequence[Run]) -> str:
         for run in runs:
             m = run.results.get("tasks", {}).get(task, {})
             value = m.get("headline", {}).get(name)
-            ci = fmt_interval(m.get("intervals", {}).get(name))
-            cells.append(f"<td>{_e(fmt_number(value))}" + (f' <span class="ci">{_e(ci)}</span>' if ci else "")
+            raw = m.get("intervals", {}).get(name)
+            ci = fmt_interval(raw)
+            why = f' title="{_e(str(raw["reason"]))}"' if isinstance(raw, dict) and raw.get("reason") else ""
+            cells.append(f"<td>{_e(fmt_number(value))}" + (f' <span class="ci"{why}>{_e(ci)}</span>' if ci else "")
                          + "</td>")
         rows.append(f"<tr><td>{_e(task)}</td><td>{_e(name)}</td>{''.join(cells)}</tr>")
     return f'<table id="headline">{head}{"".join(rows)}</table>'

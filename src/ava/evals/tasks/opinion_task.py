@@ -32,7 +32,7 @@ from ava.evals.tasks.opinion_items import (
     topics_of,
 )
 from ava.metrics import opinion as om
-from ava.metrics.resampling import N_RESAMPLES, interval, resample_weights, weighted_mean
+from ava.metrics.resampling import BIAS_CORRECTED, N_RESAMPLES, PERCENTILE, interval, resample_weights, weighted_mean
 from ava.subsets import first_units
 
 TASK_VERSION = "1"
@@ -43,8 +43,15 @@ def rounded(x: float) -> float:
     return round(float(x), 6)
 
 
-def rounded_interval(series: np.ndarray) -> dict[str, float]:
-    return {k: (rounded(v) if isinstance(v, float) else v) for k, v in interval(series).items()}
+INTERVAL_METHODS = {"consistency": BIAS_CORRECTED}
+"""Statistics whose resamples are biased against their point estimate (an argmax over groups per
+topic): a bias-corrected interval from the start. Every other one: the percentile bootstrap."""
+
+
+def rounded_interval(series: np.ndarray, method: str = PERCENTILE, n_units: int | None = None) -> dict[str, Any]:
+    """:func:`~ava.metrics.resampling.interval` with its numbers rounded as the headline is."""
+    return {k: (rounded(v) if isinstance(v, float) else v) for k, v in interval(series, method=method,
+                                                                               n_units=n_units).items()}
 
 
 class SurveyTask:
@@ -107,6 +114,8 @@ class OpinionTask(SurveyTask):
                 "refusal_model": numbers(np.array([refusal]))[0],
                 "refusal_humans": q.overall.refusal_rate if q.refusal_options else None,
                 "letter_mass": outputs[item.id].letter_mass,
+                "tv_overall": om.tv(dist, overall), "uniform_tv_overall": om.tv(np.ones(len(overall)), overall),
+                "entropy_model": om.normalised_entropy(dist), "entropy_humans": om.normalised_entropy(overall),
             }))
         return out
 
@@ -141,6 +150,7 @@ class OpinionTask(SurveyTask):
             "refusal_model": refusal_rates[:, 0],
             "refusal_humans": refusal_rates[:, 1],
             "letter_mass": weighted_mean(weights, letter_mass)[:, 0],
+            **_diagnostics(scores, weights),
         }
         group_rows = _group_rows(groups, w, rep, rep_u, human_group)
         tables = _tables(scores, topic_names, w, refusal, letter_mass)
@@ -150,8 +160,8 @@ class OpinionTask(SurveyTask):
                 series: Mapping[str, np.ndarray], group_rows: list[dict[str, Any]], cons: dict[str, np.ndarray] | None,
                 tables: dict[str, list[dict[str, Any]]]) -> TaskResult:
         headline = {k: rounded(v[0]) for k, v in series.items()}
-        intervals = {k: rounded_interval(v) for k, v in series.items()}
         n = len(scores)
+        intervals = {k: rounded_interval(v, INTERVAL_METHODS.get(k, PERCENTILE), n) for k, v in series.items()}
         overall_row = {"attribute": OVERALL[0], "group": OVERALL[1], "n_questions": n,
                        "model": headline["representativeness"], "model_ci_low": intervals["representativeness"]["low"],
                        "model_ci_high": intervals["representativeness"]["high"],
@@ -184,24 +194,38 @@ class OpinionTask(SurveyTask):
 
 
 def _column(scores: Sequence[ItemScore], key: str) -> np.ndarray:
-    return np.array([np.nan if s.values[key] is None else float(s.values[key]) for s in scores], dtype=float)
+    return np.array([np.nan if s.values.get(key) is None else float(s.values[key]) for s in scores], dtype=float)
+
+
+DIAGNOSTIC_COLUMNS = ("tv_overall", "uniform_tv_overall", "entropy_model", "entropy_humans")
+
+
+def _diagnostics(scores: Sequence[ItemScore], weights: np.ndarray) -> dict[str, np.ndarray]:
+    """Representativeness as ``1 - mean TV`` (Overall; beside WD, to compare with Meister et al.)
+    for the model and the uniform guess, and the mean normalised entropy of the model's and the
+    humans' (Overall) distributions. Scores written before these existed give NaN (no headline)."""
+    means = weighted_mean(weights, np.column_stack([_column(scores, k) for k in DIAGNOSTIC_COLUMNS]))
+    return {"representativeness_tv": 1.0 - means[:, 0], "uniform_representativeness_tv": 1.0 - means[:, 1],
+            "entropy_model": means[:, 2], "entropy_humans": means[:, 3]}
 
 
 def _group_rows(groups: Sequence[tuple[str, str]], w: Distances, rep: np.ndarray, rep_u: np.ndarray,
                 human_group: np.ndarray) -> list[dict[str, Any]]:
-    return [
-        {
+    rows = []
+    for k, (a, g) in enumerate(groups):
+        n_questions = int(np.isfinite(w.model[:, 1 + k]).sum())
+        ci = rounded_interval(rep[:, 1 + k], n_units=n_questions)
+        rows.append({
             "attribute": a,
             "group": g,
-            "n_questions": int(np.isfinite(w.model[:, 1 + k]).sum()),
+            "n_questions": n_questions,
             "model": rounded(rep[0, 1 + k]),
-            "model_ci_low": rounded_interval(rep[:, 1 + k])["low"],
-            "model_ci_high": rounded_interval(rep[:, 1 + k])["high"],
+            "model_ci_low": ci["low"],
+            "model_ci_high": ci["high"],
             "uniform": rounded(rep_u[0, 1 + k]),
             "humans": rounded(human_group[0, k]),
-        }
-        for k, (a, g) in enumerate(groups)
-    ]
+        })
+    return rows
 
 
 def _tables(scores: Sequence[ItemScore], topic_names: Sequence[str], w: Distances, refusal: np.ndarray,

@@ -106,7 +106,7 @@ class SteerTask(SurveyTask):
             description="steerability: per group, the best persona format's representativeness against that "
                         "group's distribution, averaged over groups (published); per_question_max: the best format "
                         "per question; default / uniform: the same questions without a persona / uniform.",
-            intervals={k: rounded_interval(v) for k, v in series.items()},
+            intervals={k: rounded_interval(v, n_units=n) for k, v in series.items()},
             counts={"questions": n, "groups": len(self.groups), "formats": self.formats,
                     "excluded": self.report.to_dict()},
             groups={f"{r['attribute']}:{r['group']}": r["steered"] for r in rows},
@@ -121,11 +121,12 @@ class SteerTask(SurveyTask):
             a, g = label.split(":", 1)
             reps = {f: st["per_group_reps"][i, 0, k] for i, f in enumerate(arrays["formats"])}
             best = max(reps, key=lambda f: -np.inf if np.isnan(reps[f]) else reps[f])
-            ci = rounded_interval(st["per_group_max"][:, k])
+            n_questions = int(np.isfinite(arrays["default"][:, k]).sum())
+            ci = rounded_interval(st["per_group_max"][:, k], n_units=n_questions)
             rows.append({
                 "attribute": a,
                 "group": g,
-                "n_questions": int(np.isfinite(arrays["default"][:, k]).sum()),
+                "n_questions": n_questions,
                 "default": rounded(rep_default[0, k]),
                 **{f: rounded(v) for f, v in reps.items()},
                 "best_format": best,
