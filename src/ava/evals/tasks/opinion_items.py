@@ -93,19 +93,24 @@ def group_label(attribute: str, group: str) -> str:
 
 
 # -- prompts --------------------------------------------------------------------------------
-def shown_options(q: SurveyQuestion) -> tuple[str, ...]:
-    """Substantive options, then the refusal option(s) as the last letter(s)."""
-    return (*q.options, *q.refusal_options)
+def shown_options(q: SurveyQuestion, order: Sequence[int] | None = None) -> tuple[str, ...]:
+    """Substantive options (in the survey's order, or ``order``: the option index shown at each
+    letter position), then the refusal option(s) as the last letter(s), whatever the order."""
+    substantive = q.options if order is None else tuple(q.options[i] for i in order)
+    return (*substantive, *q.refusal_options)
 
 
-def question_block(q: SurveyQuestion) -> str:
-    return templates()["question_block"].format(question=q.text.strip(), options=render_options(shown_options(q)))
+def question_block(q: SurveyQuestion, order: Sequence[int] | None = None) -> str:
+    return templates()["question_block"].format(question=q.text.strip(),
+                                                options=render_options(shown_options(q, order)))
 
 
-def make_request(item_id: str, q: SurveyQuestion, persona: Persona | None = None) -> ScoreRequest:
-    """``(persona, question block, cue)``: separate segments, so a shared persona is computed once."""
+def make_request(item_id: str, q: SurveyQuestion, persona: Persona | None = None,
+                 order: Sequence[int] | None = None) -> ScoreRequest:
+    """``(persona, question block, cue)``: separate segments, so a shared persona is computed once.
+    ``order`` shows the substantive options permuted (option-order controls); None: the survey's order."""
     tpl = templates()
-    body = (question_block(q), tpl["cue"])
+    body = (question_block(q, order), tpl["cue"])
     segments = (persona.text + tpl["persona_separator"], *body) if persona else body
     return ScoreRequest(item_id, segments, option_letters(len(shown_options(q))))
 

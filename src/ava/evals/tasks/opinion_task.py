@@ -10,7 +10,7 @@ question's scored prompt into an item score (the WDs to every group, refusal, le
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -25,11 +25,20 @@ from ava.evals.tasks.opinion_items import (
     by_label,
     group_matrix,
     make_request,
-    model_reading,
     numbers,
     prepare,
     question_ids,
     topics_of,
+)
+from ava.evals.tasks.option_orders import (
+    OrderSpec,
+    grouped_reads,
+    ids_hash,
+    letter_prior_section,
+    order_items,
+    plan_orders,
+    pride_priors,
+    read_orders,
 )
 from ava.metrics import opinion as om
 from ava.metrics.resampling import BIAS_CORRECTED, N_RESAMPLES, PERCENTILE, interval, resample_weights, weighted_mean
@@ -85,37 +94,56 @@ class OpinionTask(SurveyTask):
     reducer = "opinion"
 
     def __init__(self, name: str, questions: Sequence[SurveyQuestion], *, seed: int = 0,
-                 n_resamples: int = N_RESAMPLES, limit: int | None = None) -> None:
+                 n_resamples: int = N_RESAMPLES, limit: int | None = None, orders: OrderSpec | None = None) -> None:
         super().__init__(name, questions, seed=seed, n_resamples=n_resamples, limit=limit)
+        self.orders = orders or OrderSpec(seed=seed)
+        self.version += self.orders.version_suffix()
+        n = len(self.ids) if limit is None else limit
+        # planned (and checked) now: a bad orders setting is refused before anything is scored
+        self.plan = None if self.orders.published else plan_orders(self.ids[:n], self.questions[:n], self.orders)
+        self.pride_priors: dict[int, np.ndarray] | None = None
 
     def items(self) -> list[EvalItem]:
+        if self.plan is not None:
+            n = len(self.ids) if self.limit is None else self.limit
+            return order_items(self.ids[:n], self.questions[:n], self.plan)
         return first_units([
             EvalItem(uid, make_request(uid, q), {"unit": uid, "question": uid, "wave": q.wave})
             for uid, q in zip(self.ids, self.questions, strict=True)
         ], self.limit)
 
     def score(self, items: Sequence[EvalItem], outputs: Mapping[str, ScoredItem]) -> list[ItemScore]:
-        """Per question: the model's and the uniform distribution's WD to Overall and every group,
-        Overall's WD to every group, refusal rates and the letter mass."""
-        qs = [self.by_key[i.meta["question"]] for i in items]
+        """Per question (over its orders, mapped back and averaged: :mod:`.option_orders`): the
+        model's and the uniform distribution's WD to Overall and every group, Overall's WD to every
+        group, refusal rates, the letter mass and the distribution by letter position. PriDe's
+        estimation questions give their prior and no score."""
+        reads = grouped_reads(items, outputs, self.by_key)
+        estimation = set(self.plan.estimation) if self.plan is not None and self.orders.debias == "pride" else set()
+        if estimation:
+            self.pride_priors = pride_priors(self.plan.estimation, reads, self.by_key)  # type: ignore[union-attr]
+        uids = [uid for uid in reads if uid not in estimation]
+        qs = [self.by_key[uid] for uid in uids]
         groups = all_groups(qs)
         out = []
-        for item, q in zip(items, qs, strict=True):
-            dist, refusal = model_reading(q, outputs[item.id])
+        for uid, q in zip(uids, qs, strict=True):
+            prior = self.pride_priors.get(len(q.options)) if self.pride_priors is not None else None
+            reading = read_orders(q, reads[uid], prior)
+            dist, refusal = reading.dist, reading.refusal
             overall = np.array(q.overall.distribution, dtype=float)
             humans = np.vstack([overall[None, :], group_matrix(q, groups)])
             model = om.wd_many(q.ordinals, dist, humans)
             uniform = om.wd_many(q.ordinals, np.full(len(q.options), 1.0 / len(q.options)), humans)
-            out.append(ItemScore(item.id, str(item.meta["unit"]), {
+            out.append(ItemScore(uid, uid, {
                 "key": q.key, "wave": q.wave, "topics": topics_of(q), "n_options": len(q.options),
                 "wd_overall": float(model[0]), "wd": by_label(groups, model[1:]),
                 "uniform_overall": float(uniform[0]), "uniform": by_label(groups, uniform[1:]),
                 "humans": by_label(groups, om.wd_many(q.ordinals, overall, humans[1:])),
                 "refusal_model": numbers(np.array([refusal]))[0],
                 "refusal_humans": q.overall.refusal_rate if q.refusal_options else None,
-                "letter_mass": outputs[item.id].letter_mass,
+                "letter_mass": reading.letter_mass,
                 "tv_overall": om.tv(dist, overall), "uniform_tv_overall": om.tv(np.ones(len(overall)), overall),
                 "entropy_model": om.normalised_entropy(dist), "entropy_humans": om.normalised_entropy(overall),
+                "letter_probs": [float(x) for x in reading.by_position], "orders": len(reads[uid]),
             }))
         return out
 
@@ -154,7 +182,31 @@ class OpinionTask(SurveyTask):
         }
         group_rows = _group_rows(groups, w, rep, rep_u, human_group)
         tables = _tables(scores, topic_names, w, refusal, letter_mass)
-        return self._result(scores, groups, topic_names, series, group_rows, cons, tables)
+        result = self._result(scores, groups, topic_names, series, group_rows, cons, tables)
+        return self._with_order_sections(result, scores)
+
+    def _with_order_sections(self, result: TaskResult, scores: Sequence[ItemScore]) -> TaskResult:
+        """The letter prior (every run), the orders asked and PriDe's estimation set, if any."""
+        prior, table = letter_prior_section([(s.values["n_options"], s.values["letter_probs"],
+                                              s.values.get("orders", 1)) for s in scores if "letter_probs" in s.values])
+        details: dict[str, Any] = {**result.details, "letter_prior": prior}
+        spec = self.orders
+        details["orders"] = {"orders": spec.orders, "order_kind": spec.kind, "debias": spec.debias,
+                             "averaging": "each order's distribution over the substantive options, renormalised, "
+                                          "mapped back to the options' identities; the mean over orders",
+                             "clipped_questions": self.plan.clipped if self.plan else 0,
+                             "orders_per_question": _count_orders(scores)}
+        if self.plan is not None and spec.debias == "pride":
+            details["pride"] = {
+                "estimation_questions": len(self.plan.estimation),
+                "estimation_ids_sha256": ids_hash(self.plan.estimation),
+                "estimation_ids": self.plan.estimation, "excluded_from_score": True,
+                "left_out_too_few_by_options": {str(k): n for k, n in self.plan.too_few.items()},
+                "prior": {str(k): [rounded(x) for x in v] for k, v in sorted((self.pride_priors or {}).items())}}
+        counts = dict(result.counts)
+        if "pride" in details:
+            counts["pride_estimation"] = len(self.plan.estimation)  # type: ignore[union-attr]
+        return replace(result, details=details, counts=counts, tables={**result.tables, "letter_prior": table})
 
     def _result(self, scores: Sequence[ItemScore], groups: Sequence[tuple[str, str]], topic_names: Sequence[str],
                 series: Mapping[str, np.ndarray], group_rows: list[dict[str, Any]], cons: dict[str, np.ndarray] | None,
@@ -191,6 +243,14 @@ class OpinionTask(SurveyTask):
             tables={"groups": [overall_row, *group_rows], **tables},
             plots=[plot],
         )
+
+
+def _count_orders(scores: Sequence[ItemScore]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for s in scores:
+        key = str(s.values.get("orders", 1))
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: int(kv[0])))
 
 
 def _column(scores: Sequence[ItemScore], key: str) -> np.ndarray:

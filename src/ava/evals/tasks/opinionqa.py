@@ -25,11 +25,14 @@ from ava.evals.prompts.personas import Persona, opinionqa_personas
 from ava.evals.task import TaskOptions
 from ava.evals.tasks.opinion_items import int_setting, load_questions, select_formats
 from ava.evals.tasks.opinion_task import OpinionTask
+from ava.evals.tasks.option_orders import SETTINGS as ORDER_SETTINGS
+from ava.evals.tasks.option_orders import order_spec
 from ava.evals.tasks.steer_task import SteerTask
 from ava.metrics.resampling import N_RESAMPLES
 
 SETTINGS = {
     "n_resamples": "bootstrap resamples for the confidence intervals (default 1000)",
+    **ORDER_SETTINGS,
     "formats": "steering persona formats to use, comma-separated: qa,bio,portray (default all)",
 }
 
@@ -41,7 +44,8 @@ def survey_tasks(benchmark: str, options: TaskOptions, questions: Sequence[Surve
     qs = list(questions) if questions is not None else load_questions(benchmark, options.data)
     n_resamples = int_setting(options.settings, "n_resamples", N_RESAMPLES)
     tasks: list[Any] = [OpinionTask(benchmark, qs, seed=options.seed, n_resamples=n_resamples,
-                                    limit=options.limit_for(benchmark))]
+                                    limit=options.limit_for(benchmark),
+                                    orders=order_spec(options.settings, options.seed))]
     if options.steer:
         steer_qs, personas = steering(qs)
         tasks.append(SteerTask(f"{benchmark}-steer", steer_qs, personas, seed=options.seed, n_resamples=n_resamples,
