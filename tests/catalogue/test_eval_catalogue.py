@@ -294,3 +294,33 @@ def test_fuzz_culturenli_reader(tmp_path, body):
         return
     assert report.kept == len(pairs) and report.rows == len(pairs) + sum(report.dropped.values())
     assert all(set(p.gold.values()) <= {"E", "N", "C"} for p in pairs)
+
+
+# -- option orders (--set orders=K, order_kind, debias): refused before anything is scored ---
+@pytest.mark.parametrize(("setting", "needles"), [
+    ("orders=7", ("--set orders=7: no question has that many cyclic orders; the most is 6 (SAFE_W26, 3 options)",
+                  "ask for at most 6")),
+    ("orders=two", ("--set orders='two': expected a whole number of orders",)),
+    ("orders=0", ("--set orders=0: expected at least 1",)),
+    ("order_kind=shuffled", ("--set order_kind='shuffled': unknown; use one of cyclic, permutations",)),
+    ("debias=calibrate", ("--set debias='calibrate': unknown; use one of none, pride",)),
+])
+def test_bad_option_order_setting_is_refused_before_scoring(tmp_path, monkeypatch, setting, needles):
+    from test_opinionqa import fixtures
+
+    forbid_model_loading(monkeypatch)
+    monkeypatch.setattr("ava.evals.tasks.opinionqa.load_questions", lambda name, data: fixtures())
+    out = tmp_path / "o"
+    assert_error(invoke("eval", "--model", "smollm2", "--benchmark", "opinionqa", "--set", setting, "--out", str(out),
+                        "--no-progress"), *needles)
+    assert not (out / "results.json").exists()
+
+
+def test_permutations_beyond_what_exist_are_refused(tmp_path, monkeypatch):
+    from test_opinionqa import fixtures
+
+    forbid_model_loading(monkeypatch)
+    monkeypatch.setattr("ava.evals.tasks.opinionqa.load_questions", lambda name, data: fixtures())
+    assert_error(invoke("eval", "--model", "smollm2", "--benchmark", "opinionqa", "--set", "orders=7", "--set",
+                        "order_kind=permutations", "--out", str(tmp_path / "o"), "--no-progress"),
+                 "no question has that many distinct permutations; the most is 6")

@@ -99,7 +99,8 @@ def plan_orders(ids: Sequence[str], questions: Sequence[SurveyQuestion], spec: O
               for uid, q in zip(ids, questions, strict=True)}
     most = max(counts, key=lambda uid: counts[uid])
     if spec.orders > counts[most]:
-        raise ValueError(f"--set orders={spec.orders}: no question has that many {spec.kind} orders; the most is "
+        what = "cyclic orders" if spec.kind == "cyclic" else "distinct permutations"
+        raise ValueError(f"--set orders={spec.orders}: no question has that many {what}; the most is "
                          f"{counts[most]} ({most}, {len(questions[list(ids).index(most)].options)} options); "
                          f"ask for at most {counts[most]} (questions with fewer orders use all theirs)")
     plan = OrderPlan({}, clipped=sum(1 for c in counts.values() if c < spec.orders))
