@@ -192,7 +192,8 @@ def pride_priors(estimation: Sequence[str], reads: Mapping[str, Sequence[tuple[S
     per_k: dict[int, list[np.ndarray]] = {}
     for uid in estimation:
         q = by_key[uid]
-        logs = np.log(np.array([model_reading(q, s)[0] for _, s in reads[uid]]))
+        # floored: a letter whose probability underflowed to 0 gives a finite log, not a warning
+        logs = np.log(np.maximum(np.array([model_reading(q, s)[0] for _, s in reads[uid]]), 1e-300))
         per_k.setdefault(len(q.options), []).append(lb.pride_prior(logs))
     return {k: np.mean(v, axis=0) for k, v in per_k.items()}
 
