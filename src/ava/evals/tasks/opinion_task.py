@@ -194,7 +194,7 @@ class OpinionTask(SurveyTask):
         details["orders"] = {"orders": spec.orders, "order_kind": spec.kind, "debias": spec.debias,
                              "averaging": "each order's distribution over the substantive options, renormalised, "
                                           "mapped back to the options' identities; the mean over orders",
-                             "clipped_questions": self.plan.clipped if self.plan else 0,
+                             "clipped_questions": sum(1 for s in scores if s.values.get("orders", 1) < spec.orders),
                              "orders_per_question": _count_orders(scores)}
         if self.plan is not None and spec.debias == "pride":
             details["pride"] = {

@@ -90,7 +90,6 @@ class OrderPlan:
     orders: dict[str, list[lb.Order]]
     estimation: list[str] = field(default_factory=list)
     too_few: dict[int, int] = field(default_factory=dict)
-    clipped: int = 0
 
 
 def plan_orders(ids: Sequence[str], questions: Sequence[SurveyQuestion], spec: OrderSpec) -> OrderPlan:
@@ -103,7 +102,7 @@ def plan_orders(ids: Sequence[str], questions: Sequence[SurveyQuestion], spec: O
         raise ValueError(f"--set orders={spec.orders}: no question has that many {what}; the most is "
                          f"{counts[most]} ({most}, {len(questions[list(ids).index(most)].options)} options); "
                          f"ask for at most {counts[most]} (questions with fewer orders use all theirs)")
-    plan = OrderPlan({}, clipped=sum(1 for c in counts.values() if c < spec.orders))
+    plan = OrderPlan({})
     estimation = set(pride_estimation(ids, questions, spec, plan) if spec.debias == "pride" else ())
     for uid, q in zip(ids, questions, strict=True):
         n, ordinal = len(q.options), lb.is_ordinal_scale(q.ordinals)
