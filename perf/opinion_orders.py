@@ -64,7 +64,7 @@ def main() -> None:
                   f"{b4:.3f}", f"{r4:.3f}")
     table.add_row(f"naive ({k4} passes)", str(k4 * n1), f"{k4 * s1:.2f}", f"{k4 * w1:.2f}", f"{n1 / s1:.2f}",
                   f"{k4:.2f}", "", "")
-    Console().print(table)
+    Console(width=160).print(table)
     verdict = "within" if s4 <= k4 * s1 else "OVER"
     print(f"orders={k4} scoring cost {s4 / s1:.2f}x orders=1 ({verdict} the {k4}x bound); "
           f"prompts {n4 / n1:.2f}x")
