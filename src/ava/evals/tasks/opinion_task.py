@@ -127,6 +127,9 @@ class OpinionTask(SurveyTask):
         out = []
         for uid, q in zip(uids, qs, strict=True):
             prior = self.pride_priors.get(len(q.options)) if self.pride_priors is not None else None
+            if estimation and prior is None:
+                raise ValueError(f"{self.name}: {uid}: no PriDe prior for {len(q.options)} options (its estimation "
+                                 "questions were not scored); score the whole task")
             reading = read_orders(q, reads[uid], prior)
             dist, refusal = reading.dist, reading.refusal
             overall = np.array(q.overall.distribution, dtype=float)

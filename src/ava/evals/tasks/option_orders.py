@@ -189,7 +189,7 @@ def pride_priors(estimation: Sequence[str], reads: Mapping[str, Sequence[tuple[S
                  by_key: Mapping[str, SurveyQuestion]) -> dict[int, np.ndarray]:
     """Per number of options: the mean over its estimation questions of each one's PriDe prior."""
     per_k: dict[int, list[np.ndarray]] = {}
-    for uid in estimation:
+    for uid in (u for u in estimation if u in reads):  # a partial set (lm-eval --limit): what was scored
         q = by_key[uid]
         # floored: a letter whose probability underflowed to 0 gives a finite log, not a warning
         logs = np.log(np.maximum(np.array([model_reading(q, s)[0] for _, s in reads[uid]]), 1e-300))
