@@ -8,6 +8,10 @@ the Hugging Face Hub's YAML header) and ``<out>/manifest.json`` (the data's desc
 fails closed: a wave that could not be read, whose demographics map to no group, or that has no weight the
 rules know makes it ``complete: false`` with the reasons, and then only the manifest is written. The
 same inputs give byte-identical outputs.
+
+Why one module of ~410 lines: the driver, the per-wave pool, the assembly of both benchmarks and the
+manifest share one accumulator and one notion of "complete"; the parts that stand alone (discovery,
+preflight, weights, demographics, the store, the card) are modules of their own.
 """
 
 from __future__ import annotations
