@@ -400,7 +400,8 @@ def test_killed_run_resumes_from_its_checkpoint(data, tmp_path):
     assert result.exit_code == 0, result.output
     assert "took over a stale lock" in result.output
     card = json.loads((out / "training_card.json").read_text())
-    assert card["result"]["resumed"] is True and card["result"]["global_step"] == 40 and read_run(out).complete
+    assert card["result"]["global_step"] == 40 and read_run(out).complete
+    assert read_run(out).info["resumed_from"].startswith("checkpoint-")
 
 
 # --- during training ------------------------------------------------------------------------------
