@@ -79,15 +79,30 @@ def start_run(
         try:
             yield run
         except KeyboardInterrupt:
-            run.set_status(RunStatus.INTERRUPTED, INTERRUPTED)
+            _finish(run, lock, RunStatus.INTERRUPTED, INTERRUPTED)
             raise
         except BaseException as exc:
-            run.set_status(RunStatus.FAILED, f"{type(exc).__name__}: {exc}")
+            _finish(run, lock, RunStatus.FAILED, f"{type(exc).__name__}: {exc}")
             raise
         if run.failure is not None:
-            run.set_status(RunStatus.FAILED, run.failure)
+            _finish(run, lock, RunStatus.FAILED, run.failure)
         else:
-            run.set_status(RunStatus.COMPLETE)
+            _finish(run, lock, RunStatus.COMPLETE, None)
+
+
+def _finish(run: Run, lock: OutputLock, status: RunStatus, reason: str | None) -> None:
+    """Write the last status; when the record itself cannot be written (a full disk, a folder made
+    read-only), say so in the lock file and raise that OSError: the record stays ``running``,
+    and readers take it as ``failed`` with why (``ava.runs.read_run_state``), never as live."""
+    try:
+        run.set_status(status, reason)
+    except OSError as exc:
+        unwritten = f"its run record could not be written ({exc.strerror or exc}: {exc.filename or run.output.record})"
+        if status is RunStatus.COMPLETE:
+            lock.note_end(str(RunStatus.FAILED), f"the work finished but {unwritten}")
+        else:
+            lock.note_end(str(status), f"{reason}; then {unwritten}")
+        raise
 
 
 def _previous(output: Output, kind: str, binding: Binding, restart: bool, owned: Sequence[str],
