@@ -180,3 +180,40 @@ def test_a_run_whose_record_could_not_be_finished_on_a_full_disk(runs, tmp_path)
                                 f"device: {run / 'run.json'})")
     assert_error(report(run, out=tmp_path / "r.html"), f"{run}: the run is failed (the work finished but its run "
                  "record could not be written (No space left on device", "not complete")
+
+
+
+def test_report_out_on_a_full_disk(runs, tmp_path, monkeypatch):
+    import errno
+    import os
+
+    def fsync(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    out = tmp_path / "r.html"
+    assert_error(report(runs / "letters", out=out), f"{out}: no space left on device; free space on that device")
+    assert not out.exists() and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_report_out_through_a_symlink_loop(runs, tmp_path):
+    import os
+
+    os.symlink(tmp_path / "loop", tmp_path / "loop")
+    out = tmp_path / "loop" / "r.html"
+    assert_error(report(runs / "letters", out=out), f"{out}: a symbolic link on this path points (directly or not) "
+                 "back to itself; fix or remove it, or choose another --out")
+
+
+def test_results_file_without_read_permission(runs, tmp_path):
+    from catalogue import run_unprivileged
+
+    run = copy_run(runs, tmp_path)
+    (run / "results.json").chmod(0o000)
+    out = tmp_path / "r.html"
+    done = run_unprivileged(["report", str(run), "--out", str(out)], cwd=tmp_path)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 2 and "Traceback" not in done.stderr + done.stdout, done.stderr
+    assert errors == [f"error: {run / 'results.json'}: permission denied; make it readable/writable for you (chmod, "
+                      "or ask its owner), or choose another path"], done.stderr
+    assert not out.exists()

@@ -395,6 +395,9 @@ def test_killed_run_resumes_from_its_checkpoint(data, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert read_run(out).status == RunStatus.RUNNING
+    from ava.runs import incomplete_reason  # every reader of "finished?" says the writer is gone
+    assert incomplete_reason(out).startswith("its run record says interrupted: the process that wrote it is gone: "
+                                             f"pid {proc.pid} on ")
     nothing_finished(out)
     result = train(data, out, *args)
     assert result.exit_code == 0, result.output
@@ -415,3 +418,45 @@ def test_nan_loss_stops_with_step_and_loss(data, tmp_path):
     record = read_run(out)
     assert record.status == RunStatus.FAILED
     assert record.reason.startswith("NonFiniteLossError: training stopped: loss is nan at step 2;")
+
+
+# --- operating-system errors ----------------------------------------------------------------------
+
+def test_out_through_a_symlink_loop(data, tmp_path, no_model):
+    os.symlink(tmp_path / "loop", tmp_path / "loop")
+    refused(train(data, tmp_path / "loop" / "o", *QUICK), 2, f"{tmp_path / 'loop' / 'o'}: a symbolic link on this "
+            "path points (directly or not) back to itself", "choose another --out")
+
+
+def test_disk_full_while_the_card_is_written(data, tmp_path, monkeypatch):
+    """The disk fills once training is done: the card's write fails (one line naming it), the record
+    cannot be finished either, and it reads as failed with both reasons, never running or complete."""
+    import errno
+
+    from ava.runs import read_run_state
+    from ava.training import trainer as trainer_module
+
+    real = trainer_module.save_outputs
+
+    def save_then_fill_the_disk(*args, **kwargs):
+        outputs = real(*args, **kwargs)
+
+        def fsync(fd):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        monkeypatch.setattr(os, "fsync", fsync)
+        return outputs
+
+    monkeypatch.setattr(trainer_module, "save_outputs", save_then_fill_the_disk)
+    out = tmp_path / "o"
+    refused(train(data, out, *QUICK), 2, f"{out / 'training_card.json'}: no space left on device; free space",
+            "rerun the same command to resume")
+    monkeypatch.undo()
+    assert not (out / "training_card.json").exists() and read_run(out).status == RunStatus.RUNNING
+    state = read_run_state(out)
+    assert state.status == RunStatus.FAILED and "training_card.json" in state.reason
+    assert "then its run record could not be written (No space left on device" in state.reason
+    assert not list(out.glob(".*.tmp"))  # no temporary file left to fill the disk further
+    again = train(data, out, *QUICK)  # space again: the rerun finishes
+    assert again.exit_code == 0, again.output
+    assert (out / "training_card.json").is_file() and read_run(out).complete

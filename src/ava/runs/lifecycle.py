@@ -92,17 +92,18 @@ def start_run(
 
 def _finish(run: Run, lock: OutputLock, status: RunStatus, reason: str | None) -> None:
     """Write the last status; when the record itself cannot be written (a full disk, a folder made
-    read-only), say so in the lock file and raise that OSError: the record stays ``running``,
-    and readers take it as ``failed`` with why (``ava.runs.read_run_state``), never as live."""
+    read-only), say so in the lock file: the record stays ``running``, and readers take it as
+    ``failed`` (or ``interrupted``) with why (``ava.runs.read_run_state``), never as live. A
+    finished run then raises that OSError; a failed or interrupted one lets its own error go on
+    (the first cause is what the user must see; the record's failure is in the note)."""
     try:
         run.set_status(status, reason)
     except OSError as exc:
         unwritten = f"its run record could not be written ({exc.strerror or exc}: {exc.filename or run.output.record})"
         if status is RunStatus.COMPLETE:
             lock.note_end(str(RunStatus.FAILED), f"the work finished but {unwritten}")
-        else:
-            lock.note_end(str(status), f"{reason}; then {unwritten}")
-        raise
+            raise
+        lock.note_end(str(status), f"{reason}; then {unwritten}")
 
 
 def _previous(output: Output, kind: str, binding: Binding, restart: bool, owned: Sequence[str],
