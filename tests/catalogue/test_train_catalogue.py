@@ -460,3 +460,32 @@ def test_disk_full_while_the_card_is_written(data, tmp_path, monkeypatch):
     again = train(data, out, *QUICK)  # space again: the rerun finishes
     assert again.exit_code == 0, again.output
     assert (out / "training_card.json").is_file() and read_run(out).complete
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory) -> Path:
+    """``tiny`` saved as a plain model folder (config, safetensors weights, tokenizer)."""
+    from ava.models import load_model
+
+    folder = tmp_path_factory.mktemp("tiny-folder")
+    model, tokenizer = load_model("tiny")
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (lambda f: f.write_bytes(f.read_bytes()[:5000]), "incomplete metadata, file not fully covered"),
+    (lambda f: f.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 1\n"), "header"),
+], ids=["truncated", "not-safetensors"])
+def test_model_folder_with_a_damaged_weights_file(data, tmp_path, tiny_folder, damage, reason):
+    import shutil
+
+    model = Path(shutil.copytree(tiny_folder, tmp_path / "model"))
+    damage(model / "model.safetensors")
+    out = tmp_path / "o"
+    result = invoke("train", "--data", str(data), "--model", str(model), "--out", str(out), *QUICK)
+    refused(result, 2, f"{model / 'model.safetensors'}: not a readable safetensors file (", reason,
+            "truncated or not in safetensors format; download or copy the model folder again")
+    nothing_finished(out)
+    assert read_run(out).status == RunStatus.FAILED and "model.safetensors" in read_run(out).reason

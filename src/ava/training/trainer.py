@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ava.io import write_json
+from ava.models.errors import ModelError
 from ava.models.loading import quiet_peft, weights_dir
 from ava.runs import Output, check_writable, start_run
 from ava.training import encode
@@ -91,7 +92,6 @@ def _check_reporter(cfg: TrainConfig) -> None:
 def _make_trainer(cfg: TrainConfig, inputs: Inputs, args: Any, dataset: Any, tokenizer: Any,
                   running_loss: RunningLoss) -> Any:
     from peft import LoraConfig
-    from transformers import AutoModelForCausalLM
     from trl import SFTTrainer
 
     from ava.models.devices import default_device
@@ -99,7 +99,7 @@ def _make_trainer(cfg: TrainConfig, inputs: Inputs, args: Any, dataset: Any, tok
     kwargs: dict[str, Any] = {"dtype": train_dtype(cfg.dtype, default_device()), "revision": inputs.commit}
     if cfg.device_map is not None:
         kwargs["device_map"] = cfg.device_map
-    model = AutoModelForCausalLM.from_pretrained(weights_dir(inputs.spec), **kwargs)
+    model = _load_base(weights_dir(inputs.spec), kwargs)
     with quiet_peft():
         trainer = SFTTrainer(
             model=model,
@@ -111,6 +111,35 @@ def _make_trainer(cfg: TrainConfig, inputs: Inputs, args: Any, dataset: Any, tok
         )
     running_loss.trainer = trainer
     return trainer
+
+
+def _load_base(folder: str | Path, kwargs: dict[str, Any]) -> Any:
+    """The base model's weights; a truncated or non-safetensors weights file is one ModelError naming
+    the file (safetensors' own error names none, and surfaces from deep inside transformers)."""
+    from safetensors import SafetensorError
+    from transformers import AutoModelForCausalLM
+
+    try:
+        return AutoModelForCausalLM.from_pretrained(folder, **kwargs)
+    except SafetensorError as exc:
+        raise ModelError(_unreadable_weights(Path(folder), exc)) from None
+
+
+def _unreadable_weights(folder: Path, exc: Exception) -> str:
+    """Which ``*.safetensors`` file of ``folder`` cannot be opened, and what to do (reading each
+    header only: cheap even for a 70B model's shards)."""
+    from safetensors import SafetensorError, safe_open
+
+    for path in sorted(folder.glob("*.safetensors")) if folder.is_dir() else []:
+        try:
+            with safe_open(str(path), framework="pt"):
+                pass
+        except (SafetensorError, OSError) as bad:
+            why = str(bad).strip().splitlines()[0] if str(bad).strip() else type(bad).__name__
+            return (f"{path}: not a readable safetensors file ({why}): it is truncated or not in safetensors format; "
+                    "download or copy the model folder again")
+    why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"{folder}: its weights cannot be read ({why}); download or copy the model folder again"
 
 
 def train(
