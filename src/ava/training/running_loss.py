@@ -15,8 +15,12 @@ sum of the steps not logged yet, and the step logged last. The resumed run then 
 float numbers in the same order as the uninterrupted one, and :func:`run_mean_loss` divides by
 every step of the run.
 
-Under several processes each keeps its own counters; the checkpoint holds the main process's (the
-one that writes the card), so the card is exact there.
+Under several processes each keeps its own on-device sum, and each logged loss is their mean
+(gathered at the logging step), but only the main process writes the checkpoint's state. So there
+the callback also logs at every checkpoint step: every process's unlogged sum is then empty when
+the checkpoint is written, and the sum the main process saves (of gathered means) is all a resume
+needs. This adds log entries at checkpoint steps, in the uninterrupted run as in the resumed one.
+(Not exercised by the tests, which run one CPU process.)
 """
 
 from __future__ import annotations
@@ -58,6 +62,11 @@ class RunningLoss(TrainerCallback, ExportableState):
                 trainer._globalstep_last_logged = int(counters["last_logged_step"])
         if isinstance(state.stateful_callbacks, dict) and name not in state.stateful_callbacks:
             state.stateful_callbacks[name] = self.state()  # a checkpoint of an older ava: saved from now on
+
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if args.world_size > 1 and control.should_save:
+            control.should_log = True  # drain every process's unlogged sum before the checkpoint
 
 
 def run_mean_loss(trainer: Any, callback: RunningLoss, result: Any) -> float:
