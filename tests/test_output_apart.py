@@ -56,7 +56,7 @@ def test_a_link_to_the_input_is_the_input(tmp_path):
 
 def test_a_symlink_loop_is_one_clear_refusal(tmp_path):
     os.symlink(tmp_path / "loop", tmp_path / "loop")
-    with pytest.raises(NotWritable, match="cannot resolve this path"):
+    with pytest.raises(NotWritable, match="a symbolic link on this path points .* back to itself"):
         check_apart(tmp_path / "loop" / "out", [tmp_path / "ads"])
 
 

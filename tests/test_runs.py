@@ -138,3 +138,82 @@ def test_chunks_grow_while_fast_and_never_cross_a_boundary(tmp_path):
     run_in_chunks(items, slow, JsonlLog(tmp_path / "m.jsonl", "id"), policy=ChunkPolicy(2, 8, seconds=0.01),
                   progress=False)
     assert {len(s) for s in sizes} == {2}  # a slow chunk does not grow
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from ava.runs import Binding, Output, start_run
+with start_run(Output(Path(sys.argv[1]), folder=True), "eval", Binding("m")):
+    print("running", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_run_killed_by_sigkill_reads_as_interrupted_not_running(tmp_path):
+    """kill -9 leaves run.json at running and the lock naming a dead pid: every reader that asks
+    whether the output is finished says interrupted, the process is gone; while it lived, running."""
+    from ava.runs import incomplete_reason, read_run_state
+
+    out = tmp_path / "run"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(out)], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(SRC)})
+    try:
+        assert writer.stdout.readline().strip() == "running"
+        live = read_run_state(out)
+        assert live.status == RunStatus.RUNNING and live.reason.startswith(f"being written by pid {writer.pid} on ")
+        assert incomplete_reason(out) == f"its run record says running: {live.reason}"
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+    finally:
+        writer.kill()
+    assert read_run(out).status == RunStatus.RUNNING  # the file as written: what a rerun resumes from
+    dead = read_run_state(out)
+    assert dead.status == RunStatus.INTERRUPTED and f"pid {writer.pid} on " in dead.reason
+    assert incomplete_reason(out).startswith("its run record says interrupted: the process that wrote it is gone")
+    assert not is_complete(out)
+    (out / ".lock").unlink()  # no lock at all (released without finishing the record): gone too
+    assert "left no lock" in read_run_state(out).reason
+    with start_run(Output(out, folder=True), "eval", Binding("m")) as run:  # the rerun resumes as before
+        assert run.previous.status == RunStatus.RUNNING
+    assert is_complete(out)
+
+
+def _full_disk_for_records(monkeypatch, statuses: tuple[str, ...]) -> None:
+    """Writing a run record whose status is one of ``statuses`` fails with ENOSPC."""
+    import errno
+
+    import ava.runs.record as record_module
+
+    real = record_module.write_json
+
+    def write_json(path, obj, *args, **kwargs):
+        if obj.get("status") in statuses:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real(path, obj, *args, **kwargs)
+
+    monkeypatch.setattr(record_module, "write_json", write_json)
+
+
+def test_a_record_that_cannot_be_finished_on_a_full_disk_reads_as_failed_with_why(tmp_path, monkeypatch):
+    from ava.runs import incomplete_reason, read_run_state
+
+    out = Output(tmp_path / "run", folder=True)
+    _full_disk_for_records(monkeypatch, ("complete", "failed"))
+    with pytest.raises(OSError, match="No space left on device"), start_run(out, "eval", Binding("m")):
+        pass  # the work finished; only its last status cannot be written
+    assert read_run(out.path).status == RunStatus.RUNNING
+    state = read_run_state(out.path)
+    assert state.status == RunStatus.FAILED and state.reason.startswith("the work finished but its run record could")
+    assert "No space left on device" in state.reason and str(out.record) in state.reason
+    assert "No space left on device" in incomplete_reason(out.path) and not is_complete(out.path)
+    # the work itself hit the full disk, and so did the failed record: the first error is kept
+    with pytest.raises(OSError), start_run(out, "eval", Binding("m")):
+        raise OSError(28, "No space left on device", str(out.path / "scores.jsonl"))
+    state = read_run_state(out.path)
+    assert state.status == RunStatus.FAILED and state.reason.startswith("OSError: [Errno 28] No space left")
+    assert "scores.jsonl" in state.reason and "then its run record could not be written" in state.reason
+    monkeypatch.undo()
+    with start_run(out, "eval", Binding("m")):  # space again: the rerun takes the lock over and finishes
+        pass
+    assert is_complete(out.path) and not out.lock.exists()

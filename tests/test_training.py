@@ -327,7 +327,7 @@ def test_resume_continues_from_checkpoint_and_refuses_changed_settings(tmp_path)
     sft = {"max_steps": 2, "save_steps": 2, "per_device_train_batch_size": 4, "logging_steps": 1,
            "max_length": 96}
     first = train(load_config("tiny", data, out, sft_overrides=sft))
-    assert read_run(out).complete and first.card["result"]["resumed"] is False
+    assert read_run(out).complete and read_run(out).info["resumed_from"] is None
     # as if it had been killed after saving checkpoint-2: no card, the record still running
     (out / "training_card.json").unlink()
     record = json.loads((out / "run.json").read_text())
@@ -337,13 +337,52 @@ def test_resume_continues_from_checkpoint_and_refuses_changed_settings(tmp_path)
         train(longer)
     # logging settings do not bind a run: the same training with other logging resumes
     again = train(load_config("tiny", data, out, sft_overrides={**sft, "logging_steps": 2}))
-    assert again.card["result"]["resumed"] is True and again.card["result"]["global_step"] == 2
+    assert read_run(out).info["resumed_from"] == "checkpoint-2" and again.card["result"]["global_step"] == 2
     assert again.card["data"] == first.card["data"] and read_run(out).complete
     done = train(load_config("tiny", data, out, sft_overrides=sft))  # finished: nothing to do
     assert done.model is None and done.card == again.card
     restarted = train(longer, restart=True)
-    assert restarted.card["result"] == {**restarted.card["result"], "global_step": 4, "resumed": False}
+    assert restarted.card["result"]["global_step"] == 4 and read_run(out).info["resumed_from"] is None
     assert read_run(out).binding.options["sft"]["max_steps"] == 4
+
+
+def test_resumed_run_records_what_an_uninterrupted_one_does(tmp_path, monkeypatch):
+    """Interrupted (Ctrl-C) right after checkpoint-2, between two logging steps (logging every 3),
+    then resumed: the card (train_loss included) and the loss history equal an uninterrupted run's,
+    bit for bit. The Trainer's own mean covers the resumed steps only, and differs."""
+    from ava.runs import RunStatus, read_run
+    from ava.training import trainer as trainer_module
+    from ava.training.guard import StopOnNonFiniteLoss
+    from ava.training.trainer import train
+
+    data = write_instruction_fixture(tmp_path / "data", n_train=8)
+    sft = {"max_steps": 6, "save_steps": 2, "per_device_train_batch_size": 4, "logging_steps": 3,
+           "max_length": 96, "learning_rate": 5e-3, "warmup_steps": 0}
+    whole = train(load_config("tiny", data, tmp_path / "whole", sft_overrides=sft))
+
+    class StopAfterFirstCheckpoint(StopOnNonFiniteLoss):
+        def on_save(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                raise KeyboardInterrupt
+
+    out = tmp_path / "resumed"
+    cfg = load_config("tiny", data, out, sft_overrides=sft)
+    monkeypatch.setattr(trainer_module, "StopOnNonFiniteLoss", StopAfterFirstCheckpoint)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg)
+    assert read_run(out).status == RunStatus.INTERRUPTED and not (out / "training_card.json").exists()
+    monkeypatch.undo()
+    resumed = train(cfg)
+    assert read_run(out).info["resumed_from"] == "checkpoint-2"
+
+    assert resumed.card == whole.card
+    assert (out / "training_card.json").read_bytes() == (tmp_path / "whole" / "training_card.json").read_bytes()
+    def losses(outcome):
+        return [(h["step"], h["loss"]) for h in outcome.log_history if "loss" in h]
+    assert losses(resumed) == losses(whole) and [s for s, _ in losses(whole)] == [3, 6]
+    # the Trainer's own mean (this process's steps only) is what the card used to hold
+    assert resumed.metrics["train_loss"] != whole.metrics["train_loss"]
+    assert round(whole.metrics["train_loss"], 6) == whole.card["result"]["train_loss"]
 
 
 def test_cli_full_finetune(tmp_path):

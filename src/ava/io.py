@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,9 +27,54 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if exc.filename is None:  # a failed write()/fsync() names no file: name the output (os_error_line)
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+# What to do about an OS error, by errno: the second half of the one ``error:`` line.
+_OS_ERROR_ADVICE = {
+    errno.ENOSPC: "free space on that device (or choose another output), then rerun the same command to resume",
+    errno.EDQUOT: "free space within your quota (or choose another output), then rerun the same command to resume",
+    errno.EACCES: "make it readable/writable for you (chmod, or ask its owner), or choose another path",
+    errno.EPERM: "make it readable/writable for you (chmod, or ask its owner), or choose another path",
+    errno.EROFS: "the file system is read-only: choose another output",
+    errno.ELOOP: "a symbolic link on this path points (directly or not) back to itself: fix or remove it",
+    errno.ENOENT: "check the path (a folder on it may have been moved or removed)",
+    errno.ENOTDIR: "a part of this path is a file, not a folder: check the path",
+    errno.EISDIR: "it is a folder where a file is needed: check the path",
+    errno.ENAMETOOLONG: "choose a shorter path",
+    errno.EIO: "the device reported an input/output error (a failing disk or network mount): check it, then rerun",
+    errno.EMFILE: "too many open files: raise the limit (ulimit -n) and rerun",
+}
+
+
+def os_error_line(exc: OSError, where: str | Path | None = None) -> str:
+    """An OS error (a full disk, a permission, a symlink loop ...) as the one line a command prints
+    after ``error:``: ``FILE: reason; what to do``.
+
+    The file is the one the error names (the target of a rename, not its temporary file; the
+    output for a failed write inside :func:`atomic_write`), else ``where`` (the command's output).
+    An ``OSError`` raised by ava with its own message (no errno) is that message. Every command's
+    CLI catches ``OSError`` last and prints this, so no OS error surfaces as a traceback or as bare
+    ``[Errno 28]`` text naming no file.
+    """
+    if exc.errno is None:
+        return str(exc)
+    target = exc.filename2 if exc.filename2 is not None else exc.filename
+    if target is not None and re.fullmatch(r"\..+\.[a-z0-9_]{8}\.tmp", Path(str(target)).name):
+        tmp = Path(str(target))  # an atomic write's temporary file ".NAME.XXXXXXXX.tmp": name NAME
+        target = tmp.with_name(tmp.name[1:].rsplit(".", 2)[0])
+    target = target if target is not None else where
+    reason = (exc.strerror or str(exc)).rstrip(".")
+    reason = reason[:1].lower() + reason[1:]
+    advice = _OS_ERROR_ADVICE.get(exc.errno, "check the path and the device, then rerun")
+    return f"{target}: {reason}; {advice}" if target is not None else f"{reason}; {advice}"
 
 
 def _umask() -> int:

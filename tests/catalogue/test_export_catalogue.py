@@ -63,3 +63,23 @@ def test_a_named_benchmark_without_data_says_how_to_get_it(tmp_path):
     assert_error(invoke("export", "lm-eval", str(tmp_path / "o"), "--benchmark", "culturenli", "--set",
                         f"data_root={tmp_path}"), "data not found at", "not bundled", "CulturallyAwareNLI")
     assert not (tmp_path / "o").exists()
+
+
+def test_a_full_disk_while_writing_the_tasks(tmp_path, monkeypatch):
+    """No space left while the task files are written: one line naming the file, what to do; the
+    record does not say complete."""
+    import errno
+    import os
+
+    from ava.runs import is_complete
+
+    def fsync(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", fsync)
+    out = tmp_path / "tasks"
+    line = assert_error(export(out, "--set", f"data_root={tmp_path}"), f"{out}", "no space left on device; free space")
+    assert "[Errno" not in line
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert not is_complete(out)

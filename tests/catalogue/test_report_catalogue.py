@@ -125,3 +125,95 @@ def test_report_output_that_is_a_folder_or_under_a_file(runs, tmp_path):
     assert_error(report(runs / "letters", out=tmp_path / "dir"), f"{tmp_path / 'dir'} is a folder")
     assert_error(report(runs / "letters", out=tmp_path / "taken" / "r.html"),
                  f"{tmp_path / 'taken'} is a file, so nothing can be created under it")
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from ava.runs import OutputLock
+with OutputLock(Path(sys.argv[1]) / ".lock", Path(sys.argv[1])):
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_killed_run_is_reported_as_interrupted_not_running(runs, tmp_path):
+    """A run whose writer was killed with SIGKILL (no chance to finish its record) says running in
+    run.json; the report says it is interrupted because its process is gone, and while a live
+    process holds it, who is writing it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from catalogue import SRC
+
+    run = copy_run(runs, tmp_path)
+    record = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**record, "status": "running"}))
+    writer = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(run)], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(SRC)})
+    try:
+        assert writer.stdout.readline().strip() == "locked"
+        assert_error(report(run, out=tmp_path / "r.html"), f"{run}: the run is running (being written by pid "
+                     f"{writer.pid} on ")
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+    finally:
+        writer.kill()
+    line = assert_error(report(run, out=tmp_path / "r.html"),
+                        f"{run}: the run is interrupted (the process that wrote it is gone: pid {writer.pid} on ",
+                        "rerun its `ava eval` command")
+    assert "is running" not in line and not (tmp_path / "r.html").exists()
+
+
+def test_a_run_whose_record_could_not_be_finished_on_a_full_disk(runs, tmp_path):
+    """The disk filled while the run wrote its last status: run.json still says running, the lock
+    says why; the report says failed with the reason."""
+    from ava.runs import OutputLock
+
+    run = copy_run(runs, tmp_path)
+    record = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**record, "status": "running"}))
+    with OutputLock(run / ".lock", run) as lock:
+        lock.note_end("failed", f"the work finished but its run record could not be written (No space left on "
+                                f"device: {run / 'run.json'})")
+    assert_error(report(run, out=tmp_path / "r.html"), f"{run}: the run is failed (the work finished but its run "
+                 "record could not be written (No space left on device", "not complete")
+
+
+
+def test_report_out_on_a_full_disk(runs, tmp_path, monkeypatch):
+    import errno
+    import os
+
+    def fsync(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    out = tmp_path / "r.html"
+    assert_error(report(runs / "letters", out=out), f"{out}: no space left on device; free space on that device")
+    assert not out.exists() and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_report_out_through_a_symlink_loop(runs, tmp_path):
+    import os
+
+    os.symlink(tmp_path / "loop", tmp_path / "loop")
+    out = tmp_path / "loop" / "r.html"
+    assert_error(report(runs / "letters", out=out), f"{out}: a symbolic link on this path points (directly or not) "
+                 "back to itself; fix or remove it, or choose another --out")
+
+
+def test_results_file_without_read_permission(runs, tmp_path):
+    from catalogue import run_unprivileged
+
+    run = copy_run(runs, tmp_path)
+    (run / "results.json").chmod(0o000)
+    out = tmp_path / "r.html"
+    done = run_unprivileged(["report", str(run), "--out", str(out)], cwd=tmp_path)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 2 and "Traceback" not in done.stderr + done.stdout, done.stderr
+    assert errors == [f"error: {run / 'results.json'}: permission denied; make it readable/writable for you (chmod, "
+                      "or ask its owner), or choose another path"], done.stderr
+    assert not out.exists()

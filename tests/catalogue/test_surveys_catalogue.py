@@ -421,7 +421,7 @@ def test_killed_build_is_recorded_unfinished_and_resumes(tree: Path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert read_run(tree / "out").status == RunStatus.RUNNING
-    with pytest.raises(SurveyDataError, match="its run record says running"):
+    with pytest.raises(SurveyDataError, match="its run record says interrupted: the process that wrote it is gone"):
         load_benchmark("opinionqa", tree / "out")
     result = build(tree)
     assert result.exit_code == 0, result.output

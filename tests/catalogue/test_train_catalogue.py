@@ -395,12 +395,16 @@ def test_killed_run_resumes_from_its_checkpoint(data, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert read_run(out).status == RunStatus.RUNNING
+    from ava.runs import incomplete_reason  # every reader of "finished?" says the writer is gone
+    assert incomplete_reason(out).startswith("its run record says interrupted: the process that wrote it is gone: "
+                                             f"pid {proc.pid} on ")
     nothing_finished(out)
     result = train(data, out, *args)
     assert result.exit_code == 0, result.output
     assert "took over a stale lock" in result.output
     card = json.loads((out / "training_card.json").read_text())
-    assert card["result"]["resumed"] is True and card["result"]["global_step"] == 40 and read_run(out).complete
+    assert card["result"]["global_step"] == 40 and read_run(out).complete
+    assert read_run(out).info["resumed_from"].startswith("checkpoint-")
 
 
 # --- during training ------------------------------------------------------------------------------
@@ -414,3 +418,74 @@ def test_nan_loss_stops_with_step_and_loss(data, tmp_path):
     record = read_run(out)
     assert record.status == RunStatus.FAILED
     assert record.reason.startswith("NonFiniteLossError: training stopped: loss is nan at step 2;")
+
+
+# --- operating-system errors ----------------------------------------------------------------------
+
+def test_out_through_a_symlink_loop(data, tmp_path, no_model):
+    os.symlink(tmp_path / "loop", tmp_path / "loop")
+    refused(train(data, tmp_path / "loop" / "o", *QUICK), 2, f"{tmp_path / 'loop' / 'o'}: a symbolic link on this "
+            "path points (directly or not) back to itself", "choose another --out")
+
+
+def test_disk_full_while_the_card_is_written(data, tmp_path, monkeypatch):
+    """The disk fills once training is done: the card's write fails (one line naming it), the record
+    cannot be finished either, and it reads as failed with both reasons, never running or complete."""
+    import errno
+
+    from ava.runs import read_run_state
+    from ava.training import trainer as trainer_module
+
+    real = trainer_module.save_outputs
+
+    def save_then_fill_the_disk(*args, **kwargs):
+        outputs = real(*args, **kwargs)
+
+        def fsync(fd):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        monkeypatch.setattr(os, "fsync", fsync)
+        return outputs
+
+    monkeypatch.setattr(trainer_module, "save_outputs", save_then_fill_the_disk)
+    out = tmp_path / "o"
+    refused(train(data, out, *QUICK), 2, f"{out / 'training_card.json'}: no space left on device; free space",
+            "rerun the same command to resume")
+    monkeypatch.undo()
+    assert not (out / "training_card.json").exists() and read_run(out).status == RunStatus.RUNNING
+    state = read_run_state(out)
+    assert state.status == RunStatus.FAILED and "training_card.json" in state.reason
+    assert "then its run record could not be written (No space left on device" in state.reason
+    assert not list(out.glob(".*.tmp"))  # no temporary file left to fill the disk further
+    again = train(data, out, *QUICK)  # space again: the rerun finishes
+    assert again.exit_code == 0, again.output
+    assert (out / "training_card.json").is_file() and read_run(out).complete
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory) -> Path:
+    """``tiny`` saved as a plain model folder (config, safetensors weights, tokenizer)."""
+    from ava.models import load_model
+
+    folder = tmp_path_factory.mktemp("tiny-folder")
+    model, tokenizer = load_model("tiny")
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (lambda f: f.write_bytes(f.read_bytes()[:5000]), "incomplete metadata, file not fully covered"),
+    (lambda f: f.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 1\n"), "header"),
+], ids=["truncated", "not-safetensors"])
+def test_model_folder_with_a_damaged_weights_file(data, tmp_path, tiny_folder, damage, reason):
+    import shutil
+
+    model = Path(shutil.copytree(tiny_folder, tmp_path / "model"))
+    damage(model / "model.safetensors")
+    out = tmp_path / "o"
+    result = invoke("train", "--data", str(data), "--model", str(model), "--out", str(out), *QUICK)
+    refused(result, 2, f"{model / 'model.safetensors'}: not a readable safetensors file (", reason,
+            "truncated or not in safetensors format; download or copy the model folder again")
+    nothing_finished(out)
+    assert read_run(out).status == RunStatus.FAILED and "model.safetensors" in read_run(out).reason

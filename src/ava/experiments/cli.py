@@ -24,6 +24,7 @@ def run_command(
     from ava.experiments.recipe import RecipeError, load_recipe
     from ava.experiments.steps import ExperimentError, ExperimentStopped, run_experiment
     from ava.instructions.dataset import DatasetError
+    from ava.io import os_error_line
     from ava.models.loading import ModelError
     from ava.runs import RunRefused
     from ava.training.config import ConfigError
@@ -43,8 +44,11 @@ def run_command(
         typer.echo(f"\nerror: {exc}", err=True)
         raise typer.Exit(1) from None
     except (RecipeError, ExperimentError, RunRefused, ConfigError, DatasetError, TrainingDataError, ModelError,
-            DataError, UnknownName, FileNotFoundError) as exc:
+            DataError, UnknownName) as exc:
         typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except OSError as exc:  # a missing file, a full disk, a permission, a symlink loop: one line naming the file
+        typer.echo(f"error: {os_error_line(exc, out)}", err=True)
         raise typer.Exit(2) from None
     except Exception as exc:  # a step's own failure: one line (its run.json keeps the reason), no traceback
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

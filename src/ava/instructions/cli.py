@@ -52,6 +52,7 @@ def build(
     from ava.instructions.build import build as run_build
     from ava.instructions.cluster import OutputNotShared
     from ava.instructions.pipeline import EngineUnavailable
+    from ava.io import os_error_line
     from ava.runs import RunRefused, check_apart, interrupt_on_sigterm
 
     interrupt_on_sigterm()  # `kill` records the build as interrupted, like Ctrl-C
@@ -69,8 +70,11 @@ def build(
         typer.echo(f"error: interrupted; finished shards are kept: rerun the same command to resume ({out})",
                    err=True)
         raise typer.Exit(130) from None
-    except (RunRefused, EngineUnavailable, OutputNotShared, FileNotFoundError, ValueError) as exc:
+    except (RunRefused, EngineUnavailable, OutputNotShared, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except OSError as exc:  # a missing input, a full disk, a permission, a symlink loop: one line naming the file
+        typer.echo(f"error: {os_error_line(exc, out)}", err=True)
         raise typer.Exit(2) from None
     m = result.manifest
     for split in m["counts"]:

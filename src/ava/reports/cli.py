@@ -12,6 +12,7 @@ def report_command(
     out: Path = typer.Option(Path("report.html"), "--out", "-o", help="the HTML file to write"),
 ) -> None:
     """Compare evaluation runs: headline table, per-group heatmap, plots (images embedded)."""
+    from ava.io import os_error_line
     from ava.reports.html import ReportError, write_report
     from ava.runs import NotWritable, Output, check_writable
 
@@ -20,5 +21,8 @@ def report_command(
         path = write_report(run_dirs, out)
     except (ReportError, NotWritable) as exc:
         typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except OSError as exc:  # a full disk, a permission, a symlink loop: one line naming the file
+        typer.echo(f"error: {os_error_line(exc, out)}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"wrote {path} ({len(run_dirs)} run(s))")

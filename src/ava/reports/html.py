@@ -33,13 +33,13 @@ class Run:
 
 def load_run(run_dir: str | Path) -> Run:
     """A finished run directory's results; :class:`ReportError` (one line) for anything else."""
-    from ava.runs import RecordError, read_run
+    from ava.runs import RecordError, read_run_state
 
     path = Path(run_dir)
     if not path.is_dir():
         raise ReportError(f"{path}: no such run directory")
     try:
-        record = read_run(path)
+        record = read_run_state(path)  # a run killed mid-way says interrupted, not running
     except RecordError as exc:
         raise ReportError(str(exc)) from None
     if record is None:
@@ -249,12 +249,12 @@ def build_report(run_dirs: Sequence[str | Path]) -> str:
 def _experiments(run_dirs: Sequence[str | Path]) -> tuple[list[Path], list[Path]]:
     """Experiment folders (``ava experiment run --out``) and the evaluation runs to report: an
     experiment brings its comparison section and its two evaluations (before, after)."""
-    from ava.runs import RecordError, read_run
+    from ava.runs import RecordError, read_run_state
 
     experiments, runs = [], []
     for d in map(Path, run_dirs):
         try:
-            record = read_run(d) if d.is_dir() else None
+            record = read_run_state(d) if d.is_dir() else None
         except RecordError as exc:
             raise ReportError(str(exc)) from None
         if record is None or record.kind != "experiment":
@@ -262,7 +262,8 @@ def _experiments(run_dirs: Sequence[str | Path]) -> tuple[list[Path], list[Path]
             continue
         folder = ExperimentFolder(d)
         if not record.complete or not folder.comparison.is_file():
-            raise ReportError(f"{d}: the experiment is {record.status}, not complete; rerun its "
+            why = f" ({record.reason})" if record.reason else ""
+            raise ReportError(f"{d}: the experiment is {record.status}{why}, not complete; rerun its "
                               "`ava experiment run` command to finish it")
         experiments.append(d)
         runs += [folder.evaluation("base"), folder.evaluation("tuned")]

@@ -79,15 +79,31 @@ def start_run(
         try:
             yield run
         except KeyboardInterrupt:
-            run.set_status(RunStatus.INTERRUPTED, INTERRUPTED)
+            _finish(run, lock, RunStatus.INTERRUPTED, INTERRUPTED)
             raise
         except BaseException as exc:
-            run.set_status(RunStatus.FAILED, f"{type(exc).__name__}: {exc}")
+            _finish(run, lock, RunStatus.FAILED, f"{type(exc).__name__}: {exc}")
             raise
         if run.failure is not None:
-            run.set_status(RunStatus.FAILED, run.failure)
+            _finish(run, lock, RunStatus.FAILED, run.failure)
         else:
-            run.set_status(RunStatus.COMPLETE)
+            _finish(run, lock, RunStatus.COMPLETE, None)
+
+
+def _finish(run: Run, lock: OutputLock, status: RunStatus, reason: str | None) -> None:
+    """Write the last status; when the record itself cannot be written (a full disk, a folder made
+    read-only), say so in the lock file: the record stays ``running``, and readers take it as
+    ``failed`` (or ``interrupted``) with why (``ava.runs.read_run_state``), never as live. A
+    finished run then raises that OSError; a failed or interrupted one lets its own error go on
+    (the first cause is what the user must see; the record's failure is in the note)."""
+    try:
+        run.set_status(status, reason)
+    except OSError as exc:
+        unwritten = f"its run record could not be written ({exc.strerror or exc}: {exc.filename or run.output.record})"
+        if status is RunStatus.COMPLETE:
+            lock.note_end(str(RunStatus.FAILED), f"the work finished but {unwritten}")
+            raise
+        lock.note_end(str(status), f"{reason}; then {unwritten}")
 
 
 def _previous(output: Output, kind: str, binding: Binding, restart: bool, owned: Sequence[str],

@@ -29,6 +29,7 @@ class OutputLock:
         self.what = what
         self.stale_holder: str | None = None
         self._fd: int | None = None
+        self._keep = False
 
     def __enter__(self) -> OutputLock:
         while self._fd is None:
@@ -53,13 +54,30 @@ class OutputLock:
             self._fd = fd
         return self
 
+    def note_end(self, status: str, reason: str) -> None:
+        """Say in the lock file how the run ended, when its record could not say it (the record's
+        write failed, e.g. the disk is full), and keep the file on release: readers then report
+        ``status`` with ``reason`` instead of ``running`` (:mod:`ava.runs.liveness`). Best effort:
+        rewriting a few hundred bytes in the file's existing block needs no new space."""
+        if self._fd is None:
+            return
+        try:
+            holder = json.loads(os.pread(self._fd, 4096, 0))
+            note = json.dumps({**holder, "ended": status, "reason": reason[:2000]}).encode()
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, note, 0)
+            self._keep = True
+        except (OSError, ValueError, TypeError):
+            pass  # the reader still sees a running record whose writer is gone
+
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         fd, self._fd = self._fd, None
         if fd is None:
             return
         try:
-            self.path.unlink(missing_ok=True)
+            if not self._keep:
+                self.path.unlink(missing_ok=True)
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)

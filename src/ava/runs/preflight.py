@@ -7,6 +7,7 @@ question that matters.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterable
@@ -35,6 +36,7 @@ class Output:
 def check_writable(output: Output, flag: str = "--out") -> None:
     """Raise :class:`NotWritable` unless ``output`` can be created or written."""
     path = output.path
+    _resolved(path, flag)  # a symlink loop on the path: Path.exists() says False and mkdir fails later
     if path.exists():
         if output.folder and not path.is_dir():
             raise NotWritable(f"{path} is a file; {flag} needs a folder here")
@@ -85,4 +87,8 @@ def _resolved(path: Path, flag: str) -> Path:
     try:
         return path.expanduser().resolve()
     except (OSError, RuntimeError) as exc:  # a symlink loop: RuntimeError before Python 3.13, OSError after
-        raise NotWritable(f"{path}: cannot resolve this path ({exc}); fix the link or choose another {flag}") from None
+        if isinstance(exc, RuntimeError) or exc.errno == errno.ELOOP:
+            raise NotWritable(f"{path}: a symbolic link on this path points (directly or not) back to itself; fix or "
+                              f"remove it, or choose another {flag}") from None
+        raise NotWritable(f"{path}: cannot resolve this path ({exc.strerror or exc}); fix the link or choose another "
+                          f"{flag}") from None

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ava.contracts.runs import RecordError, RunRecord
+from ava.contracts.runs import RecordError, RunRecord, RunStatus
 from ava.io import UnreadableJson, read_json, write_json
+from ava.runs.liveness import holder, writer_gone
 
 
 def now() -> str:
@@ -41,6 +43,25 @@ def read_run(path: str | Path) -> RunRecord | None:
         raise RecordError(f"{record}: {exc}") from None
 
 
+def read_run_state(path: str | Path) -> RunRecord | None:
+    """The record as a reader should take it: one that says ``running`` but whose writer is gone
+    (killed by SIGKILL, or its disk filled before it could finish the record; see
+    :mod:`ava.runs.liveness`) reads as ``interrupted`` with that reason; a live one says who
+    writes it. :func:`read_run` gives the file as written (what a rerun resumes from)."""
+    record = read_run(path)
+    if record is None or record.status is not RunStatus.RUNNING:
+        return record
+    gone = writer_gone(path)
+    if gone is not None:
+        again = read_run(path)  # finished between the two reads: its lock is gone because it is done
+        if again is None or again.status is not RunStatus.RUNNING:
+            return again
+        status, reason = gone
+        return replace(record, status=status, reason=reason)
+    who = holder(path)
+    return replace(record, reason=f"being written by {who}") if who else record
+
+
 def is_complete(path: str | Path, kind: str | None = None) -> bool:
     """True when the output's record says ``complete`` (and is of ``kind``, when given); an
     unreadable record is not complete."""
@@ -49,9 +70,10 @@ def is_complete(path: str | Path, kind: str | None = None) -> bool:
 
 def incomplete_reason(path: str | Path, kind: str | None = None) -> str | None:
     """Why the output at ``path`` is not a finished ``kind`` output, as a phrase for a reader's error
-    message ("no run record (run.json)", "its run record says interrupted: ..."); None when it is."""
+    message ("no run record (run.json)", "its run record says interrupted: ..."); None when it is.
+    A ``running`` record whose writer is gone says interrupted (:func:`read_run_state`)."""
     try:
-        record = read_run(path)
+        record = read_run_state(path)
     except RecordError as exc:
         return str(exc)
     if record is None:

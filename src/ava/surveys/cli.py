@@ -79,6 +79,7 @@ def build_surveys_cmd(
     or output folder, found before any wave is read, or an output of other inputs or options; 130 when
     interrupted.
     """
+    from ava.io import os_error_line
     from ava.runs import RunRefused, interrupt_on_sigterm
     from ava.surveys.build import build_surveys
     from ava.surveys.errors import SurveyInputError
@@ -92,8 +93,11 @@ def build_surveys_cmd(
     except KeyboardInterrupt:
         typer.echo(f"error: interrupted; finished waves are kept: rerun the same command to resume ({out})", err=True)
         raise typer.Exit(130) from None
-    except (SurveyInputError, RunRefused, OSError) as exc:
+    except (SurveyInputError, RunRefused) as exc:
         typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except OSError as exc:  # a full disk, a permission, a symlink loop: one line naming the file
+        typer.echo(f"error: {os_error_line(exc, out)}", err=True)
         raise typer.Exit(2) from None
     print_summary(result.manifest)
     if not result.complete:

@@ -45,6 +45,7 @@ def train(
     same field is refused, and where each setting came from is printed and recorded in the card.
     """
     from ava.instructions.dataset import DatasetError
+    from ava.io import os_error_line
     from ava.models.loading import ModelError
     from ava.models.options import ModelOptions
     from ava.runs import RunRefused, interrupt_on_sigterm
@@ -83,6 +84,9 @@ def train(
     except NonFiniteLossError as exc:
         say(f"\nerror: {exc}")  # on a line of its own, after the interrupted progress bar
         raise typer.Exit(1) from None
+    except OSError as exc:  # a full disk, a permission, a symlink loop: one line naming the file
+        say(f"\nerror: {os_error_line(exc, out)}")
+        raise typer.Exit(2) from None
     result = outcome.card.get("result", {})
     typer.echo(
         f"trained {cfg.model} ({cfg.method}) for {result.get('global_step')} steps, "

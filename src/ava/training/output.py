@@ -21,7 +21,7 @@ from ava.models.loading import ModelSpec, quiet_peft, weights_dir
 from ava.training.config import TrainConfig
 from ava.training.inputs import Inputs
 
-CARD_VERSION = 2
+CARD_VERSION = 3  # 3: result.resumed moved to run.json (info.resumed_from); train_loss over the whole run
 LIBRARIES = ("torch", "transformers", "trl", "peft", "datasets", "accelerate", "align-via-actions")
 
 
@@ -163,10 +163,16 @@ def latest_checkpoint(folder: Path, remove_incomplete: bool = True) -> Path | No
 
 
 def training_card(
-    cfg: TrainConfig, inputs: Inputs, prompt_format: str, data_info: dict[str, Any], trainer: Any, result: Any,
-    outputs: dict[str, Any], resumed: bool,
+    cfg: TrainConfig, inputs: Inputs, prompt_format: str, data_info: dict[str, Any], trainer: Any, train_loss: float,
+    outputs: dict[str, Any],
 ) -> dict[str, Any]:
-    """The training card: what was trained on what, how, and the outcome (no timings: same inputs, same card)."""
+    """The training card: what was trained on what, how, and the outcome.
+
+    Same inputs, same card: no timings, and nothing about how the process got there (whether it
+    resumed from a checkpoint is in ``run.json``'s ``info.resumed_from``), so a resumed run's card
+    equals an uninterrupted one's. ``train_loss`` is the mean over every step of the run
+    (:func:`ava.training.running_loss.run_mean_loss`).
+    """
     return {
         "card_version": CARD_VERSION,
         "model": cfg.model,
@@ -180,8 +186,7 @@ def training_card(
                             "mix_ratio": cfg.mix_ratio},
         "result": {
             "global_step": trainer.state.global_step,
-            "train_loss": round(float(result.training_loss), 6),
-            "resumed": bool(resumed),
+            "train_loss": round(float(train_loss), 6),
             "world_size": trainer.args.world_size,
         },
         "outputs": outputs,

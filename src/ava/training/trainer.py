@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ava.io import write_json
+from ava.models.errors import ModelError
 from ava.models.loading import quiet_peft, weights_dir
 from ava.runs import Output, check_writable, start_run
 from ava.training import encode
@@ -36,6 +37,7 @@ from ava.training.config import ConfigError, TrainConfig
 from ava.training.guard import NonFiniteLossError, StopOnNonFiniteLoss
 from ava.training.inputs import Inputs, build_dataset, open_inputs, train_dtype
 from ava.training.output import TrainingOutput, latest_checkpoint, save_outputs, training_card
+from ava.training.running_loss import RunningLoss, run_mean_loss
 
 KIND = "train"
 EXTRAS = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",)}
@@ -48,6 +50,7 @@ class TrainOutcome:
     tokenizer: Any
     log_history: list[dict[str, Any]]
     metrics: dict[str, Any]  # the Trainer's run metrics (runtime, samples/s): not in the card
+    resumed_from: str | None = None  # the checkpoint this process resumed from: in run.json, not in the card
 
 
 def sft_config(cfg: TrainConfig, out: Path) -> Any:
@@ -66,6 +69,11 @@ def sft_config(cfg: TrainConfig, out: Path) -> Any:
     # the length to pack, and refuses it with padding_free alone.
     if not kwargs.get("packing"):
         kwargs["max_length"] = None
+    if kwargs.get("restore_callback_states_from_checkpoint"):
+        # ava's only stateful callback (RunningLoss) restores itself; the Trainer's way would replace
+        # it by a copy that no longer knows the Trainer.
+        raise ConfigError("restore_callback_states_from_checkpoint is not supported: ava train's callbacks "
+                          "restore their own state on resume; drop the setting")
     if kwargs.get("train_sampling_strategy") in ("group_by_length", "batch_rebalance"):
         kwargs.setdefault("remove_unused_columns", False)  # keep the "length" column for the sampler
     try:
@@ -81,9 +89,9 @@ def _check_reporter(cfg: TrainConfig) -> None:
                           f"pip install 'align-via-actions[{target}]'")
 
 
-def _make_trainer(cfg: TrainConfig, inputs: Inputs, args: Any, dataset: Any, tokenizer: Any) -> Any:
+def _make_trainer(cfg: TrainConfig, inputs: Inputs, args: Any, dataset: Any, tokenizer: Any,
+                  running_loss: RunningLoss) -> Any:
     from peft import LoraConfig
-    from transformers import AutoModelForCausalLM
     from trl import SFTTrainer
 
     from ava.models.devices import default_device
@@ -91,16 +99,47 @@ def _make_trainer(cfg: TrainConfig, inputs: Inputs, args: Any, dataset: Any, tok
     kwargs: dict[str, Any] = {"dtype": train_dtype(cfg.dtype, default_device()), "revision": inputs.commit}
     if cfg.device_map is not None:
         kwargs["device_map"] = cfg.device_map
-    model = AutoModelForCausalLM.from_pretrained(weights_dir(inputs.spec), **kwargs)
+    model = _load_base(weights_dir(inputs.spec), kwargs)
     with quiet_peft():
-        return SFTTrainer(
+        trainer = SFTTrainer(
             model=model,
             args=args,
             train_dataset=dataset,
             processing_class=tokenizer,
             peft_config=LoraConfig(**cfg.lora) if cfg.method == "lora" else None,
-            callbacks=[StopOnNonFiniteLoss()],
+            callbacks=[StopOnNonFiniteLoss(), running_loss],
         )
+    running_loss.trainer = trainer
+    return trainer
+
+
+def _load_base(folder: str | Path, kwargs: dict[str, Any]) -> Any:
+    """The base model's weights; a truncated or non-safetensors weights file is one ModelError naming
+    the file (safetensors' own error names none, and surfaces from deep inside transformers)."""
+    from safetensors import SafetensorError
+    from transformers import AutoModelForCausalLM
+
+    try:
+        return AutoModelForCausalLM.from_pretrained(folder, **kwargs)
+    except SafetensorError as exc:
+        raise ModelError(_unreadable_weights(Path(folder), exc)) from None
+
+
+def _unreadable_weights(folder: Path, exc: Exception) -> str:
+    """Which ``*.safetensors`` file of ``folder`` cannot be opened, and what to do (reading each
+    header only: cheap even for a 70B model's shards)."""
+    from safetensors import SafetensorError, safe_open
+
+    for path in sorted(folder.glob("*.safetensors")) if folder.is_dir() else []:
+        try:
+            with safe_open(str(path), framework="pt"):
+                pass
+        except (SafetensorError, OSError) as bad:
+            why = str(bad).strip().splitlines()[0] if str(bad).strip() else type(bad).__name__
+            return (f"{path}: not a readable safetensors file ({why}): it is truncated or not in safetensors format; "
+                    "download or copy the model folder again")
+    why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"{folder}: its weights cannot be read ({why}); download or copy the model folder again"
 
 
 def train(
@@ -136,8 +175,9 @@ def train(
     with contextlib.ExitStack() as stack:
         with state.main_process_first():
             inputs = open_inputs(cfg)
+            run = None
             if state.is_main_process:
-                stack.enter_context(start_run(Output(out, folder=True), KIND, inputs.binding, restart=restart,
+                run = stack.enter_context(start_run(Output(out, folder=True), KIND, inputs.binding, restart=restart,
                                               owned=TrainingOutput.OWNED, info={"config": cfg.to_dict()}))
             finished = folder.card.is_file()  # this very run finished before: nothing to do
             if not finished:
@@ -150,6 +190,8 @@ def train(
         else:
             say(describe_data(data_info))
             outcome = _fit(cfg, inputs, args, dataset, data_info, tokenizer, merge)
+            if run is not None:  # how this run got here: a fact about the process, kept out of the card
+                run.update_info({"resumed_from": outcome.resumed_from})
     return outcome
 
 
@@ -157,21 +199,22 @@ def _fit(cfg: TrainConfig, inputs: Inputs, args: Any, dataset: Any, data_info: d
          merge: bool) -> TrainOutcome:
     """Train (from the latest checkpoint if the run has one), save the result and write the card."""
     folder = TrainingOutput(cfg.out)
-    trainer = _make_trainer(cfg, inputs, args, dataset, tokenizer)
+    running_loss = RunningLoss()
+    trainer = _make_trainer(cfg, inputs, args, dataset, tokenizer, running_loss)
     # A checkpoint here belongs to this run: start_run refused or removed any other one.
     latest = latest_checkpoint(folder.checkpoints, remove_incomplete=trainer.is_world_process_zero())
-    resumed = latest is not None
     result = trainer.train(resume_from_checkpoint=str(latest) if latest else None)
-    if not math.isfinite(result.training_loss):  # a non-finite step after the last log
-        raise NonFiniteLossError(trainer.state.global_step, result.training_loss, "mean training loss")
+    mean_loss = run_mean_loss(trainer, running_loss, result)  # every step of the run, resumed or not
+    if not math.isfinite(mean_loss):  # a non-finite step after the last log
+        raise NonFiniteLossError(trainer.state.global_step, mean_loss, "mean training loss")
     trainer.model.eval()
     card: dict[str, Any] = {}
     if trainer.is_world_process_zero():
         outputs = save_outputs(cfg, inputs, trainer, tokenizer, merge)
-        card = training_card(cfg, inputs, encode.describe_format(tokenizer), data_info, trainer, result, outputs,
-                             resumed)
+        card = training_card(cfg, inputs, encode.describe_format(tokenizer), data_info, trainer, mean_loss, outputs)
         write_json(folder.card, card)
-    return TrainOutcome(card, trainer.model, tokenizer, list(trainer.state.log_history), dict(result.metrics))
+    return TrainOutcome(card, trainer.model, tokenizer, list(trainer.state.log_history), dict(result.metrics),
+                        latest.name if latest else None)
 
 
 def describe_data(info: dict[str, Any]) -> str:

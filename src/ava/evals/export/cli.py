@@ -22,6 +22,7 @@ def lm_eval_command(
     from ava.evals.data import DataError
     from ava.evals.export.lm_eval import ExportError, plan_export, write_export
     from ava.evals.registry import UnknownName
+    from ava.io import os_error_line
     from ava.runs import RunRefused
 
     try:
@@ -35,9 +36,11 @@ def lm_eval_command(
     except KeyboardInterrupt:
         typer.echo(f"error: interrupted; rerun the same command to write {out}", err=True)
         raise typer.Exit(130) from None
-    except (EvalUsageError, ExportError, UnknownName, RunRefused, DataError, FileNotFoundError, ValueError,
-            OSError) as exc:
+    except (EvalUsageError, ExportError, UnknownName, RunRefused, DataError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except OSError as exc:  # a missing file, a full disk, a permission, a symlink loop: one line naming the file
+        typer.echo(f"error: {os_error_line(exc, out)}", err=True)
         raise typer.Exit(2) from None
     for task in tasks:
         typer.echo(f"{task.name}: {task.spec['n_docs']} prompts; metrics {', '.join(task.metrics)}")
