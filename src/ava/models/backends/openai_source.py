@@ -45,6 +45,13 @@ class OpenAISource:
     def check(self, text: str, ids: Sequence[int], add_special_tokens: bool, mode: str, top_k: int) -> None:
         """See :meth:`~.source.LogprobSource.check`; also learns whether the server honours
         ``logprob_token_ids`` (the cheap exact route)."""
+        try:
+            self._check(text, ids, add_special_tokens, mode, top_k)
+        except replies.ReplyError as exc:  # a broken probe reply (NaN, a wrong type)
+            raise self._fail("probe (the first request's text)", str(exc), "the server's reply is broken: check "
+                             "its version and logs") from None
+
+    def _check(self, text: str, ids: Sequence[int], add_special_tokens: bool, mode: str, top_k: int) -> None:
         self._check_model()
         rid = "probe (the first request's text)"
         fields: dict[str, Any] = {"echo": True, "logprobs": max(1, top_k)}
@@ -60,7 +67,7 @@ class OpenAISource:
                              "tokenises every prompt)")
         try:
             tokens, values = replies.echoed(reply, len(ids))
-        except replies.ReplyError as exc:
+        except replies.NotGiven as exc:
             tokens, values = [], []
             if mode == "exact":
                 self._exact_by_top_k(rid, ids, top_k, exc)
@@ -73,7 +80,7 @@ class OpenAISource:
         if top_k > 0 or mode == "topk":
             try:
                 replies.top_logprobs(self.transport.post(Call(COMPLETIONS, self._payload(ids, logprobs=top_k), rid)))
-            except replies.ReplyError as exc:
+            except replies.NotGiven as exc:
                 raise self._fail(rid, f"{exc}", "serve the model with log-probabilities enabled "
                                                "(vLLM: --max-logprobs >= --top-k)") from None
         if mode == "exact":
@@ -95,7 +102,7 @@ class OpenAISource:
                                          "probe (chosen token ids)"))
         try:
             top = replies.top_logprobs(reply)
-        except replies.ReplyError:
+        except replies.NotGiven:
             return False
         return all(t in top for t in probe) and abs(top[ids[-1]] - float(values[-1])) < 1e-3
 

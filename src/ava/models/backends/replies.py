@@ -25,6 +25,10 @@ class ReplyError(ModelError):
     """A reply that lacks what was asked for, or holds a value that is not a log-probability."""
 
 
+class NotGiven(ReplyError):
+    """A reply without the log-probabilities asked for: the server does not give them."""
+
+
 def choices(reply: Any, n: int = 1) -> list[dict[str, Any]]:
     """The reply's ``n`` choices, in ``index`` order."""
     got = reply.get("choices") if isinstance(reply, dict) else None
@@ -57,7 +61,7 @@ def top_logprobs(reply: Any) -> dict[Token, float]:
     """The first generated token's top log-probabilities (either schema)."""
     lp = choices(reply)[0].get("logprobs")
     if not isinstance(lp, dict):
-        raise ReplyError("the reply has no 'logprobs' (the server ignored or disabled them)")
+        raise NotGiven("the reply has no 'logprobs' (the server ignored or disabled them)")
     if isinstance(lp.get("content"), list):  # llama.cpp / chat schema
         content = lp["content"]
         if not content or not isinstance(content[0], dict) or not isinstance(content[0].get("top_logprobs"), list):
@@ -71,7 +75,7 @@ def top_logprobs(reply: Any) -> dict[Token, float]:
         return out
     tops = lp.get("top_logprobs")
     if not isinstance(tops, list) or not tops or not isinstance(tops[-1], dict):
-        raise ReplyError("the reply has no 'logprobs.top_logprobs' (the server ignored or disabled them)")
+        raise NotGiven("the reply has no 'logprobs.top_logprobs' (the server ignored or disabled them)")
     return {token(k): logprob(v, f"the log-probability of token {k!r}") for k, v in tops[-1].items()}
 
 
@@ -79,12 +83,14 @@ def echoed(reply: Any, n_prompt: int) -> tuple[list[Token], list[float | None]]:
     """The prompt's echoed tokens and their log-probabilities (the first one has none), or a
     :class:`ReplyError` if the server did not echo the prompt's log-probabilities."""
     lp = choices(reply)[0].get("logprobs")
-    if not isinstance(lp, dict) or not isinstance(lp.get("token_logprobs"), list):
-        raise ReplyError("the reply has no 'logprobs.token_logprobs': the server does not echo the prompt's "
-                         "log-probabilities")
+    if not isinstance(lp, dict):
+        raise NotGiven("the reply has no 'logprobs' (the server ignored or disabled them)")
+    if not isinstance(lp.get("token_logprobs"), list):
+        raise NotGiven("the reply has no 'logprobs.token_logprobs': the server does not echo the prompt's "
+                       "log-probabilities")
     values, tokens = lp["token_logprobs"], lp.get("tokens")
     if len(values) < n_prompt or not isinstance(tokens, list) or len(tokens) < n_prompt:
-        raise ReplyError(f"the reply echoes {len(values)} log-probabilities for a prompt of {n_prompt} tokens: the "
+        raise NotGiven(f"the reply echoes {len(values)} log-probabilities for a prompt of {n_prompt} tokens: the "
                          "server does not echo the prompt (llama.cpp's ignores 'echo')")
     out = [None if i == 0 and v is None else logprob(v, f"the echoed log-probability at position {i}")
            for i, v in enumerate(values[:n_prompt])]
