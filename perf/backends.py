@@ -17,7 +17,8 @@ framing, built by the product's own ``opinionqa`` task, as in perf/scoring.py) w
 
 The server is vLLM's CPU build (``make vllm-server``) launched here as the tests launch it
 (tests/servers.py: fp32, ``--enforce-eager``, 127.0.0.1), with its prefix cache reset before
-every method so that no method reuses another's work. ``--modes quiet,busy`` measures on the
+every method so that no method reuses another's work, and paused while the in-process engine
+is timed. ``--modes quiet,busy`` measures on the
 machine as it is and again with a background process burning one core (perf/scoring.py's
 ``busy_core``). Prints one table per mode: prompts/s, requests per prompt, x in-process, max
 |dp| against in-process, and for top-k the covered mass and letters filled. Usage:
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -78,10 +80,17 @@ def run_server(scorer, chosen: bool, requests, base_url: str):
     return items, time.perf_counter() - start, counter.n
 
 
-def measure(engine_scorer, requests, echo_sample, base_url, args):
-    start = time.perf_counter()
-    ref = engine_scorer.score(requests)
-    t_ref = time.perf_counter() - start
+def measure(engine_scorer, requests, echo_sample, server, args):
+    """One row per method; the server is paused (SIGSTOP) while the in-process engine is timed,
+    so that its idle processes take no CPU from it."""
+    base_url = server.base_url
+    os.killpg(server.proc.pid, signal.SIGSTOP)
+    try:
+        start = time.perf_counter()
+        ref = engine_scorer.score(requests)
+        t_ref = time.perf_counter() - start
+    finally:
+        os.killpg(server.proc.pid, signal.SIGCONT)
     ref_by_id = {s.id: s for s in ref}
     rows = [("ava in process (transformers)", len(requests) / t_ref, 0.0, "", "")]
     methods = [
@@ -134,7 +143,7 @@ def main() -> None:
         for mode in args.modes.split(","):
             before = os.getloadavg()[0]
             with busy_core(mode == "busy"):
-                rows = measure(engine_scorer, requests, echo_sample, server.base_url, args)
+                rows = measure(engine_scorer, requests, echo_sample, server, args)
             table = Table(title=f"smollm2 fp32, {mode} machine ({os.cpu_count()} cores, load {before:.2f} before, "
                           f"{os.getloadavg()[0]:.2f} after; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}): "
                           f"{len(requests)} OpinionQA steering prompts, vLLM CPU 0.32.0 server, "

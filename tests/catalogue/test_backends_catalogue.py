@@ -217,3 +217,23 @@ def test_eval_run_is_bound_to_its_backend(tmp_path, vllm_server):
     assert max(abs(x - y) for i in a for x, y in zip(a[i]["probs"], b[i]["probs"], strict=True)) <= 1e-4
     config = json.loads((served / "results.json").read_text())["run"]
     assert config["backend"] == "openai" and config["config"]["backend"]["base_url"] == vllm_server.base_url
+
+
+def test_eval_server_dies_mid_chunk_then_resume(tmp_path, fault_proxy):
+    """``ava eval``: the score cache keeps every chunk before the failure and the items the dying
+    server finished within its chunk; the rerun asks the server only for the rest."""
+    out = tmp_path / "run"
+    args = ("eval", "--model", "smollm2", "--benchmark", "opinionqa", "--steer", "--limit", "1", "--no-progress",
+            "--out", str(out), "--backend", "openai", "--base-url", fault_proxy.base_url, "--served-model", "smollm2",
+            "--concurrency", "4", "--retries", "1")
+    # the probe (3 requests), opinionqa's 1 prompt, the steering task's first chunk (32), 7 of its next
+    fault_proxy.reset(die_after=3 + 1 + 32 + 7)
+    assert_error(invoke(*args), f"server {fault_proxy.base_url}", "cannot connect", "rerun the same command")
+    cached = len((out / "cache" / "scores.jsonl").read_text().splitlines())
+    assert 1 + 32 + 7 - 4 <= cached <= 1 + 32 + 7  # at most the 4 in flight were lost
+    fault_proxy.reset()
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    total = sum(len((out / "items" / f"{t}.jsonl").read_text().splitlines()) for t in ("opinionqa", "opinionqa-steer"))
+    assert total == 1 + 67
+    assert fault_proxy.faults.completions <= 3 + total - cached  # only what was lost is asked again

@@ -143,12 +143,17 @@ class Transport:
             results[i] = parse(calls[i], self.post(calls[i]))
             finished.add(i)
 
-        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(calls)))) as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(calls))))
+        try:
             futures: list[Future[None]] = [pool.submit(one, i) for i in range(len(calls))]
             _, pending = wait(futures, return_when=FIRST_EXCEPTION)
             for f in pending:
                 f.cancel()
             wait(futures)
+        except BaseException:  # Ctrl-C: send nothing more (the requests in flight end on their own)
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
         errors = [f.exception() for f in futures if not f.cancelled() and f.exception() is not None]
         if errors:
             first = errors[0]

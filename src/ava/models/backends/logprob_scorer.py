@@ -64,8 +64,8 @@ class LogprobScorer:
         """Scores in input order; a :class:`ServerError` carries the items finished before it."""
         if not requests:
             return []
+        self.check(requests[0])  # first: it may lower the context window to the server's
         encoded = self.encoder.encode(requests)
-        self.check(requests[0])
         prompts = [TokenPrompt(r.id, e.ids) for r, e in zip(requests, encoded, strict=True)]
         if self.mode == "topk":
             return self._topk(prompts, encoded)

@@ -32,8 +32,12 @@ class VLLMSource:
 
     def __init__(self, model_dir: str, dtype: str, revision: str | None = None, max_logprobs: int = 128,
                  **engine_args: Any) -> None:
+        import torch
         from vllm import LLM
 
+        # On CPU, vLLM's compile step takes minutes on a few cores for a gain a scoring run
+        # does not recover; on GPUs its CUDA graphs are kept.
+        engine_args.setdefault("enforce_eager", not torch.cuda.is_available())
         self.llm = LLM(model=model_dir, dtype=dtype, revision=revision, enable_prefix_caching=True,
                        max_logprobs=max_logprobs, **engine_args)
         self.chosen_ids = True
