@@ -1,6 +1,7 @@
 """Run inside vLLM's venv by tests/test_backends_vllm_offline.py: ``--backend vllm`` (vLLM's
-offline engine in process), with ava imported from ``src/`` (PYTHONPATH). Reads a JSON list of
-requests on stdin, writes the exact and top-k scores and greedy generations as JSON on stdout."""
+offline engine in process), with ava imported from ``src/`` (PYTHONPATH). ``argv[1]``: smollm2's
+converted folder (this venv lacks the built-in's weights package). Reads a JSON list of requests
+on stdin, writes the exact and top-k scores and greedy generations as JSON on stdout."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from ava.models.options import ModelOptions
 def main() -> None:
     rows = json.load(sys.stdin)
     requests = [ScoreRequest(r["id"], tuple(r["segments"]), tuple(r["options"])) for r in rows]
-    options = ModelOptions("smollm2", dtype="fp32")
+    options = ModelOptions(sys.argv[1], dtype="fp32")
     exact = load_backend_scorer(options, BackendSettings("vllm"))
     out = {"identity": exact.identity, "exact": [list(s.logprobs) for s in exact.score(requests)]}
     exact.mode, exact.top_k, exact.min_coverage = "topk", 5, 0.0  # the same engine, read as top-5

@@ -134,11 +134,11 @@ def test_server_dies_mid_run_then_resume(tmp_path, fault_proxy, vllm_server):
 
 
 def test_429_storm_is_retried(tmp_path, fault_proxy):
-    fault_proxy.reset(too_many=6)
+    fault_proxy.reset(too_many=3)  # (backoff 0.5 + 1 + 2 s)
     inp, out = requests_file(tmp_path / "in.jsonl", 4), tmp_path / "out.jsonl"
-    result = score(inp, out, fault_proxy.base_url, "--retries", "8", "--concurrency", "2")
+    result = score(inp, out, fault_proxy.base_url, "--retries", "4", "--concurrency", "2")
     assert result.exit_code == 0, result.output
-    assert fault_proxy.faults.rate_limited == 6 and len(rows(out)) == 4
+    assert fault_proxy.faults.rate_limited == 3 and len(rows(out)) == 4
 
 
 def test_429_that_never_ends_fails_bounded(tmp_path, fault_proxy):

@@ -51,9 +51,9 @@ class VLLMSource:
         try:
             return self.llm.generate([TokensPrompt(prompt_token_ids=list(p.ids)) for p in prompts], params,
                                      use_tqdm=False)
-        except (ValueError, RuntimeError) as exc:
+        except Exception as exc:  # vLLM's own validation errors are not ValueErrors: name any as one line
             rid = prompts[0].rid if prompts else "-"
-            why = " ".join(str(exc).split())[:300]
+            why = f"{type(exc).__name__}: " + " ".join(str(exc).split())[:300]
             raise ServerError(f"{self.where()}: request {rid} (batch of {len(prompts)}): {why}; "
                               "check the prompts and the engine's settings") from None
 
@@ -82,8 +82,9 @@ class VLLMSource:
     def chosen_logprobs(self, prompts: Sequence[TokenPrompt], chosen: Sequence[Sequence[int]]) -> list[dict]:
         from vllm import SamplingParams
 
-        params = [SamplingParams(max_tokens=1, temperature=0.0, logprobs=1, logprob_token_ids=list(c)[:MAX_CHOSEN_IDS])
-                  for c in chosen]
+        # vLLM's engine wants logprobs equal to the number of chosen ids (its server sets that itself)
+        params = [SamplingParams(max_tokens=1, temperature=0.0, logprobs=len(c[:MAX_CHOSEN_IDS]),
+                                 logprob_token_ids=list(c)[:MAX_CHOSEN_IDS]) for c in chosen]
         outs = self._run(prompts, params)
         return [self._values(o.outputs[0].logprobs[0], p.rid) for p, o in zip(prompts, outs, strict=True)]
 
