@@ -58,9 +58,18 @@ def _vllm_missing() -> str | None:
     return why
 
 
+def _needs_server(item) -> bool:
+    return "vllm_server" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    """Tests that need the server run last (in their own order), so it boots while the rest run."""
+    items[:] = [i for i in items if not _needs_server(i)] + [i for i in items if _needs_server(i)]
+
+
 def pytest_collection_finish(session) -> None:
     """Launch the server as soon as a collected test needs it, so it boots while others run."""
-    if not any("vllm_server" in getattr(item, "fixturenames", ()) for item in session.items):
+    if not any(_needs_server(item) for item in session.items):
         return
     if _vllm_missing() is None:
         from ava.models.loading import resolve_model, weights_dir
