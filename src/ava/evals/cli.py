@@ -18,6 +18,21 @@ import typer
 from ava.evals import registry
 from ava.evals.framing import FRAMINGS, Framing, FramingError, resolve_framing
 from ava.evals.task import TaskOptions
+from ava.models.backends.cli_options import (
+    ApiKeyEnvOption,
+    BackendOption,
+    BaseUrlOption,
+    ConcurrencyOption,
+    MinCoverageOption,
+    ModeOption,
+    RequestTimeoutOption,
+    RetriesOption,
+    ServedModelOption,
+    TopKOption,
+    backend_settings,
+)
+from ava.models.backends.factory import check_combination
+from ava.models.backends.settings import BackendSettings
 from ava.models.options import DeviceMapOption, DTypeOption, ModelOptions, RevisionOption
 
 
@@ -54,6 +69,7 @@ class EvalPlan:
     out: Path
     config: dict[str, Any] = field(default_factory=dict)
     loading: ModelOptions | None = None  # how the model loads (dtype, device map, revision); None: defaults
+    backend: BackendSettings | None = None  # where the model runs (--backend ...); None: transformers
 
     def model_options(self) -> ModelOptions:
         return self.loading or ModelOptions(self.model, self.adapter)
@@ -61,7 +77,8 @@ class EvalPlan:
 
 def plan_eval(model: str, adapter: str | None, benchmark: str | None, suite: str | None, steer: bool,
               limit: int | None, out: Path | None, seed: int, framing: str, data: str | None,
-              set_: list[str] | None, *, loading: ModelOptions | None = None) -> EvalPlan:
+              set_: list[str] | None, *, loading: ModelOptions | None = None,
+              backend: BackendSettings | None = None) -> EvalPlan:
     """Check a command line; :class:`EvalUsageError` (or ``UnknownName``, ``ModelError``) says what is wrong.
 
     ``framing``: ``auto``, ``chat`` or ``plain`` (:mod:`ava.evals.framing`), resolved here from
@@ -72,6 +89,8 @@ def plan_eval(model: str, adapter: str | None, benchmark: str | None, suite: str
     from ava.evals.suites import check_suite, suite_benchmarks
 
     loading = loading or ModelOptions(model, adapter)
+    backend = backend or BackendSettings()
+    check_combination(loading, backend)
     if framing not in FRAMINGS:
         raise EvalUsageError(f"--framing {framing!r}: expected one of {', '.join(FRAMINGS)}")
     if (benchmark is None) == (suite is None):
@@ -88,6 +107,9 @@ def plan_eval(model: str, adapter: str | None, benchmark: str | None, suite: str
                                  "trained on; drop --framing (or --chat)")
         if bench.generates and model == "uniform":
             raise EvalUsageError(f"{bench.name} generates text: give a language model with --model, not uniform")
+        if bench.generates and not backend.is_default:
+            raise EvalUsageError(f"{bench.name} also measures perplexities with the model's weights in this process: "
+                                 f"use --backend transformers, not {backend.backend}")
     else:
         check_suite(str(suite))
         registry.check_settings(settings, suite_benchmarks(str(suite)))
@@ -105,8 +127,10 @@ def plan_eval(model: str, adapter: str | None, benchmark: str | None, suite: str
                               "steer": steer, "chat": chosen.chat, **chosen.to_config(), "data": data,
                               "settings": settings, "limit": limit, "dtype": loading.dtype,
                               "device_map": loading.device_map, "revision": loading.revision, "argv": sys.argv[1:]}
+    if not backend.is_default:
+        config["backend"] = backend.to_config()
     return EvalPlan(model, adapter, chosen, bench, suite, TaskOptions(limit, steer, seed, data, settings),
-                    out or default_out(name, model, adapter), config, loading)
+                    out or default_out(name, model, adapter), config, loading, backend)
 
 
 def run_plan(plan: EvalPlan, progress: bool, restart: bool) -> dict[str, Any]:
@@ -114,7 +138,7 @@ def run_plan(plan: EvalPlan, progress: bool, restart: bool) -> dict[str, Any]:
     from ava.models.lazy import LazyScorer
     from ava.runs import Output, check_writable, interrupt_on_sigterm
 
-    scorer = LazyScorer(plan.model_options(), chat=plan.framing.chat)
+    scorer = LazyScorer(plan.model_options(), chat=plan.framing.chat, settings=plan.backend)
     check_writable(Output(plan.out, folder=True))
     interrupt_on_sigterm()  # `kill` marks the run interrupted, like Ctrl-C
     if not progress:
@@ -154,6 +178,16 @@ def eval_command(
     dtype: DTypeOption = "auto",
     device_map: DeviceMapOption = None,
     revision: RevisionOption = None,
+    backend: BackendOption = "transformers",
+    mode: ModeOption = "exact",
+    base_url: BaseUrlOption = None,
+    served_model: ServedModelOption = None,
+    api_key_env: ApiKeyEnvOption = None,
+    top_k: TopKOption = 20,
+    min_coverage: MinCoverageOption = 0.95,
+    concurrency: ConcurrencyOption = 16,
+    request_timeout: RequestTimeoutOption = 300.0,
+    retries: RetriesOption = 5,
 ) -> None:
     """Evaluate a model; rerunning the same command resumes (scored prompts are cached)."""
     from ava.evals.data import DataError
@@ -163,8 +197,10 @@ def eval_command(
     try:
         if chat and framing not in ("auto", "chat"):
             raise EvalUsageError(f"--chat means --framing chat; it contradicts --framing {framing}: give one of them")
+        where = backend_settings(model, backend, mode, base_url, served_model, api_key_env, top_k, min_coverage,
+                                 concurrency, request_timeout, retries)
         plan = plan_eval(model, adapter, benchmark, suite, steer, limit, out, seed, "chat" if chat else framing,
-                         data, set_, loading=ModelOptions(model, adapter, dtype, device_map, revision))
+                         data, set_, loading=ModelOptions(model, adapter, dtype, device_map, revision), backend=where)
         results = run_plan(plan, progress, restart)
     except KeyboardInterrupt:
         target = out or "the run directory"

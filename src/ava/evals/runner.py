@@ -33,6 +33,8 @@ from ava.contracts.scoring import ScoredItem
 from ava.evals import rundir
 from ava.evals.task import EvalItem, GenerationItem, GenerationTask, Task, TaskResult
 from ava.io import write_json
+from ava.models.backends.http import ServerError
+from ava.models.backends.partial import keep_finished
 from ava.models.scorer import Scorer
 from ava.runs import Binding, ChunkPolicy, JsonlLog, Output, now, run_in_chunks, start_run
 
@@ -116,14 +118,25 @@ def _score_task(task: Task, scorer: Scorer, log: JsonlLog, progress: bool) -> _D
     keys = {item.id: rundir.cache_key(scorer.identity, task.name, task.version, item) for item in items}
     todo = [item for item in items if keys[item.id] not in log.rows]
 
-    def work(part: Sequence[EvalItem]) -> list[dict[str, Any]]:
+    def rows_of(part: Sequence[EvalItem], scored: Sequence[ScoredItem]) -> list[dict[str, Any]]:
         rows = []
-        for item, s in zip(part, scorer.score([item.request for item in part]), strict=True):
+        for item, s in zip(part, scored, strict=True):
             if len(s.logprobs) != len(item.request.options):
                 raise ValueError(f"{task.name}/{item.id}: scorer returned {len(s.logprobs)} scores "
                                  f"for {len(item.request.options)} options")
-            rows.append(asdict(CachedScore(keys[item.id], task.name, item.id, list(s.logprobs))))
+            row = asdict(CachedScore(keys[item.id], task.name, item.id, list(s.logprobs)))
+            if hasattr(s, "covered_mass"):  # a top-k reading: what the server's reply covered (models.backends)
+                row.update(covered_mass=s.covered_mass, letters_missing=s.letters_missing)
+            rows.append(row)
         return rows
+
+    def work(part: Sequence[EvalItem]) -> list[dict[str, Any]]:
+        try:
+            return rows_of(part, scorer.score([item.request for item in part]))
+        except ServerError as exc:  # a server died mid-chunk: keep the items it finished
+            by_request = {item.request.id: item for item in part}
+            keep_finished(log, rows_of([by_request[s.id] for s in exc.scored], exc.scored))
+            raise
 
     started = time.perf_counter()
     run_in_chunks(todo, work, log, policy=CHUNKS, desc=_desc(task.name, len(items), len(todo)), unit="prompt",

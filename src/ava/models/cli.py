@@ -13,6 +13,21 @@ from pathlib import Path
 import typer
 
 from ava.contracts.scoring import ScoreRequest
+from ava.models.backends.cli_options import (
+    ApiKeyEnvOption,
+    BackendOption,
+    BaseUrlOption,
+    ConcurrencyOption,
+    MinCoverageOption,
+    ModeOption,
+    RequestTimeoutOption,
+    RetriesOption,
+    ServedModelOption,
+    TopKOption,
+    backend_settings,
+)
+from ava.models.backends.factory import check_combination
+from ava.models.backends.settings import BackendSettings
 from ava.models.engine import EngineConfig
 from ava.models.loading import ModelError
 from ava.models.options import DeviceMapOption, DTypeOption, ModelOptions, RevisionOption
@@ -44,6 +59,16 @@ def score(
     revision: RevisionOption = None,
     restart: bool = typer.Option(False, "--restart", help="discard what --out holds and start over"),
     progress: bool = typer.Option(True, help="show a progress bar"),
+    backend: BackendOption = "transformers",
+    mode: ModeOption = "exact",
+    base_url: BaseUrlOption = None,
+    served_model: ServedModelOption = None,
+    api_key_env: ApiKeyEnvOption = None,
+    top_k: TopKOption = 20,
+    min_coverage: MinCoverageOption = 0.95,
+    concurrency: ConcurrencyOption = 16,
+    request_timeout: RequestTimeoutOption = 300.0,
+    retries: RetriesOption = 5,
 ) -> None:
     """Score each request's option letters; rerunning the same command resumes."""
     from ava.runs import RunRefused
@@ -52,10 +77,13 @@ def score(
         if truncate not in (None, "left"):
             raise ScoreInputError(f"--truncate {truncate!r}: the one choice is left (cut the prompt's start)")
         loading = ModelOptions(model, adapter, dtype, device_map, revision)
+        settings = backend_settings(model, backend, mode, base_url, served_model, api_key_env, top_k, min_coverage,
+                                    concurrency, request_timeout, retries)
+        check_combination(loading, settings)
         target = _one_output(out, output)
         requests = _read(input, skip_bad)
         config = EngineConfig(max_batch_tokens=batch_tokens, truncate=truncate)
-        n = _run(requests, target, loading, chat, config, chunk, restart, progress)
+        n = _run(requests, target, loading, chat, config, chunk, restart, progress, settings)
     except KeyboardInterrupt:
         typer.echo("error: interrupted; every finished chunk is saved: rerun the same command to resume", err=True)
         raise typer.Exit(130) from None
@@ -89,20 +117,24 @@ def _read(path: Path, skip_bad: bool) -> list[ScoreRequest]:
 
 
 def _run(requests: list[ScoreRequest], out: Path, loading: ModelOptions, chat: bool, config: EngineConfig,
-         chunk: int, restart: bool, progress: bool) -> int:
+         chunk: int, restart: bool, progress: bool, settings: BackendSettings | None = None) -> int:
     """Score what the output does not hold yet (bound, locked, resumable); write it in input order.
 
-    Bound to the weights (identity: resolved revision and dtype), the requests, the framing and
-    the truncation rule; where the weights are placed (``--device-map``) is recorded, not bound.
+    Bound to the weights (identity: resolved revision and dtype; for a server or vLLM also the
+    backend, mode and served name), the requests, the framing and the truncation rule; where the
+    weights are placed (``--device-map``, a server's URL) is recorded, not bound.
     """
     from ava.io import atomic_write
+    from ava.models.backends.http import ServerError
+    from ava.models.backends.partial import keep_finished
     from ava.models.lazy import LazyScorer
     from ava.runs import Binding, ChunkPolicy, JsonlLog, Output, interrupt_on_sigterm, run_in_chunks, start_run
 
-    scorer = LazyScorer(loading, chat=chat, config=config)
-    binding = Binding(model=loading.identity(), inputs=requests_hash(requests),
+    settings = settings or BackendSettings()
+    scorer = LazyScorer(loading, chat=chat, config=config, settings=settings)
+    binding = Binding(model=scorer.identity, inputs=requests_hash(requests),
                       options={"chat": chat, "truncate": config.truncate})
-    info = {**loading.to_config(), "requests": len(requests)}
+    info = {**loading.to_config(), **({} if settings.is_default else settings.to_config()), "requests": len(requests)}
     interrupt_on_sigterm()
     with start_run(Output(out, folder=False), "score", binding, info=info, restart=restart, owned=OWNED) as run:
         if run.previous is not None and run.previous.complete and out.is_file():
@@ -113,8 +145,15 @@ def _run(requests: list[ScoreRequest], out: Path, loading: ModelOptions, chat: b
         todo = [r for r in requests if r.id not in log.rows]
         if log.rows:
             typer.echo(f"resuming: {len(requests) - len(todo)} already scored, {len(todo)} to go", err=True)
-        run_in_chunks(todo, lambda part: [scored_row(s) for s in scorer.score(part)], log,
-                      policy=ChunkPolicy(chunk, chunk), desc="scoring", unit="prompt", progress=progress)
+        def work(part: list[ScoreRequest]) -> list[dict]:
+            try:
+                return [scored_row(s) for s in scorer.score(part)]
+            except ServerError as exc:  # a server died mid-chunk: keep what it answered
+                keep_finished(log, [scored_row(s) for s in exc.scored])
+                raise
+
+        run_in_chunks(todo, work, log, policy=ChunkPolicy(chunk, chunk), desc="scoring", unit="prompt",
+                      progress=progress)
         with atomic_write(out) as fh:
             for r in requests:
                 fh.write(json.dumps(log.rows[r.id], ensure_ascii=False) + "\n")

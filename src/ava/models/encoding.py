@@ -81,6 +81,15 @@ class PromptEncoder:
             kwargs = {"continue_final_message": True}
         return self.tokenizer.apply_chat_template(messages, tokenize=False, **kwargs)
 
+    def generation_text(self, prompt: str) -> str:
+        """The string a model continues for a generation prompt: the prompt as it is, or in chat
+        framing the prompt as the user turn followed by the template's generation prompt (a
+        one-segment request's rendering, see :meth:`text`)."""
+        if not self.chat:
+            return prompt
+        return self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                                  add_generation_prompt=True)
+
     def add_special_tokens(self, text: str) -> bool:
         """Whether ``tokenizer(text)`` should add the tokenizer's special tokens to this text."""
         return not self.chat and not (self._bos and text.startswith(self._bos))

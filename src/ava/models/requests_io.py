@@ -91,8 +91,12 @@ def requests_hash(requests: Sequence[ScoreRequest]) -> str:
 
 
 def scored_row(item: ScoredItem) -> dict[str, Any]:
-    """One line of an ``ava score`` output."""
-    return {"id": item.id, "probs": list(item.probs), "letter_mass": item.letter_mass, "logprobs": list(item.logprobs)}
+    """One line of an ``ava score`` output (a top-k reading adds its covered mass and the number
+    of letters the OpinionQA rule filled)."""
+    row = {"id": item.id, "probs": list(item.probs), "letter_mass": item.letter_mass, "logprobs": list(item.logprobs)}
+    if hasattr(item, "covered_mass"):
+        row.update(covered_mass=item.covered_mass, letters_missing=item.letters_missing)
+    return row
 
 
 def partial_path(output: Path) -> Path:

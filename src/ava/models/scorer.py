@@ -8,16 +8,33 @@ from typing import Any, Protocol
 
 from ava.contracts.scoring import ScoredItem, ScoreRequest
 from ava.models.engine import EngineConfig, LetterEngine
-from ava.models.loading import ModelSpec, hub_commit, load_model, model_identity, resolve_model
+from ava.models.loading import ModelError, ModelSpec, hub_commit, load_model, model_identity, resolve_model
 
 
 class Scorer(Protocol):
-    """Anything that reads option-letter distributions; ``identity`` keys result caches."""
+    """Anything that reads option-letter distributions (and generates text); ``identity`` keys
+    result caches; ``backend`` says where the model runs (``transformers``, ``vllm``, ``openai``;
+    ``uniform`` for the baseline). Every backend reads the same canonical tokens."""
 
     identity: str
     backend: str
 
-    def score(self, requests: Sequence[ScoreRequest], progress: bool = False) -> list[ScoredItem]: ...
+    def score(self, requests: Sequence[ScoreRequest], progress: bool = False) -> list[ScoredItem]:
+        """One item per request, in order: each option letter's log-probability at the cue."""
+        ...
+
+    def generate(self, prompts: Sequence[str], *, max_new_tokens: int, temperature: float = 0.0, n: int = 1,
+                 seed: int = 0, progress: bool = False) -> list[list[str]]:
+        """``n`` generated continuations of each prompt, in order (``out[i][j]``: prompt i, sample j).
+
+        A prompt is framed as the scorer frames a one-segment request: the text as it is, or in
+        chat framing the user turn followed by the template's generation prompt. At most
+        ``max_new_tokens`` tokens each, stopping at the end-of-sequence token; ``temperature``
+        0 is greedy decoding (the ``n`` texts are then identical), above 0 sampling from the
+        full distribution at that temperature, reproducible for a given ``seed`` on a given
+        backend. Special tokens are not written out.
+        """
+        ...
 
 
 class UniformScorer:
@@ -28,6 +45,9 @@ class UniformScorer:
 
     def score(self, requests: Sequence[ScoreRequest], progress: bool = False) -> list[ScoredItem]:
         return [ScoredItem(r.id, tuple([-math.log(len(r.options))] * len(r.options))) for r in requests]
+
+    def generate(self, prompts: Sequence[str], **kwargs: Any) -> list[list[str]]:
+        raise ModelError("the 'uniform' baseline cannot generate text; give a language model with --model")
 
 
 class LMScorer:
@@ -41,6 +61,14 @@ class LMScorer:
 
     def score(self, requests: Sequence[ScoreRequest], progress: bool = False) -> list[ScoredItem]:
         return self.engine.score(requests, progress=progress)
+
+    def generate(self, prompts: Sequence[str], *, max_new_tokens: int, temperature: float = 0.0, n: int = 1,
+                 seed: int = 0, progress: bool = False) -> list[list[str]]:
+        """See :meth:`Scorer.generate` (:mod:`ava.models.backends.transformers_generate`)."""
+        from ava.models.backends.transformers_generate import generate
+
+        return generate(self.engine.model, self.engine.encoder, prompts, max_new_tokens=max_new_tokens,
+                        temperature=temperature, n=n, seed=seed)
 
 
 def load_scorer(
