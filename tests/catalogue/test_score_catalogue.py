@@ -191,3 +191,15 @@ def _is_blank(raw: bytes) -> bool:
         return not raw.decode("utf-8").strip()
     except UnicodeDecodeError:
         return False
+
+
+@pytest.mark.parametrize("restart", [False, True])
+def test_scores_written_over_their_requests_are_refused(tmp_path, restart):
+    """``ava score -i x -o x`` (with or without --restart): refused before anything is written, the
+    requests untouched (issue 26: --restart used to overwrite the request file with the scores)."""
+    inp = requests_file(tmp_path / "same.jsonl")
+    before = inp.read_bytes()
+    result = score(inp, inp, *(["--restart"] if restart else []))
+    assert_error(result, "same.jsonl", "--out")
+    assert inp.read_bytes() == before
+    assert not (tmp_path / "same.jsonl.run.json").exists() and not (tmp_path / "same.jsonl.lock").exists()

@@ -206,8 +206,12 @@ def eval_command(
         target = out or "the run directory"
         raise _fail(f"interrupted; nothing scored is lost: rerun the same command to resume ({target})", 130) from None
     except (EvalUsageError, registry.UnknownName, FramingError, RunRefused, ModelError, DataError,
-            FileNotFoundError, ValueError, OSError) as exc:
+            FileNotFoundError, ValueError) as exc:
         raise _fail(str(exc)) from None
+    except OSError as exc:
+        from ava.io import os_error_line
+
+        raise _fail(os_error_line(exc, out)) from None
     _print_results(results, plan.out)
 
 

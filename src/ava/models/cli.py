@@ -71,7 +71,8 @@ def score(
     retries: RetriesOption = 5,
 ) -> None:
     """Score each request's option letters; rerunning the same command resumes."""
-    from ava.runs import RunRefused
+    from ava.io import os_error_line
+    from ava.runs import RunRefused, check_apart
 
     try:
         if truncate not in (None, "left"):
@@ -81,14 +82,18 @@ def score(
                                     concurrency, request_timeout, retries)
         check_combination(loading, settings)
         target = _one_output(out, output)
+        check_apart(target, [input], "--out", "--input")  # scores written over their requests lose them
         requests = _read(input, skip_bad)
         config = EngineConfig(max_batch_tokens=batch_tokens, truncate=truncate)
         n = _run(requests, target, loading, chat, config, chunk, restart, progress, settings)
     except KeyboardInterrupt:
         typer.echo("error: interrupted; every finished chunk is saved: rerun the same command to resume", err=True)
         raise typer.Exit(130) from None
-    except (ScoreInputError, RunRefused, ModelError, ValueError, OSError) as exc:
+    except (ScoreInputError, RunRefused, ModelError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except OSError as exc:
+        typer.echo(f"error: {os_error_line(exc, out or output)}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"wrote {n} scores to {target}")
 
