@@ -72,7 +72,7 @@ def score(
 ) -> None:
     """Score each request's option letters; rerunning the same command resumes."""
     from ava.io import os_error_line
-    from ava.runs import RunRefused, check_apart
+    from ava.runs import Output, RunRefused, check_apart, check_writable
 
     try:
         if truncate not in (None, "left"):
@@ -82,7 +82,8 @@ def score(
                                     concurrency, request_timeout, retries)
         check_combination(loading, settings)
         target = _one_output(out, output)
-        check_apart(target, [input], "--out", "--input")  # scores written over their requests lose them
+        check_writable(Output(target, folder=False))  # the output's own place first (not under a file, ...)
+        check_apart(target, [input], "--out", "--input")  # then: scores written over their requests lose them
         requests = _read(input, skip_bad)
         config = EngineConfig(max_batch_tokens=batch_tokens, truncate=truncate)
         n = _run(requests, target, loading, chat, config, chunk, restart, progress, settings)
