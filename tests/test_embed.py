@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from ava.ads.keywords import STOP_WORDS, frequency_keywords, keybert_keywords
-from ava.instructions.embed import EmbeddingCache, OnnxEmbedder, TorchEmbedder, embed_cached, minilm_path
+from ava.instructions.embed import EmbeddingCache, OnnxEmbedder, TorchEmbedder, embed_cached
 from ava.instructions.pairs import text_key
+from ava.models.encoders import minilm_path
 from conftest import shared_path
 
 

