@@ -20,6 +20,7 @@ from ava.contracts.scoring import ScoredItem
 from ava.contracts.surveys import OVERALL, SurveyQuestion
 from ava.evals.prompts.opinion import templates
 from ava.evals.task import EvalItem, TaskResult
+from ava.evals.tasks.calibration import CalibrationSpec, plan_calibration
 from ava.evals.tasks.opinion_items import (
     all_groups,
     by_label,
@@ -94,7 +95,8 @@ class OpinionTask(SurveyTask):
     reducer = "opinion"
 
     def __init__(self, name: str, questions: Sequence[SurveyQuestion], *, seed: int = 0,
-                 n_resamples: int = N_RESAMPLES, limit: int | None = None, orders: OrderSpec | None = None) -> None:
+                 n_resamples: int = N_RESAMPLES, limit: int | None = None, orders: OrderSpec | None = None,
+                 calibration: CalibrationSpec | None = None) -> None:
         super().__init__(name, questions, seed=seed, n_resamples=n_resamples, limit=limit)
         self.orders = orders or OrderSpec(seed=seed)
         self.version += self.orders.version_suffix()
@@ -102,6 +104,9 @@ class OpinionTask(SurveyTask):
         # planned (and checked) now: a bad orders setting is refused before anything is scored
         self.plan = None if self.orders.published else plan_orders(self.ids[:n], self.questions[:n], self.orders)
         self.pride_priors: dict[int, np.ndarray] | None = None
+        # expression=calibrated (.calibration): its fitting set drawn (and checked) now, T fitted in score
+        self.calibration = plan_calibration(self.ids[:n], calibration) if calibration else None
+        self.version += calibration.version_suffix() if calibration else ""
 
     def items(self) -> list[EvalItem]:
         if self.plan is not None:
@@ -116,7 +121,9 @@ class OpinionTask(SurveyTask):
         """Per question (over its orders, mapped back and averaged: :mod:`.option_orders`): the
         model's and the uniform distribution's WD to Overall and every group, Overall's WD to every
         group, refusal rates, the letter mass and the distribution by letter position. PriDe's
-        estimation questions give their prior and no score."""
+        estimation questions give their prior and no score, calibration's fitting questions the temperature."""
+        if self.calibration is not None:
+            items, outputs = self.calibration.calibrate(items, outputs, self.by_key)
         reads = grouped_reads(items, outputs, self.by_key)
         estimation = set(self.plan.estimation) if self.plan is not None and self.orders.debias == "pride" else set()
         if estimation:
@@ -207,6 +214,9 @@ class OpinionTask(SurveyTask):
                 "left_out_too_few_by_options": {str(k): n for k, n in self.plan.too_few.items()},
                 "prior": {str(k): [rounded(x) for x in v] for k, v in sorted((self.pride_priors or {}).items())}}
         counts = dict(result.counts)
+        if self.calibration is not None:
+            details["calibration"] = self.calibration.section()
+            counts["calibration_fit"] = len(self.calibration.fit_ids)
         if "pride" in details:
             counts["pride_estimation"] = len(self.plan.estimation)  # type: ignore[union-attr]
         return replace(result, details=details, counts=counts, tables={**result.tables, "letter_prior": table})

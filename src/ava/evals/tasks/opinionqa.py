@@ -23,6 +23,8 @@ from ava.contracts.surveys import SurveyQuestion
 from ava.evals.data import DataError
 from ava.evals.prompts.personas import Persona, opinionqa_personas
 from ava.evals.task import TaskOptions
+from ava.evals.tasks.calibration import SETTINGS as CALIBRATION_SETTINGS
+from ava.evals.tasks.calibration import calibration_spec
 from ava.evals.tasks.opinion_items import int_setting, load_questions, select_formats
 from ava.evals.tasks.opinion_task import OpinionTask
 from ava.evals.tasks.option_orders import SETTINGS as ORDER_SETTINGS
@@ -33,6 +35,7 @@ from ava.metrics.resampling import N_RESAMPLES
 SETTINGS = {
     "n_resamples": "bootstrap resamples for the confidence intervals (default 1000)",
     **ORDER_SETTINGS,
+    **CALIBRATION_SETTINGS,
     "formats": "steering persona formats to use, comma-separated: qa,bio,portray (default all)",
 }
 
@@ -45,7 +48,8 @@ def survey_tasks(benchmark: str, options: TaskOptions, questions: Sequence[Surve
     n_resamples = int_setting(options.settings, "n_resamples", N_RESAMPLES)
     tasks: list[Any] = [OpinionTask(benchmark, qs, seed=options.seed, n_resamples=n_resamples,
                                     limit=options.limit_for(benchmark),
-                                    orders=order_spec(options.settings, options.seed))]
+                                    orders=order_spec(options.settings, options.seed),
+                                    calibration=calibration_spec(options.settings, options.seed))]
     if options.steer:
         steer_qs, personas = steering(qs)
         tasks.append(SteerTask(f"{benchmark}-steer", steer_qs, personas, seed=options.seed, n_resamples=n_resamples,
