@@ -87,7 +87,7 @@ def test_report_tables_and_embedded_images(two_runs):
     heat = doc.tables["heatmap-opinionqa"]
     assert heat[0] == ["group", "uniform", "oracle"] and len(heat) == 1 + 4
     assert all(src.startswith("data:image/png;base64,") for src in doc.images)
-    assert len(doc.images) == 1 + 2  # the comparison plot and each run's group plot
+    assert len(doc.images) == 1 + 1 + 2  # the opening figure, the comparison plot and each run's group plot
     assert "not-comparable" not in page  # same fixture items in both runs
     assert "file:" not in page and "http" not in page.replace("http-equiv", "")  # self-contained
 
@@ -129,7 +129,11 @@ def test_report_as_rendered_by_headless_chromium(two_runs, tmp_path):
     assert any(r[1] == "humans_average" for r in doc.tables["headline"])
     assert len(doc.tables["heatmap-opinionqa"]) == 5
     # the page's own check: every embedded PNG decoded in the browser
-    assert re.fullmatch(r"3 of 3 images rendered", doc.texts.get("render-check", "").strip())
+    assert re.fullmatch(r"4 of 4 images rendered", doc.texts.get("render-check", "").strip())
+    # the page opens with the figure: before the first table, and its image is the first one
+    dom = proc.stdout
+    assert dom.index('<figure id="figure-opinionqa">') < dom.index("<table") < dom.index("<h2>Headline numbers</h2>")
+    assert doc.images[0] == parse(build_report([two_runs / "uniform", two_runs / "oracle"])).images[0]
 
 
 def test_report_flags_runs_over_different_items(two_runs, tmp_path):
@@ -140,3 +144,29 @@ def test_report_flags_runs_over_different_items(two_runs, tmp_path):
               progress=False)
     doc = parse(build_report([two_runs / "uniform", tmp_path / "one"]))
     assert "dataset hashes differ" in doc.texts["not-comparable"] and "opinionqa" in doc.texts["not-comparable"]
+
+
+def test_the_opening_figure_sets_variants_side_by_side(two_runs, tmp_path):
+    """Runs that read the model differently (here orders=1 vs 3) are labelled by what differs; the
+    letter prior panel is for the option count most questions have; the PNG decodes at its size."""
+    import io
+
+    from matplotlib import image
+
+    from ava.evals.tasks.option_orders import OrderSpec
+    from ava.reports import figure
+    from ava.reports.html import load_run
+    from test_option_orders import PositionScorer
+
+    qs = fixtures()
+    run_tasks([OpinionTask("opinionqa", qs, n_resamples=5, orders=OrderSpec(3))],
+              PositionScorer(qs, [4, 1, 1, 1], content=True), tmp_path / "orders3", progress=False)
+    runs = [load_run(two_runs / "uniform"), load_run(tmp_path / "orders3")]
+    assert figure.figure_tasks(runs) == ["opinionqa"]
+    assert figure.variant_labels(runs, "opinionqa") == ["uniform\norders=1", "orders3\norders=3"]
+    assert figure.variant_labels(runs[:1], "opinionqa") == ["uniform"]  # nothing differs: the label alone
+    assert figure.common_k(runs, "opinionqa") == 3
+    png = image.imread(io.BytesIO(figure.headline_figure("opinionqa", runs)), format="png")
+    assert png.shape[0] > 300 and png.shape[1] > 800
+    doc = parse(build_report([two_runs / "uniform", tmp_path / "orders3"]))
+    assert doc.images[0].startswith("data:image/png;base64,") and len(doc.images) == 4

@@ -202,6 +202,22 @@ img{max-width:100%;border:1px solid #eee;margin:0.5em 0}
 """
 
 
+def opening_figures(runs: Sequence[Run]) -> list[str]:
+    """One figure per benchmark before any table (:mod:`ava.reports.figure`)."""
+    from ava.reports.figure import figure_tasks, headline_figure
+
+    tasks = figure_tasks(runs)
+    if not tasks:
+        return []
+    out = ["<h2>At a glance</h2><p class='note'>each run's representativeness (95% CI) beside the uniform guess "
+           "(dashed) and the human band (shaded: the worst group .. the average group vs the population); right: "
+           "the letter prior, the mean probability per answer letter (dashed: no letter preference)</p>"]
+    for task in tasks:
+        out.append(f'<figure id="figure-{_e(task)}">{_img(headline_figure(task, runs), f"{task} at a glance")}'
+                   "</figure>")
+    return out
+
+
 def build_report(run_dirs: Sequence[str | Path]) -> str:
     if not run_dirs:
         raise ReportError("give at least one run directory")
@@ -213,6 +229,7 @@ def build_report(run_dirs: Sequence[str | Path]) -> str:
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>ava evaluation report</title>",
         f"<style>{CSS}</style></head><body>",
         f"<h1>ava evaluation report</h1><p>{len(runs)} run(s): {_e(', '.join(labels))}</p>",
+        *opening_figures(runs),
         "<h2>Runs</h2>", runs_table(runs),
         "<h2>Headline numbers</h2><p class='note'>value [95% bootstrap CI over questions]</p>",
         comparability_note(runs),
@@ -221,7 +238,8 @@ def build_report(run_dirs: Sequence[str | Path]) -> str:
     if experiments:
         from ava.reports.experiment import experiment_section
 
-        parts[4:4] = [experiment_section(folder, _img) for folder in experiments]
+        at = parts.index("<h2>Runs</h2>") + 1  # where it always went: after the figures
+        parts[at:at] = [experiment_section(folder, _img) for folder in experiments]
     tasks = list(dict.fromkeys(t for r in runs for t, m in r.results.get("tasks", {}).items() if m.get("groups")))
     for task in tasks:
         parts += [f"<h2>Groups: {_e(task)}</h2>", group_heatmap(task, runs)]
