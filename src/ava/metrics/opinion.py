@@ -75,6 +75,17 @@ def tv(p: Sequence[float], q: Sequence[float]) -> float:
     return float(0.5 * np.abs(p / p.sum() - q / q.sum()).sum())
 
 
+def tv_many(p: Sequence[float], qs: np.ndarray) -> np.ndarray:
+    """:func:`tv` of ``p`` to each row of ``qs`` at once, each renormalised (NaN rows give NaN):
+    one distance per (question, group), as :func:`wd_many`."""
+    p = np.asarray(p, dtype=float)
+    qs = np.atleast_2d(np.asarray(qs, dtype=float))
+    if qs.shape[1] != p.size:
+        raise ValueError(f"distributions of length {p.size} and {qs.shape[1]}")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 0.5 * np.abs(p / p.sum() - qs / qs.sum(axis=1, keepdims=True)).sum(axis=1)
+
+
 def normalised_entropy(p: Sequence[float]) -> float:
     """Shannon entropy of a distribution (renormalised) over its log(number of options): 0 for a
     sure answer, 1 for the uniform one, comparable across questions with different option counts

@@ -152,6 +152,8 @@ class OpinionTask(SurveyTask):
                 "refusal_humans": q.overall.refusal_rate if q.refusal_options else None,
                 "letter_mass": reading.letter_mass,
                 "tv_overall": om.tv(dist, overall), "uniform_tv_overall": om.tv(np.ones(len(overall)), overall),
+                "tv": by_label(groups, om.tv_many(dist, humans[1:])),
+                "uniform_tv": by_label(groups, om.tv_many(np.ones(len(overall)), humans[1:])),
                 "entropy_model": om.normalised_entropy(dist), "entropy_humans": om.normalised_entropy(overall),
                 "letter_probs": [float(x) for x in reading.by_position], "orders": len(reads[uid]),
             }))
@@ -193,6 +195,7 @@ class OpinionTask(SurveyTask):
         group_rows = _group_rows(groups, w, rep, rep_u, human_group)
         tables = _tables(scores, topic_names, w, refusal, letter_mass)
         result = self._result(scores, groups, topic_names, series, group_rows, cons, tables)
+        result = replace(result, details={**result.details, "tv": _tv_section(scores)})
         return self._with_order_sections(result, scores)
 
     def _with_order_sections(self, result: TaskResult, scores: Sequence[ItemScore]) -> TaskResult:
@@ -280,6 +283,32 @@ def _diagnostics(scores: Sequence[ItemScore], weights: np.ndarray) -> dict[str, 
     means = weighted_mean(weights, np.column_stack([_column(scores, k) for k in DIAGNOSTIC_COLUMNS]))
     return {"representativeness_tv": 1.0 - means[:, 0], "uniform_representativeness_tv": 1.0 - means[:, 1],
             "entropy_model": means[:, 2], "entropy_humans": means[:, 3]}
+
+
+MEISTER_GROUPS = ("POLPARTY:Democrat", "POLPARTY:Republican", "SEX:Male", "SEX:Female", "RACE:Black", "RACE:White")
+"""The six groups Meister et al. (NAACL 2025) average total variation over on OpinionQA."""
+
+
+def _tv_section(scores: Sequence[ItemScore]) -> dict[str, Any]:
+    """Total variation to every group, for the model and the uniform guess: per group ``1 - mean
+    TV`` (as representativeness), and Meister et al.'s own form, the mean TV (a distance) pooled
+    over the (question, group) pairs of their six groups. Scores written before "tv" existed: none."""
+    if not all("tv" in s.values for s in scores):
+        return {"available": False, "reason": "item scores written before per-group TV existed; rerun to add it"}
+    labels, model = om.label_matrix([s.values["tv"] for s in scores])
+    _, uniform = om.label_matrix([s.values["uniform_tv"] for s in scores])
+    with om.quiet_nan_warnings():
+        by_group = {g: {"model": rounded(1 - np.nanmean(model[:, j])),
+                        "uniform": rounded(1 - np.nanmean(uniform[:, j])),
+                        "n_questions": int(np.isfinite(model[:, j]).sum())} for j, g in enumerate(labels)}
+        six = [labels.index(g) for g in MEISTER_GROUPS if g in labels]
+        pooled = {"groups": [labels[j] for j in six],
+                  "model_mean_tv": rounded(np.nanmean(model[:, six])) if six else None,
+                  "uniform_mean_tv": rounded(np.nanmean(uniform[:, six])) if six else None,
+                  "pairs": int(np.isfinite(model[:, six]).sum()) if six else 0}
+    return {"available": True, "definition": "TV = 0.5 * sum |p - q| over the substantive options, each renormalised; "
+                                             "per group 1 - mean over questions (as representativeness)",
+            "by_group": by_group, "meister_groups": pooled}
 
 
 def _group_rows(groups: Sequence[tuple[str, str]], w: Distances, rep: np.ndarray, rep_u: np.ndarray,

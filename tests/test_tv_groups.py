@@ -1,0 +1,45 @@
+"""Representativeness as total variation per group, for the model and the uniform guess, and in
+Meister et al.'s own form (mean TV over their six groups): hand-computed values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ava.evals.runner import run_tasks
+from ava.evals.tasks.opinion_task import MEISTER_GROUPS, OpinionTask
+from ava.metrics import opinion as om
+from test_opinionqa import fixtures
+
+
+def test_tv_many_is_tv_per_row_renormalised_and_nan_for_a_missing_group():
+    out = om.tv_many([0.5, 0.5], np.array([[1.0, 0.0], [0.25, 0.75], [np.nan, np.nan], [2.0, 2.0]]))
+    assert out[:2] == pytest.approx([0.5, 0.25]) and np.isnan(out[2]) and out[3] == 0.0
+    assert om.tv_many([1, 2, 1], np.array([[0.6, 0.3, 0.1]]))[0] == pytest.approx(om.tv([1, 2, 1], [0.6, 0.3, 0.1]))
+
+
+def test_uniform_tv_per_group_and_meister_form_by_hand(tmp_path):
+    """Fixtures: 3 options, the uniform guess vs Male [.6 .3 .1] (and reversed on the second
+    question): TV = ½(.2667 + .0333 + .2333) = .26667; Female .06667, Democrat .16667,
+    Republican .36667. Meister form over the four of their groups present: mean .216667."""
+    from ava.models import load_scorer
+
+    qs = fixtures()
+    res = run_tasks([OpinionTask("opinionqa", qs, n_resamples=5)], load_scorer("uniform"), tmp_path,
+                    progress=False)["tasks"]["opinionqa"]
+    tv = res["details"]["tv"]
+    assert tv["by_group"]["SEX:Male"]["uniform"] == pytest.approx(1 - 0.266667, abs=1e-6)
+    assert tv["by_group"]["POLPARTY:Democrat"]["uniform"] == pytest.approx(1 - 0.166667, abs=1e-6)
+    assert tv["by_group"]["SEX:Male"]["model"] == tv["by_group"]["SEX:Male"]["uniform"]  # the uniform model
+    six = tv["meister_groups"]
+    assert six["groups"] == [g for g in MEISTER_GROUPS if not g.startswith("RACE")] and six["pairs"] == 8
+    assert six["uniform_mean_tv"] == pytest.approx(0.216667, abs=1e-6) == six["model_mean_tv"]
+
+
+def test_item_scores_written_before_per_group_tv_say_so():
+    from ava.evals.tasks.opinion_task import _tv_section
+
+    class Old:
+        values = {"wd": {}}
+
+    assert _tv_section([Old()])["available"] is False
