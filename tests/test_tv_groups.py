@@ -34,6 +34,24 @@ def test_uniform_tv_per_group_and_meister_form_by_hand(tmp_path):
     six = tv["meister_groups"]
     assert six["groups"] == [g for g in MEISTER_GROUPS if not g.startswith("RACE")] and six["pairs"] == 8
     assert six["uniform_mean_tv"] == pytest.approx(0.216667, abs=1e-6) == six["model_mean_tv"]
+    # with "Refused" as one more answer (the groups refused 0%): uniform over 4 letters vs Male
+    # [.6 .3 .1 0]: ½(.35 + .05 + .15 + .25) = .4; Female .25, Democrat .3, Republican .45: mean .35
+    assert six["uniform_mean_tv_with_refusal"] == pytest.approx(0.35, abs=1e-6)
+
+
+def test_model_tv_with_refusal_counts_its_refusal_mass(tmp_path):
+    """A model that gives Male's answers exactly and refuses 10%, on a question where Male refused
+    0%: TV with refusal = ½(.1 × (.6 + .3 + .1) + .1) = .1; without it 0."""
+    from ava.contracts.scoring import ScoredItem
+
+    q = fixtures()[0]
+    task = OpinionTask("opinionqa", [q, fixtures()[1]], n_resamples=5)
+    item = task.items()[0]
+    male = [0.6 * 0.9, 0.3 * 0.9, 0.1 * 0.9, 0.1]
+    (score,) = task.score([item], {item.id: ScoredItem(item.id, tuple(np.log(male)))})
+    assert score.values["tv"]["SEX:Male"] == pytest.approx(0.0, abs=1e-12)
+    assert score.values["tv_with_refusal"]["SEX:Male"] == pytest.approx(0.1)
+    assert score.values["tv_with_refusal"]["RACE:Black"] is None  # no such group in the fixtures
 
 
 def test_item_scores_written_before_per_group_tv_say_so():

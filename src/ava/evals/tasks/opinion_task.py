@@ -154,6 +154,7 @@ class OpinionTask(SurveyTask):
                 "tv_overall": om.tv(dist, overall), "uniform_tv_overall": om.tv(np.ones(len(overall)), overall),
                 "tv": by_label(groups, om.tv_many(dist, humans[1:])),
                 "uniform_tv": by_label(groups, om.tv_many(np.ones(len(overall)), humans[1:])),
+                **_meister_tv(q, dist, reading.refusal),
                 "entropy_model": om.normalised_entropy(dist), "entropy_humans": om.normalised_entropy(overall),
                 "letter_probs": [float(x) for x in reading.by_position], "orders": len(reads[uid]),
             }))
@@ -289,6 +290,23 @@ MEISTER_GROUPS = ("POLPARTY:Democrat", "POLPARTY:Republican", "SEX:Male", "SEX:F
 """The six groups Meister et al. (NAACL 2025) average total variation over on OpinionQA."""
 
 
+def _meister_tv(q: SurveyQuestion, dist: np.ndarray, refusal: float) -> dict[str, dict[str, float | None]]:
+    """TV to each of Meister et al.'s six groups in their form: the refusal option(s) counted as
+    one more answer (the model's refusal mass, the group's refusal share; uniform over every
+    shown letter), for the model and the uniform guess."""
+    k, m = len(q.options), len(q.refusal_options)
+    groups = [tuple(g.split(":", 1)) for g in MEISTER_GROUPS]
+    humans = group_matrix(q, groups)  # type: ignore[arg-type]
+    if m:
+        rates = np.array([[(q.group(a, g) or q.overall).refusal_rate] for a, g in groups])
+        humans = np.hstack([(1 - rates) * humans / humans.sum(axis=1, keepdims=True), rates])
+        model, uniform = np.append((1 - refusal) * dist, refusal), np.append(np.ones(k), m) / (k + m)
+    else:
+        model, uniform = dist, np.ones(k) / k
+    return {"tv_with_refusal": by_label(groups, om.tv_many(model, humans)),  # type: ignore[arg-type]
+            "uniform_tv_with_refusal": by_label(groups, om.tv_many(uniform, humans))}  # type: ignore[arg-type]
+
+
 def _tv_section(scores: Sequence[ItemScore]) -> dict[str, Any]:
     """Total variation to every group, for the model and the uniform guess: per group ``1 - mean
     TV`` (as representativeness), and Meister et al.'s own form, the mean TV (a distance) pooled
@@ -306,6 +324,11 @@ def _tv_section(scores: Sequence[ItemScore]) -> dict[str, Any]:
                   "model_mean_tv": rounded(np.nanmean(model[:, six])) if six else None,
                   "uniform_mean_tv": rounded(np.nanmean(uniform[:, six])) if six else None,
                   "pairs": int(np.isfinite(model[:, six]).sum()) if six else 0}
+        if all("tv_with_refusal" in s.values for s in scores):
+            _, with_model = om.label_matrix([s.values["tv_with_refusal"] for s in scores])
+            _, with_uniform = om.label_matrix([s.values["uniform_tv_with_refusal"] for s in scores])
+            pooled |= {"model_mean_tv_with_refusal": rounded(np.nanmean(with_model)),
+                       "uniform_mean_tv_with_refusal": rounded(np.nanmean(with_uniform))}
     return {"available": True, "definition": "TV = 0.5 * sum |p - q| over the substantive options, each renormalised; "
                                              "per group 1 - mean over questions (as representativeness)",
             "by_group": by_group, "meister_groups": pooled}
