@@ -61,3 +61,20 @@ def test_item_scores_written_before_per_group_tv_say_so():
         values = {"wd": {}}
 
     assert _tv_section([Old()])["available"] is False
+
+
+def test_uniform_guess_on_real_opinionqa_in_meisters_form(shared_data, tmp_path):
+    """All 1,494 real questions: the uniform guess's mean TV over Meister et al.'s six groups is
+    near their published 0.363 only when "Refused" counts as an answer, as in their code (0.358 on
+    the 96 of their 100 questions ava scores; 0.380 on all), and far below it otherwise (0.252)."""
+    from ava.evals.task import TaskOptions
+    from ava.evals.tasks.opinionqa import make_tasks
+    from ava.models import load_scorer
+
+    (task,) = make_tasks(TaskOptions(settings={"n_resamples": "20"}))
+    res = run_tasks([task], load_scorer("uniform"), tmp_path, progress=False)["tasks"]["opinionqa"]
+    six = res["details"]["tv"]["meister_groups"]
+    assert six["groups"] == list(MEISTER_GROUPS) and six["pairs"] > 8000
+    assert six["model_mean_tv_with_refusal"] == six["uniform_mean_tv_with_refusal"] == pytest.approx(0.363, abs=0.03)
+    assert six["uniform_mean_tv"] == pytest.approx(0.252, abs=0.005)
+    assert res["headline"]["uniform_representativeness_tv"] == res["headline"]["representativeness_tv"]
