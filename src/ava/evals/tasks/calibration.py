@@ -158,6 +158,10 @@ def fit_temperature(questions: Sequence[SurveyQuestion],
     grid = np.linspace(lo, hi, GRID)
     values = [mean_wd(questions, reads, math.exp(x)) for x in grid]
     best = int(np.argmin(values))
+    if max(values) - min(values) < 1e-12:
+        raise ValueError(f"calibration: on {len(questions)} fitting questions the letters' distribution does not "
+                         "change with the temperature (the model gives every letter the same probability): there is no "
+                         "temperature to fit; use expression=logprobs")
     if best in (0, GRID - 1):
         way = "flattening the letters to uniform" if best else "sharpening them to an argmax"
         raise ValueError(f"calibration: the best temperature is at the bound T={math.exp(grid[best]):g}: "
