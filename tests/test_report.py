@@ -170,3 +170,24 @@ def test_the_opening_figure_sets_variants_side_by_side(two_runs, tmp_path):
     assert png.shape[0] > 300 and png.shape[1] > 800
     doc = parse(build_report([two_runs / "uniform", tmp_path / "orders3"]))
     assert doc.images[0].startswith("data:image/png;base64,") and len(doc.images) == 4
+
+
+def test_variant_settings_are_read_from_the_run_record_first():
+    """The recorded ``--set`` values (or an option of their own, like --expression) name the
+    variant; a run without them (a library call) falls back on what its result says."""
+    from pathlib import Path
+
+    from ava.reports.figure import run_settings, variant_labels
+    from ava.reports.html import Run
+
+    task = {"headline": {"representativeness": 0.8, "uniform_representativeness": 0.82},
+            "details": {"orders": {"orders": 4, "order_kind": "cyclic", "debias": "none"}}}
+    cli = Run("a", Path("a"), {"run": {"config": {"settings": {"orders": "2"}, "expression": "calibrated"}},
+                               "tasks": {"opinionqa": task}})
+    lib = Run("b", Path("b"), {"run": {}, "tasks": {"opinionqa": task}})
+    assert run_settings(cli, "opinionqa") == {"expression": "calibrated", "orders": "2", "order_kind": "cyclic",
+                                              "debias": "none"}
+    fallback = run_settings(lib, "opinionqa")
+    assert fallback["orders"] == "4" and fallback["expression"] == "logprobs"
+    assert variant_labels([cli, lib], "opinionqa") == ["a\nexpression=calibrated, orders=2",
+                                                       "b\nexpression=logprobs, orders=4"]

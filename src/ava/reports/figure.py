@@ -30,7 +30,9 @@ def figure_tasks(runs: Sequence[Any]) -> list[str]:
 
 def run_settings(run: Any, task: str) -> dict[str, str]:
     """The reading settings a run recorded: its ``--set`` values, else what its result says."""
-    recorded = ((run.results.get("run") or {}).get("config") or {}).get("settings") or {}
+    config = (run.results.get("run") or {}).get("config") or {}
+    # --set values, and any of these recorded as an option of their own (e.g. --expression)
+    recorded = {**(config.get("settings") or {}), **{k: config[k] for k in VARIANT_SETTINGS if config.get(k)}}
     m = run.results.get("tasks", {}).get(task, {})
     details = m.get("details") or {}
     found = {k: str(recorded.get(k, v)) for k, v in VARIANT_SETTINGS.items()}
