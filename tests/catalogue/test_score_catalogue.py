@@ -320,3 +320,42 @@ def test_lone_surrogate_names_file_line_and_id(tmp_path, monkeypatch):
     skipped = score(inp, out, "--skip-bad")  # the good line is still scored, the two counted
     assert skipped.exit_code == 0 and [r["id"] for r in scored(out)] == ["r0"]
     assert "skipping 2 malformed line(s)" in skipped.output
+
+
+# -- a LoRA adapter trained on another base model ----------------------------------------------------
+def test_adapter_of_another_builtin_is_refused_before_loading(tmp_path, monkeypatch):
+    """Before: torch's ``size mismatch`` state-dict traceback, after the model had loaded."""
+    from test_models import _adapter
+
+    folder, _ = _adapter(tmp_path, "tiny")
+    forbid_model_loading(monkeypatch)
+    inp, out = requests_file(tmp_path / "in.jsonl"), tmp_path / "out.jsonl"
+    assert_error(score(inp, out, "--adapter", str(folder), model="smollm2"), f"adapter {folder}",
+                 "trained on 'tiny', not on 'smollm2'", "pass --model tiny")
+    assert not out.exists() and not out.with_name("out.jsonl.run.json").exists()
+
+
+def test_eval_adapter_of_another_builtin_is_refused_before_loading(tmp_path, monkeypatch):
+    from test_models import _adapter
+
+    folder, _ = _adapter(tmp_path, "tiny")
+    forbid_model_loading(monkeypatch)
+    result = invoke("eval", "--model", "smollm2", "--adapter", str(folder), "--benchmark", "opinionqa",
+                    "--limit", "2", "--out", str(tmp_path / "run"), "--no-progress")
+    assert_error(result, f"adapter {folder}", "trained on 'tiny', not on 'smollm2'", "pass --model tiny")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_adapter_whose_shapes_do_not_fit_is_one_line(tmp_path):
+    """A base named by a hub id (or trained on another machine) cannot be compared before loading:
+    the load's size mismatch is caught and named."""
+    from test_models import _adapter
+
+    folder, _ = _adapter(tmp_path, "some-org/another-model")
+    inp, out = requests_file(tmp_path / "in.jsonl"), tmp_path / "out.jsonl"
+    line = assert_error(score(inp, out, "--adapter", str(folder), model="smollm2"), f"adapter {folder}",
+                        "trained on 'some-org/another-model'", "its weights do not fit 'smollm2'", "size mismatch in",
+                        "pass --model with the base it was trained on")
+    assert "lora" in line and not out.exists()
+    assert json.loads(out.with_name("out.jsonl.run.json").read_text())["status"] == "failed"
