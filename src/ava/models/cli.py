@@ -78,7 +78,7 @@ def score(
 ) -> None:
     """Score each request's option letters; rerunning the same command resumes."""
     from ava.io import os_error_line
-    from ava.runs import Output, RunRefused, check_apart, check_writable
+    from ava.runs import Output, RunRefused, check_apart, check_apart_each, check_writable
 
     try:
         if truncate not in (None, "left"):
@@ -90,6 +90,7 @@ def score(
         target = _one_output(out, output)
         check_writable(Output(target, folder=False))  # the output's own place first (not under a file, ...)
         check_apart(target, [input], "--out", "--input")  # then: scores written over their requests lose them
+        check_apart_each(target, [("--model", model), ("--adapter", adapter)])
         requests = _read(input, skip_bad)
         config = EngineConfig(max_batch_tokens=batch_tokens, truncate=truncate, threads=threads)
         n = _run(requests, target, loading, chat, config, chunk, restart, progress, settings)

@@ -14,12 +14,13 @@ def report_command(
     """Compare evaluation runs: headline table, per-group heatmap, plots (images embedded)."""
     from ava.io import os_error_line
     from ava.reports.html import ReportError, write_report
-    from ava.runs import NotWritable, Output, check_writable
+    from ava.runs import NotWritable, Output, OutputOverlapsInput, check_apart, check_writable
 
     try:
         check_writable(Output(out, folder=False))
+        check_apart(out, run_dirs, "--out", "a run directory")  # a report inside a run it reads: not its file
         path = write_report(run_dirs, out)
-    except (ReportError, NotWritable) as exc:
+    except (ReportError, NotWritable, OutputOverlapsInput) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     except OSError as exc:  # a full disk, a permission, a symlink loop: one line naming the file

@@ -23,10 +23,11 @@ def lm_eval_command(
     from ava.evals.export.lm_eval import ExportError, plan_export, write_export
     from ava.evals.registry import UnknownName
     from ava.io import os_error_line
-    from ava.runs import RunRefused
+    from ava.runs import RunRefused, check_apart_each
 
     try:
         settings = parse_settings(set_)
+        check_apart_each(out, [("--data", data), ("--set data_root", settings.get("data_root"))], "DIR")
         tasks, skipped = plan_export(benchmark, data, limit, seed, settings)
         for bench, reason in skipped.items():
             typer.echo(f"{bench} skipped: {reason}")
