@@ -50,3 +50,39 @@ def test_a_repeatable_option_with_other_values_is_not_refused():
     command = typer.main.get_command(app).commands["data"].commands["build-ads"]
     assert _given_twice(command.params, ["--ads", "a.jsonl", "--ads", "b.jsonl", "--out", "o"]) is None
     assert _given_twice(command.params, ["--out", "o", "--", "--out", "p"]) is None  # after --: not options
+
+
+# -- --out through a symlink loop: one line in every command, never raw errno text ---------------------
+LOOP_CASES = {
+    "score": ["score", "--model", "uniform", "-i", "{tmp}/req.jsonl", "--out", "{loop}/s.jsonl", "--no-progress"],
+    "eval": ["eval", "--model", "uniform", "--benchmark", "globalopinionqa", "--limit", "2", "--out", "{loop}/run",
+             "--no-progress"],
+    "build-ads": ["data", "build-ads", "--ads", "{tmp}/ads.jsonl", "--out", "{loop}/build", "--no-progress"],
+    "build-surveys": ["data", "build-surveys", "--pew-dir", "{tmp}/pew", "--out", "{loop}/surveys", "--sav-only",
+                      "--no-progress"],
+    "train": ["train", "--model", "tiny", "--data", "{tmp}/build", "--out", "{loop}/train"],
+    "export": ["export", "lm-eval", "{loop}/tasks", "--benchmark", "globalopinionqa"],
+    "experiment": ["experiment", "run", "{tmp}/recipe.yaml", "--out", "{loop}/exp", "--no-progress"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(LOOP_CASES))
+def test_out_through_a_symlink_loop(tmp_path, monkeypatch, command):
+    """Before (some commands): ``[Errno 40] Too many levels of symbolic links`` or a traceback."""
+    import os
+
+    from test_training import write_instruction_fixture
+
+    forbid_model_loading(monkeypatch)
+    loop = tmp_path / "loop"
+    os.symlink(loop, loop)
+    (tmp_path / "req.jsonl").write_text('{"id": "1", "prompt": "Q?", "options": ["A", "B"]}\n', encoding="utf-8")
+    (tmp_path / "ads.jsonl").write_text('{"id": "1"}\n', encoding="utf-8")
+    (tmp_path / "pew").mkdir()
+    write_instruction_fixture(tmp_path / "build", n_train=4)
+    (tmp_path / "recipe.yaml").write_text(
+        f"version: 1\ndata: {{build: '{tmp_path / 'build'}'}}\nmodel: {{name: tiny}}\n"
+        "eval: {benchmarks: {globalopinionqa: {limit: 2}}}\n", encoding="utf-8")
+    args = [a.replace("{tmp}", str(tmp_path)).replace("{loop}", str(loop)) for a in LOOP_CASES[command]]
+    line = assert_error(invoke(*args), str(loop), "back to itself")
+    assert "Errno" not in line
