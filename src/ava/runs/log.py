@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def unfinished_chunks(items: Sequence[T], key: Callable[[T], str], log: JsonlLog, size: int) -> list[T]:
+def unfinished_chunks(items: Sequence[T], key: Callable[[T], str], log: JsonlLog, size: int,
+                      boundary: Callable[[T], Hashable] | None = None) -> list[T]:
     """The items of every chunk ``log`` does not hold whole, chunks fixed by absolute position
     (chunk k is ``items[k*size:(k+1)*size]``); the rows of a chunk held only in part are dropped
     from the log (and its file, rewritten atomically).
@@ -26,11 +27,11 @@ def unfinished_chunks(items: Sequence[T], key: Callable[[T], str], log: JsonlLog
     items after a kill would score them in other company than an uninterrupted run did, and the
     resumed scores would differ from it by ~1e-7. Redoing whole chunks from their start, with the
     same fixed size, puts every item in the same batches as an uninterrupted run: bit for bit.
+    ``boundary``: as :func:`run_in_chunks`'s (chunks restart at each change of its value).
     """
     todo: list[T] = []
     dropped: set[str] = set()
-    for start in range(0, len(items), size):
-        chunk = items[start:start + size]
+    for chunk in _fixed_chunks(items, size, boundary):
         held = [key(item) for item in chunk if key(item) in log.rows]
         if len(held) < len(chunk):
             todo += chunk
@@ -100,6 +101,21 @@ class JsonlLog:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
             self.rows[str(row[self.key])] = dict(row)
         fh.flush()
+
+
+def _fixed_chunks(items: Sequence[T], size: int, boundary: Callable[[T], Hashable] | None) -> list[Sequence[T]]:
+    """``items`` in chunks of ``size`` from the start, restarting at each change of ``boundary``:
+    the chunks :func:`run_in_chunks` makes of them with a fixed :class:`ChunkPolicy`."""
+    chunks: list[Sequence[T]] = []
+    start = 0
+    while start < len(items):
+        end = min(start + size, len(items))
+        if boundary is not None:
+            first = boundary(items[start])
+            end = next((i for i in range(start + 1, end) if boundary(items[i]) != first), end)
+        chunks.append(items[start:end])
+        start = end
+    return chunks
 
 
 def run_in_chunks(
