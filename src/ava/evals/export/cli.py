@@ -27,8 +27,8 @@ def lm_eval_command(
 
     try:
         settings = parse_settings(set_)
-        check_apart_each(out, [("--data", data), ("--set data_root", settings.get("data_root"))], "DIR")
         tasks, skipped = plan_export(benchmark, data, limit, seed, settings)
+        check_apart_each(out, [("--data", data)], "DIR")  # before a file is written (data_root: see docs/cli.md)
         for bench, reason in skipped.items():
             typer.echo(f"{bench} skipped: {reason}")
         options = {"benchmarks": sorted(benchmark or []), "data": data, "limit": limit, "seed": seed,
