@@ -93,3 +93,57 @@ def test_every_command_refuses_before_writing(tmp_path, inp, below, holds, comma
         errors = [line for line in result.output.splitlines() if line.startswith("error:")]
         assert len(errors) == 1 and "choose a --out outside every input" in errors[0], result.output
         assert {p: p.stat().st_mtime_ns for p in root.rglob("*")} == before
+
+
+def _table_args(command: str, out: Path, inp: Path) -> list[str]:
+    """Every other command with an output, given the input folder ``inp`` where it reads one."""
+    return {
+        "train": ["train", "--model", "tiny", "--data", str(inp), "--out", str(out)],
+        "eval": ["eval", "--model", "uniform", "--benchmark", "globalopinionqa", "--data", str(inp), "--out", str(out),
+                 "--no-progress"],
+        "export": ["export", "lm-eval", str(out), "--benchmark", "globalopinionqa", "--data", str(inp)],
+        "score-adapter": ["score", "--model", "tiny", "--adapter", str(inp), "-i", str(inp.parent / "req.jsonl"),
+                          "--out", str(out / "s.jsonl"), "--no-progress"],
+        "report": ["report", str(inp), "--out", str(out / "report.html")],
+    }[command]
+
+
+@pytest.mark.parametrize("relation", ["equal", "inside", "holds"])
+@pytest.mark.parametrize("command", ["train", "eval", "export", "score-adapter", "report"])
+def test_every_other_command_refuses_before_writing(tmp_path, monkeypatch, command, relation):
+    """The table beside the property test above: train (--data, --model, --mix, --config), eval
+    (--data, --model, --adapter), export (--data), score (--input,
+    --model, --adapter) and report (its run directories): an output equal to, inside or holding an
+    input is refused with one line before anything is written, and no model loads."""
+    from transformers import AutoModelForCausalLM
+
+    from ava.cli import app
+
+    if command in ("report", "score-adapter") and relation != "inside":
+        pytest.skip("a file output can only lie inside an input folder")
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("a model was loaded before the command refused")
+
+    for target in ("ava.models.scorer.load_scorer", "ava.models.options.load_model"):
+        monkeypatch.setattr(target, loaded)
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", loaded)
+    inp = tmp_path / "in"
+    inp.mkdir()
+    (inp / "adapter_config.json").write_text('{"base_model_name_or_path": "tiny"}', encoding="utf-8")
+    (tmp_path / "req.jsonl").write_text('{"id": "1", "prompt": "Q?", "options": ["A", "B"]}\n', encoding="utf-8")
+    sel = "defaultdict(<class 'list'>, {'Spain': [0.6, 0.4], 'Chad': [0.2, 0.8]})"
+    csv = f'question,selections,options,source\n"Q?","{sel}","[\'Yes\', \'No\']",GAS\n'
+    (inp / "global_opinions.csv").write_text(csv, encoding="utf-8")  # GlobalOpinionQA's: eval's, export's --data
+    out = {"equal": inp, "inside": inp / "sub", "holds": tmp_path}[relation]
+    def state() -> dict[Path, int | None]:  # every path, and each file's mtime (a folder's moves with the
+        return {p: p.stat().st_mtime_ns if p.is_file() else None  # write probe, which leaves nothing)
+                for p in tmp_path.rglob("*")}
+
+    before = state()
+    result = CliRunner().invoke(app, _table_args(command, out, inp))
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "outside every input" in errors[0], result.output
+    assert state() == before

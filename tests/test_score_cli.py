@@ -49,8 +49,8 @@ def test_malformed_lines_skipped_on_request(tmp_path):
     _write(inp, [_req(0), '{"id": "x", "options": ["A"]}\n', _req(0), _req(1)])
     result = runner.invoke(app, ["score", "--model", "uniform", "-i", str(inp), "-o", str(out), "--skip-bad"])
     assert result.exit_code == 0, result.output
-    assert 'line 2: give "segments"' in result.output
-    assert "line 3: duplicate id 'r0'" in result.output
+    assert "line 2 (id 'x'): give \"segments\"" in result.output
+    assert "line 3 (id 'r0'): duplicate id" in result.output
     assert [json.loads(x)["id"] for x in out.read_text().splitlines()] == ["r0", "r1"]
 
 

@@ -9,7 +9,11 @@ report`` compares runs, ``ava export lm-eval`` writes the benchmarks for lm-eval
 
 from __future__ import annotations
 
+from collections import Counter
+from typing import Any
+
 import typer
+from typer.core import TyperCommand
 
 from ava.evals.cli import eval_command
 from ava.evals.export.cli import lm_eval_command
@@ -19,6 +23,62 @@ from ava.models.cli import score
 from ava.reports.cli import report_command
 from ava.surveys.cli import build_surveys_cmd
 from ava.training.cli import train
+
+
+class OnceCommand(TyperCommand):
+    """A command that refuses an option given twice, before anything runs.
+
+    Why: click keeps the last value of a single-valued option and every value of a repeatable
+    one, so ``--benchmark X --benchmark X`` ran X (and recorded the flag twice), ``--benchmark X
+    --benchmark Y`` silently ran Y, and ``--wave W26 --wave W26`` listed a wave twice. A
+    repeatable option may be given again with another value (``--ads a --ads b``), never the same.
+    """
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        repeated = _given_twice(self.params, args)
+        if repeated:
+            typer.echo(f"error: {repeated}", err=True)
+            raise typer.Exit(2)
+        return super().parse_args(ctx, args)
+
+
+def _given_twice(params: list[Any], args: list[str]) -> str | None:
+    """'--flag VALUE given twice' (or '--flag given twice (A and B)') for the first option repeated.
+    (Options are told by ``param_type_name``: typer ships its own copy of click's classes.)"""
+    takes_value = {name: p for p in params
+                   if p.param_type_name == "option" and not p.is_flag and not getattr(p, "count", False)
+                   for name in [*p.opts, *p.secondary_opts]}
+    seen: dict[str, list[str]] = {}
+    i = 0
+    while i < len(args) and args[i] != "--":
+        name, eq, inline = args[i].partition("=")
+        option = takes_value.get(name)
+        if option is not None:
+            value = inline if eq else (args[i + 1] if i + 1 < len(args) else "")
+            i += 0 if eq else 1
+            seen.setdefault(option.opts[0], []).append(value)
+        i += 1
+    for flag, values in seen.items():
+        option = takes_value[flag]
+        twice = [v for v, n in Counter(values).items() if n > 1]
+        if twice:
+            return f"{_longest(option)} {twice[0]} given twice: give it once"
+        if len(values) > 1 and not option.multiple:
+            return f"{_longest(option)} given twice ({' and '.join(values)}): it takes one value; give it once"
+    return None
+
+
+def _longest(option: Any) -> str:
+    return max(option.opts, key=len)
+
+
+def _once(*apps: Any) -> None:
+    """Every command of these Typer apps refuses an option given twice (:class:`OnceCommand`)."""
+    for sub in apps:
+        for command in sub.registered_commands:
+            if command.cls in (None, TyperCommand):
+                command.cls = OnceCommand
+
 
 app = typer.Typer(
     name="ava",
@@ -51,6 +111,7 @@ app.command("report", help="One self-contained HTML page comparing run directori
 app.add_typer(export_app, name="export")
 app.add_typer(experiment_app, name="experiment")
 app.command("build", hidden=True, help="Old spelling of `ava data build-ads` (kept for one release).")(build)
+_once(app, data_app, export_app, experiment_app)
 
 
 if __name__ == "__main__":

@@ -324,3 +324,51 @@ def test_permutations_beyond_what_exist_are_refused(tmp_path, monkeypatch):
     assert_error(invoke("eval", "--model", "smollm2", "--benchmark", "opinionqa", "--set", "orders=7", "--set",
                         "order_kind=permutations", "--out", str(tmp_path / "o"), "--no-progress"),
                  "no question has that many distinct permutations; the most is 6")
+
+
+# -- an interrupted run resumes to the uninterrupted scores, bit for bit --------------------------------
+@pytest.mark.slow
+def test_torn_score_cache_resumes_bit_for_bit(tmp_path, monkeypatch):
+    """Before: the chunk size grew with the seconds a step took, the missing prompts were re-chunked
+    from where the cache ended, and the CPU thread count followed the machine's load: a resumed run's
+    SmolLM2 scores differed from an uninterrupted one's in their last bits (so did two uninterrupted runs)."""
+    from ava.models.engine import LetterEngine
+    from ava.runs import ChunkPolicy
+
+    rows = [GOQA_HEADER]
+    sel = "defaultdict(<class 'list'>, {'Spain': [0.6, 0.4], 'Chad': [0.2, 0.8]})"
+    for i in range(30):
+        question = " ".join(["Should the government spend more on schools"] * (1 + i % 4)) + f" (item {i})?"
+        rows.append(f'"{question}","{sel}","[\'Yes\', \'No\']",GAS\n')
+    data = tmp_path / "goqa.csv"
+    data.write_text("".join(rows), encoding="utf-8")
+    monkeypatch.setattr("ava.evals.runner.CHUNKS", ChunkPolicy(8, 8))
+    monkeypatch.setattr("ava.models.threads.free_threads", lambda wait=0.5: 1)
+    whole, out = tmp_path / "whole", tmp_path / "out"
+    assert invoke(*eval_args(data, whole, model="smollm2")).exit_code == 0
+    real, calls = LetterEngine.score, []
+
+    def interrupted(self, requests, progress=False):
+        if len(calls) >= 3:
+            raise KeyboardInterrupt
+        calls.append(len(requests))
+        return real(self, requests, progress)
+
+    with monkeypatch.context() as m:
+        m.setattr(LetterEngine, "score", interrupted)
+        assert invoke(*eval_args(data, out, model="smollm2")).exit_code == 130
+    cache = out / "cache" / "scores.jsonl"
+    lines = cache.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 24
+    cache.write_bytes(b"".join(lines[:20]) + lines[20][:40])  # killed while writing the third chunk
+    result = invoke(*eval_args(data, out, model="smollm2"))
+    assert result.exit_code == 0, result.output
+
+    def scores(run: Path) -> dict[str, list[float]]:
+        lines = (run / "cache" / "scores.jsonl").read_text().splitlines()
+        return {r["key"]: r["logprobs"] for r in map(json.loads, lines)}
+
+    assert scores(out) == scores(whole) and len(scores(whole)) == 60  # a prompt per question and country
+    assert [p.read_bytes() for p in sorted((out / "scores").glob("*.jsonl"))] == \
+        [p.read_bytes() for p in sorted((whole / "scores").glob("*.jsonl"))]
+    assert json.loads((out / "run.json").read_text())["info"]["threads"] == 1

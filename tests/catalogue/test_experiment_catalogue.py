@@ -336,3 +336,57 @@ def test_unknown_group_correction_is_refused(tmp_path):
                       encoding="utf-8")
     with pytest.raises(RecipeError, match=r"compare\.correction: 'bonferonni' is not one of holm, bh, none"):
         load_recipe(recipe, available=False)
+
+
+# -- issue 26: a given data.build is bound by its contents, as data.ads is ------------------------
+
+
+def _started_on_build(tmp_path: Path) -> tuple[Path, Path]:
+    """An experiment folder started (bound) on a finished build, as its first step would leave it."""
+    from ava.experiments.recipe import load_recipe
+    from ava.experiments.steps import build_contents, contents_digest
+    from ava.runs import Binding, Output, start_run
+
+    write_instruction_fixture(tmp_path / "build", n_train=4)
+    path = recipe(tmp_path)
+    started = load_recipe(path)
+    files = build_contents(str(tmp_path / "build"))
+    binding = Binding(inputs=contents_digest(files), options=started.bound())
+    with start_run(Output(tmp_path / "o", folder=True), "experiment", binding, info={"ads": [], "build": files}):
+        pass
+    return path, tmp_path / "o"
+
+
+def test_build_rebuilt_in_place_is_refused(tmp_path, monkeypatch):
+    """Before: data.build was bound by its path only (``"inputs": ""``): a rebuilt build was used
+    under the old experiment, its steps reported cached."""
+    forbid_model_loading(monkeypatch)
+    path, out = _started_on_build(tmp_path)
+    write_instruction_fixture(tmp_path / "build", n_train=6)  # rebuilt: other rows, same folder
+    line = assert_error(run(path, out), "o was built from other data.build contents", "build (", "changed",
+                        "--restart")
+    assert "data/train-" in line
+    assert json.loads((out / "run.json").read_text())["status"] == "complete"
+
+
+def test_build_part_edited_in_place_is_refused(tmp_path, monkeypatch):
+    """A Parquet part edited in place (the manifest unchanged) is named too."""
+    forbid_model_loading(monkeypatch)
+    path, out = _started_on_build(tmp_path)
+    part = sorted((tmp_path / "build" / "data").glob("train-*.parquet"))[0]
+    part.write_bytes(part.read_bytes() + b"\0")
+    line = assert_error(run(path, out), "data.build contents", f"data/{part.name} changed", "--restart")
+    assert "manifest.json" not in line
+
+
+def test_build_record_without_per_file_hashes_is_refused_by_the_joint_hash(tmp_path, monkeypatch):
+    """An experiment begun before builds were bound by contents (``"inputs": ""``) is refused, not reused."""
+    from ava.experiments.recipe import load_recipe
+    from ava.runs import Binding, Output, start_run
+
+    forbid_model_loading(monkeypatch)
+    write_instruction_fixture(tmp_path / "build", n_train=4)
+    path = recipe(tmp_path)
+    with start_run(Output(tmp_path / "o", folder=True), "experiment", Binding(options=load_recipe(path).bound())):
+        pass
+    assert_error(run(path, tmp_path / "o"), "was produced with other settings", "inputs: hash - ->", "--restart")

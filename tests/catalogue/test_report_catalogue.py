@@ -217,3 +217,18 @@ def test_results_file_without_read_permission(runs, tmp_path):
     assert errors == [f"error: {run / 'results.json'}: permission denied; make it readable/writable for you (chmod, "
                       "or ask its owner), or choose another path"], done.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("spelling", ["same", "link"])
+def test_a_run_directory_given_twice_is_refused(runs, tmp_path, spelling):
+    """A sibling of ``--benchmark X --benchmark X``: the run would be a column of the report twice."""
+    import os
+
+    second = runs / "letters"
+    if spelling == "link":
+        second = tmp_path / "link"
+        os.symlink(runs / "letters", second)
+    out = tmp_path / "r.html"
+    assert_error(invoke("report", str(runs / "letters"), str(second), "--out", str(out)),
+                 f"{second}: run directory given twice", "give each run directory once")
+    assert not out.exists()

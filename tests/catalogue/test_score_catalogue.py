@@ -203,3 +203,159 @@ def test_scores_written_over_their_requests_are_refused(tmp_path, restart):
     assert_error(result, "same.jsonl", "--out")
     assert inp.read_bytes() == before
     assert not (tmp_path / "same.jsonl.run.json").exists() and not (tmp_path / "same.jsonl.lock").exists()
+
+
+# -- a torn partial file resumes to the uninterrupted scores, bit for bit ----------------------
+def _varied_requests(path: Path, n: int = 40) -> Path:
+    """Prompts of many lengths, so which ones share a batch changes its padding and its shapes."""
+    lines = []
+    for i in range(n):
+        stem = " ".join(["Do you agree that taxes should rise"] * (1 + i % 5)) + f" (case {i})?"
+        lines.append(json.dumps({"id": f"r{i}", "segments": [f"Question: {stem}\nA. yes\nB. no\nC. unsure\n",
+                                                              "Answer:"], "options": ["A", "B", "C"]}) + "\n")
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
+def _interrupt_after(monkeypatch, calls: int) -> None:
+    """The engine raises KeyboardInterrupt (a Ctrl-C) on its ``calls + 1``-th chunk."""
+    from ava.models.engine import LetterEngine
+
+    real, seen = LetterEngine.score, []
+
+    def score(self, requests, progress=False):
+        if len(seen) >= calls:
+            raise KeyboardInterrupt
+        seen.append(len(requests))
+        return real(self, requests, progress)
+
+    monkeypatch.setattr(LetterEngine, "score", score)
+
+
+LAYOUT = ("--chunk", "8", "--batch-tokens", "96", "--threads", "1")
+"""SmolLM2 (the tiny test model's scores do not move with their batch company; SmolLM2's do, by
+~1e-7, as a 7B model's do), small batches, one thread: as an uninterrupted run scores them."""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cut", ["mid-chunk", "mid-line"])
+def test_torn_partial_scores_resume_bit_for_bit(tmp_path, monkeypatch, cut):
+    """Before: the missing requests were re-chunked from where the file ended, so they shared
+    batches with other prompts than in an uninterrupted run: scores ~2e-7 apart."""
+    inp = _varied_requests(tmp_path / "in.jsonl")
+    whole, out = tmp_path / "whole.jsonl", tmp_path / "out.jsonl"
+    assert score(inp, whole, *LAYOUT, model="smollm2").exit_code == 0
+    with monkeypatch.context() as m:
+        _interrupt_after(m, 3)  # three chunks (24 requests) saved, then Ctrl-C
+        assert_error(score(inp, out, *LAYOUT, model="smollm2"), "interrupted", "rerun the same command", code=130)
+    partial = out.with_name("out.jsonl.partial")
+    lines = partial.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 24 and not out.exists()
+    # a kill while the third chunk was being written: 4 of its 8 rows made it, then (mid-line) half a row
+    torn = b"".join(lines[:20]) + (lines[20][: len(lines[20]) // 2] if cut == "mid-line" else b"")
+    partial.write_bytes(torn)
+    result = score(inp, out, *LAYOUT, model="smollm2")
+    assert result.exit_code == 0, result.output
+    assert "resuming: 16 already scored, 24 to go" in result.output  # the third chunk is redone whole
+    assert out.read_bytes() == whole.read_bytes()
+    assert not partial.exists()
+
+
+@pytest.mark.slow
+def test_resume_keeps_the_layout_it_started_with(tmp_path, monkeypatch):
+    """--chunk, --batch-tokens and --threads each move scores in their last bits: a resume keeps
+    the ones its output was started with, and says so."""
+    inp = _varied_requests(tmp_path / "in.jsonl")
+    whole, out = tmp_path / "whole.jsonl", tmp_path / "out.jsonl"
+    assert score(inp, whole, *LAYOUT, model="smollm2").exit_code == 0
+    with monkeypatch.context() as m:
+        _interrupt_after(m, 2)
+        assert score(inp, out, *LAYOUT, model="smollm2").exit_code == 130
+    result = score(inp, out, "--chunk", "5", "--threads", "2", model="smollm2")
+    assert result.exit_code == 0, result.output
+    assert "note: resuming with --chunk 8 --batch-tokens 96 --threads 1 as this output was started" in result.output
+    assert out.read_bytes() == whole.read_bytes()
+    info = json.loads(out.with_name("out.jsonl.run.json").read_text())["info"]
+    assert (info["chunk"], info["batch_tokens"], info["threads"]) == (8, 96, 1)
+
+
+def test_threads_are_chosen_once_and_recorded(tmp_path):
+    inp = _varied_requests(tmp_path / "in.jsonl", n=4)
+    out = tmp_path / "out.jsonl"
+    assert score(inp, out, model="tiny").exit_code == 0
+    info = json.loads(out.with_name("out.jsonl.run.json").read_text())["info"]
+    assert isinstance(info["threads"], int) and info["threads"] >= 1 and info["chunk"] == 512
+
+
+# -- nothing in a request line is ignored ----------------------------------------------------------
+def test_prompt_and_segments_both_given(tmp_path, monkeypatch):
+    forbid_model_loading(monkeypatch)
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    inp.write_text(request(0) + json.dumps({"id": "both", "prompt": "Q?", "segments": ["Q2?"],
+                                            "options": ["A", "B"]}) + "\n")
+    assert_error(score(inp, out, model="tiny"), f"{inp}: 1 malformed line(s)", "line 2 (id 'both')",
+                 'both "prompt" and "segments" given', "--skip-bad")
+    assert not out.exists() and not out.with_name("out.jsonl.run.json").exists()
+
+
+def test_unknown_key_names_the_close_match(tmp_path, monkeypatch):
+    forbid_model_loading(monkeypatch)
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    inp.write_text(json.dumps({"id": "r0", "prompt": "Q?", "options": ["A"], "optons": ["A", "B"]}) + "\n")
+    assert_error(score(inp, out, model="tiny"), f"{inp}: 1 malformed line(s)", "line 1 (id 'r0')",
+                 "unknown key 'optons'", "did you mean options?")
+    assert not out.exists()
+
+
+def test_lone_surrogate_names_file_line_and_id(tmp_path, monkeypatch):
+    forbid_model_loading(monkeypatch)
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    inp.write_text(request(0) + '{"id": "s1", "prompt": "caf\\ud800 ok?", "options": ["A", "B"]}\n'
+                   + '{"id": "s\\udc00", "prompt": "fine?", "options": ["A", "B"]}\n')
+    result = score(inp, out, model="tiny")
+    assert_error(result, f"{inp}: 2 malformed line(s)", "line 2 (id 's1')", '"prompt" holds a lone surrogate')
+    assert "line 3 (id 's\\udc00'): \"id\" holds a lone surrogate" in result.output
+    assert "UnicodeEncodeError" not in result.output and not out.exists()
+    monkeypatch.undo()  # the uniform baseline "loads" through load_scorer too
+    skipped = score(inp, out, "--skip-bad")  # the good line is still scored, the two counted
+    assert skipped.exit_code == 0 and [r["id"] for r in scored(out)] == ["r0"]
+    assert "skipping 2 malformed line(s)" in skipped.output
+
+
+# -- a LoRA adapter trained on another base model ----------------------------------------------------
+def test_adapter_of_another_builtin_is_refused_before_loading(tmp_path, monkeypatch):
+    """Before: torch's ``size mismatch`` state-dict traceback, after the model had loaded."""
+    from test_models import _adapter
+
+    folder, _ = _adapter(tmp_path, "tiny")
+    forbid_model_loading(monkeypatch)
+    inp, out = requests_file(tmp_path / "in.jsonl"), tmp_path / "out.jsonl"
+    assert_error(score(inp, out, "--adapter", str(folder), model="smollm2"), f"adapter {folder}",
+                 "trained on 'tiny', not on 'smollm2'", "pass --model tiny")
+    assert not out.exists() and not out.with_name("out.jsonl.run.json").exists()
+
+
+def test_eval_adapter_of_another_builtin_is_refused_before_loading(tmp_path, monkeypatch):
+    from test_models import _adapter
+
+    folder, _ = _adapter(tmp_path, "tiny")
+    forbid_model_loading(monkeypatch)
+    result = invoke("eval", "--model", "smollm2", "--adapter", str(folder), "--benchmark", "opinionqa",
+                    "--limit", "2", "--out", str(tmp_path / "run"), "--no-progress")
+    assert_error(result, f"adapter {folder}", "trained on 'tiny', not on 'smollm2'", "pass --model tiny")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_adapter_whose_shapes_do_not_fit_is_one_line(tmp_path):
+    """A base named by a hub id (or trained on another machine) cannot be compared before loading:
+    the load's size mismatch is caught and named."""
+    from test_models import _adapter
+
+    folder, _ = _adapter(tmp_path, "some-org/another-model")
+    inp, out = requests_file(tmp_path / "in.jsonl"), tmp_path / "out.jsonl"
+    line = assert_error(score(inp, out, "--adapter", str(folder), model="smollm2"), f"adapter {folder}",
+                        "trained on 'some-org/another-model'", "its weights do not fit 'smollm2'", "size mismatch in",
+                        "pass --model with the base it was trained on")
+    assert "lora" in line and not out.exists()
+    assert json.loads(out.with_name("out.jsonl.run.json").read_text())["status"] == "failed"

@@ -192,7 +192,7 @@ def eval_command(
     """Evaluate a model; rerunning the same command resumes (scored prompts are cached)."""
     from ava.evals.data import DataError
     from ava.models.loading import ModelError
-    from ava.runs import RunRefused
+    from ava.runs import RunRefused, check_apart_each
 
     try:
         if chat and framing not in ("auto", "chat"):
@@ -201,6 +201,8 @@ def eval_command(
                                  concurrency, request_timeout, retries)
         plan = plan_eval(model, adapter, benchmark, suite, steer, limit, out, seed, "chat" if chat else framing,
                          data, set_, loading=ModelOptions(model, adapter, dtype, device_map, revision), backend=where)
+        # (a --set data_root folder holds each benchmark's data folder: a run directory beside them is fine)
+        check_apart_each(plan.out, [("--data", data), ("--model", model), ("--adapter", adapter)])
         results = run_plan(plan, progress, restart)
     except KeyboardInterrupt:
         target = out or "the run directory"

@@ -15,7 +15,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +36,31 @@ from ava.io import write_json
 from ava.models.backends.http import ServerError
 from ava.models.backends.partial import keep_finished
 from ava.models.scorer import Scorer
-from ava.runs import Binding, ChunkPolicy, JsonlLog, Output, now, run_in_chunks, start_run
+from ava.runs import (
+    Binding,
+    ChunkPolicy,
+    JsonlLog,
+    Output,
+    Run,
+    RunStatus,
+    now,
+    run_in_chunks,
+    start_run,
+    unfinished_chunks,
+)
 
 LOW_LETTER_MASS = 0.25
 """Mean letter mass below which a model is warned to be not answering the questions."""
 
-CHUNKS = ChunkPolicy(first=32, most=4096, seconds=5.0)
-"""Prompts scored (and appended to the cache) per step: from 32, doubling while a step takes
-under 5 s, at most 4096 -- the most an interruption can lose."""
+CHUNKS = ChunkPolicy(first=256, most=256)
+"""Prompts scored (and appended to the cache) per step, fixed by position in a task's items (chunk
+k is items [256k, 256(k+1))): which prompts share a batch moves a model's scores in their last bits,
+so an interrupted run resumes whole chunks and equals an uninterrupted one bit for bit (a chunk size
+that grew with the time a step took made even two uninterrupted runs differ)."""
+
+EXACT_COMPANY = ("transformers",)
+"""Backends whose numbers depend on their batch company (redone whole chunks on resume); a server
+batches as it likes, so every answer it gave is kept (:mod:`ava.models.backends.partial`)."""
 
 GenerationModel = Callable[[], tuple[Any, Any]]
 """Loads (model, tokenizer) for generation tasks, on first need only."""
@@ -90,7 +107,8 @@ def run_tasks(
     info = {"model": model, "adapter": config.get("adapter"), "backend": scorer.backend, "tasks": names}
     output, run_dir = Output(out_dir, folder=True), RunDirectory(out_dir)
     with start_run(output, "eval", Binding(model=scorer.identity), info=info, restart=restart,
-                   owned=RunDirectory.OWNED):
+                   owned=RunDirectory.OWNED) as record:
+        _keep_threads(record, scorer)
         run_dir.results.unlink(missing_ok=True)  # never leave an old result beside new work
         scores_log, generations_log = rundir.open_caches(run_dir)
         for log in (scores_log, generations_log):
@@ -111,12 +129,30 @@ def run_tasks(
     return results
 
 
+def _keep_threads(run: Run, scorer: Scorer) -> None:
+    """Give a model loaded in this process one CPU thread count for the run directory's whole life
+    (the one its first run chose, from the free cores): how many threads split each operator moves
+    scores in their last bits, and a resumed run equals an uninterrupted one bit for bit."""
+    if scorer.backend not in EXACT_COMPANY or getattr(scorer, "loaded", True) or not hasattr(scorer, "config"):
+        return
+    from ava.models.engine import EngineConfig
+    from ava.models.threads import free_threads
+
+    threads = (run.previous.info.get("threads") if run.previous is not None else None) or free_threads()
+    scorer.config = replace(scorer.config or EngineConfig(), threads=threads)
+    run.update_info({"threads": threads})
+    run.set_status(RunStatus.RUNNING)  # noted at once: a SIGKILL must not lose it
+
+
 def _score_task(task: Task, scorer: Scorer, log: JsonlLog, progress: bool) -> _Done:
     """Scores for every item of ``task``: cached ones read back, the rest scored chunk by chunk."""
     items = list(task.items())
     _check_ids(task.name, items)
     keys = {item.id: rundir.cache_key(scorer.identity, task.name, task.version, item) for item in items}
-    todo = [item for item in items if keys[item.id] not in log.rows]
+    if scorer.backend in EXACT_COMPANY:
+        todo = unfinished_chunks(items, lambda item: keys[item.id], log, CHUNKS.first)
+    else:
+        todo = [item for item in items if keys[item.id] not in log.rows]
 
     def rows_of(part: Sequence[EvalItem], scored: Sequence[ScoredItem]) -> list[dict[str, Any]]:
         rows = []
@@ -162,7 +198,7 @@ def _generate_task(task: GenerationTask, identity: str, log: JsonlLog, generatio
     items = list(task.items())
     _check_ids(task.name, items)
     keys = {item.id: rundir.cache_key(identity, task.name, task.version, item) for item in items}
-    todo = [item for item in items if keys[item.id] not in log.rows]
+    todo = unfinished_chunks(items, lambda item: keys[item.id], log, task.batch_size, boundary=lambda item: item.group)
     started = time.perf_counter()
     if todo:
         if generation_model is None:

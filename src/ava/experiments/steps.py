@@ -51,6 +51,7 @@ class Context:
     comparison: dict[str, Any] | None = None
     cached: list[str] = field(default_factory=list)
     ads: list[list[str]] = field(default_factory=list)  # [name, sha256] of every ad file, hashed once
+    build_files: list[list[str]] = field(default_factory=list)  # [name, sha256] of a given data.build's files
 
 
 @dataclass(frozen=True)
@@ -79,31 +80,61 @@ def ads_contents(ads: list[str] | None) -> list[list[str]]:
         raise ExperimentError(f"data.ads: {exc}") from None
 
 
+def build_contents(build: str | None) -> list[list[str]]:
+    """``[name, sha256]`` of what an experiment reads from a finished ``data.build``: its manifest
+    and every Parquet part, so a rebuilt build, or a part edited in place, changes the binding
+    (the manifest alone names the build's settings, not its rows). Refused when the build is not a
+    finished instruction build, before anything runs."""
+    from ava.instructions.dataset import DatasetLayout
+    from ava.io import file_sha256
+    from ava.runs import incomplete_reason
+
+    if build is None:
+        return []
+    why = incomplete_reason(Path(build), "instructions")
+    if why is not None:
+        raise ExperimentError(f"data.build {build}: not a finished instruction build ({why}); "
+                              "build it with `ava data build-ads`, or give data.ads instead")
+    layout = DatasetLayout(Path(build))
+    files = [layout.manifest, *sorted(layout.data.glob("*.parquet"))]
+    try:
+        return [[f.relative_to(layout.root).as_posix(), file_sha256(f)] for f in files]
+    except OSError as exc:
+        from ava.io import os_error_line
+
+        raise ExperimentError(f"data.build: {os_error_line(exc, build)}") from None
+
+
 def contents_digest(contents: list[list[str]]) -> str:
     """The hash ``ava data build-ads`` binds its inputs to (the same names and sha256s, the same hash)."""
     return hashlib.sha256(json.dumps(contents).encode()).hexdigest()[:16] if contents else ""
 
 
-def _refuse_edited_ads(ctx: Context) -> None:
-    """Name the ad files whose contents changed since the experiment began (the binding only holds
-    their joint hash); the binding refuses any other difference itself."""
+def _refuse_edited_inputs(ctx: Context) -> None:
+    """Name the ad files, or the files of ``data.build``, whose contents changed since the
+    experiment began (the binding only holds their joint hash); the binding refuses any other
+    difference itself."""
     from ava.runs import BindingMismatch, RecordError, read_run
 
     try:
         previous = read_run(ctx.out.root)
     except RecordError:
         return  # start_run reports an unreadable record
-    if previous is None or previous.kind != KIND or not isinstance(previous.info.get("ads"), list):
+    if previous is None or previous.kind != KIND:
         return
-    before = {str(name): sha for name, sha in previous.info["ads"]}
-    now = dict(ctx.ads)
-    changes = ([f"{n} changed" for n in sorted(before.keys() & now.keys()) if before[n] != now[n]]
-               + [f"{n} added" for n in sorted(now.keys() - before.keys())]
-               + [f"{n} removed" for n in sorted(before.keys() - now.keys())])
-    if changes:
-        raise BindingMismatch(f"{ctx.out.root} was built from other ad file contents ({'; '.join(changes[:5])}"
-                              f"{'; ...' if len(changes) > 5 else ''}); put the ads back to resume, or pass "
-                              "--restart to start over, or choose another --out")
+    for key, now, what in (("ads", ctx.ads, "ad file contents"), ("build", ctx.build_files, "data.build contents")):
+        if not isinstance(previous.info.get(key), list) or not now:
+            continue
+        before = {str(name): sha for name, sha in previous.info[key]}
+        after = dict(now)
+        changes = ([f"{n} changed" for n in sorted(before.keys() & after.keys()) if before[n] != after[n]]
+                   + [f"{n} added" for n in sorted(after.keys() - before.keys())]
+                   + [f"{n} removed" for n in sorted(before.keys() - after.keys())])
+        if changes:
+            where = f" {ctx.recipe['data']['build']}" if key == "build" else ""
+            raise BindingMismatch(f"{ctx.out.root} was built from other {what}{where} ({'; '.join(changes[:5])}"
+                                  f"{'; ...' if len(changes) > 5 else ''}); put them back to resume, or pass "
+                                  "--restart to start over, or choose another --out")
 
 
 def _is_cached(ctx: Context, name: str, key: dict[str, Any], kind: str | None) -> bool:
@@ -318,11 +349,14 @@ def run_experiment(recipe: Recipe, out: Path, *, restart: bool = False, progress
         check_apart(ctx.out.root, paths, "--out", f"{key} of {recipe.path}")
     # bound to the ads' contents: an ad file edited in place is refused, as ava data build-ads refuses it
     ctx.ads = ads_contents(data["ads"])
+    ctx.build_files = build_contents(data["build"])  # a finished build, bound by its files' contents too
     if not restart:
-        _refuse_edited_ads(ctx)
-    binding = Binding(inputs=contents_digest(ctx.ads), options=recipe.bound())
-    with start_run(Output(ctx.out.root, folder=True), KIND, binding, info={"recipe": str(recipe.path),
-                   "name": recipe["name"], "ads": ctx.ads}, restart=restart, owned=ExperimentFolder.OWNED):
+        _refuse_edited_inputs(ctx)
+    binding = Binding(inputs=contents_digest(ctx.ads or ctx.build_files), options=recipe.bound())
+    info = {"recipe": str(recipe.path), "name": recipe["name"], "ads": ctx.ads,
+            **({"build": ctx.build_files} if ctx.build_files else {})}
+    with start_run(Output(ctx.out.root, folder=True), KIND, binding, info=info, restart=restart,
+                   owned=ExperimentFolder.OWNED):
         for step in STEPS:
             say(f"[{step.name}] {step.what}")
             t0 = time.perf_counter()

@@ -8,7 +8,9 @@ differs (``--restart`` starts over); one writer at a time; an empty input is an 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -32,6 +34,7 @@ from ava.models.engine import EngineConfig
 from ava.models.loading import ModelError
 from ava.models.options import DeviceMapOption, DTypeOption, ModelOptions, RevisionOption
 from ava.models.requests_io import partial_path, read_requests, requests_hash, scored_row
+from ava.models.threads import free_threads
 
 OWNED = ("", ".partial")
 """Beside the run record: the output itself and its partial file (removed by ``--restart``)."""
@@ -51,6 +54,9 @@ def score(
     skip_bad: bool = typer.Option(False, help="skip malformed lines instead of stopping"),
     batch_tokens: int | None = typer.Option(None, help="token budget per batch (default: by device)"),
     chunk: int = typer.Option(512, min=1, help="requests scored and saved per step"),
+    threads: int | None = typer.Option(
+        None, min=1, help="CPU threads (default: the cores free when the output starts, kept until it is complete, "
+        "so a resumed output equals an uninterrupted one bit for bit)"),
     truncate: str | None = typer.Option(
         None, "--truncate", help="left: cut a prompt longer than the model's context window from the left "
         "(default: such a prompt is refused, naming its id, length and the limit)"),
@@ -72,7 +78,7 @@ def score(
 ) -> None:
     """Score each request's option letters; rerunning the same command resumes."""
     from ava.io import os_error_line
-    from ava.runs import Output, RunRefused, check_apart, check_writable
+    from ava.runs import Output, RunRefused, check_apart, check_apart_each, check_writable
 
     try:
         if truncate not in (None, "left"):
@@ -84,8 +90,9 @@ def score(
         target = _one_output(out, output)
         check_writable(Output(target, folder=False))  # the output's own place first (not under a file, ...)
         check_apart(target, [input], "--out", "--input")  # then: scores written over their requests lose them
+        check_apart_each(target, [("--model", model), ("--adapter", adapter)])
         requests = _read(input, skip_bad)
-        config = EngineConfig(max_batch_tokens=batch_tokens, truncate=truncate)
+        config = EngineConfig(max_batch_tokens=batch_tokens, truncate=truncate, threads=threads)
         n = _run(requests, target, loading, chat, config, chunk, restart, progress, settings)
     except KeyboardInterrupt:
         typer.echo("error: interrupted; every finished chunk is saved: rerun the same command to resume", err=True)
@@ -97,6 +104,37 @@ def score(
         typer.echo(f"error: {os_error_line(exc, out or output)}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"wrote {n} scores to {target}")
+
+
+def _settle_layout(run: Any, layout: dict[str, Any], scorer: Any, resuming: bool) -> int:
+    """Fix the chunk size, batch token budget and CPU threads for the output's whole life (a resume
+    keeps the ones it started with), note them in its record at once, hand them to the scorer;
+    returns the chunk size."""
+    from ava.runs import RunStatus
+
+    if resuming and run.previous is not None:
+        layout = _resumed_layout(run, layout)
+    if layout["threads"] is None and scorer.backend == "transformers":
+        layout["threads"] = free_threads()  # chosen once, kept until the output is complete
+    run.update_info(layout)
+    run.set_status(RunStatus.RUNNING)  # the record names them now: a SIGKILL must not lose them
+    if scorer.config is not None:
+        scorer.config = replace(scorer.config, max_batch_tokens=layout["batch_tokens"], threads=layout["threads"])
+    return int(layout["chunk"])
+
+
+def _resumed_layout(run: Any, layout: dict[str, Any]) -> dict[str, Any]:
+    """The chunk size, batch token budget and CPU threads an interrupted output was started with,
+    which its resume keeps whatever this command says: which prompts share a batch, and how many
+    threads split each operator, move a model's scores in their last bits, and a resumed output
+    equals an uninterrupted one bit for bit. Records from before these were noted lack them: the
+    given ones are used."""
+    kept = {k: run.previous.info.get(k, v) for k, v in layout.items()}
+    if kept != layout:
+        shown = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in kept.items() if v is not None)
+        typer.echo(f"note: resuming with {shown} as this output was started (other values would score the "
+                   "remaining prompts in other batches or threads, a few bits apart)", err=True)
+    return kept
 
 
 def _one_output(out: Path | None, output: Path | None) -> Path:
@@ -114,7 +152,8 @@ def _read(path: Path, skip_bad: bool) -> list[ScoreRequest]:
         typer.echo(f"{path}: {b}", err=True)
     more = f" (and {len(bad) - 20} more)" if len(bad) > 20 else ""
     if bad and not skip_bad:
-        raise ScoreInputError(f"{path}: {len(bad)} malformed line(s){more}; fix them or pass --skip-bad")
+        raise ScoreInputError(f"{path}: {len(bad)} malformed line(s){more}, the first {bad[0]}; fix them or pass "
+                              "--skip-bad")
     if bad:
         typer.echo(f"skipping {len(bad)} malformed line(s){more}", err=True)
     if not requests:
@@ -134,13 +173,24 @@ def _run(requests: list[ScoreRequest], out: Path, loading: ModelOptions, chat: b
     from ava.models.backends.http import ServerError
     from ava.models.backends.partial import keep_finished
     from ava.models.lazy import LazyScorer
-    from ava.runs import Binding, ChunkPolicy, JsonlLog, Output, interrupt_on_sigterm, run_in_chunks, start_run
+    from ava.runs import (
+        Binding,
+        ChunkPolicy,
+        JsonlLog,
+        Output,
+        interrupt_on_sigterm,
+        run_in_chunks,
+        start_run,
+        unfinished_chunks,
+    )
 
     settings = settings or BackendSettings()
     scorer = LazyScorer(loading, chat=chat, config=config, settings=settings)
     binding = Binding(model=scorer.identity, inputs=requests_hash(requests),
                       options={"chat": chat, "truncate": config.truncate})
-    info = {**loading.to_config(), **({} if settings.is_default else settings.to_config()), "requests": len(requests)}
+    layout = {"chunk": chunk, "batch_tokens": config.max_batch_tokens, "threads": config.threads}
+    info = {**loading.to_config(), **({} if settings.is_default else settings.to_config()), "requests": len(requests),
+            **layout}
     interrupt_on_sigterm()
     with start_run(Output(out, folder=False), "score", binding, info=info, restart=restart, owned=OWNED) as run:
         if run.previous is not None and run.previous.complete and out.is_file():
@@ -148,8 +198,12 @@ def _run(requests: list[ScoreRequest], out: Path, loading: ModelOptions, chat: b
             return len(requests)
         log = JsonlLog(partial_path(out), key="id")
         log.load()
-        todo = [r for r in requests if r.id not in log.rows]
-        if log.rows:
+        chunk = _settle_layout(run, layout, scorer, resuming=bool(log.rows))
+        if settings.is_default:  # a local model: a chunk is redone whole, in the company it had (bit for bit)
+            todo = unfinished_chunks(requests, lambda r: r.id, log, chunk)
+        else:  # a server batches as it likes: keep every answer it gave (models.backends.partial)
+            todo = [r for r in requests if r.id not in log.rows]
+        if len(todo) < len(requests):
             typer.echo(f"resuming: {len(requests) - len(todo)} already scored, {len(todo)} to go", err=True)
         def work(part: list[ScoreRequest]) -> list[dict]:
             try:

@@ -297,14 +297,88 @@ def load_model(
         check_fits(name, source, commit, torch_dtype, device)
     model, tokenizer = _from_pretrained(name, source, commit, torch_dtype, device_map)
     if adapter:
-        from peft import PeftModel
-
-        with quiet_peft():
-            model = PeftModel.from_pretrained(model, adapter)
+        model = _with_adapter(model, name, adapter)
     if device_map is None:
         model.to(device)
     model.eval()
     return model, tokenizer
+
+
+def _with_adapter(model: Any, name: str, adapter: str) -> Any:
+    """``model`` wrapped with the PEFT ``adapter``; an adapter whose tensors do not fit the model
+    (trained on another base) is one error naming both, not torch's state-dict traceback."""
+    from peft import PeftModel
+
+    try:
+        with quiet_peft():
+            return PeftModel.from_pretrained(model, adapter)
+    except RuntimeError as exc:
+        if "size mismatch" not in str(exc):
+            raise
+        raise ModelError(f"{_adapter_trained_on(adapter)}; its weights do not fit {name!r} (size mismatch "
+                         f"in {_first_mismatch(str(exc))}): pass --model with the base it was trained on, "
+                         "or an adapter trained on this model") from None
+
+
+def _adapter_trained_on(adapter: str) -> str:
+    base = _adapter_base(adapter)
+    return f"adapter {adapter}: trained on {base!r}" if base else f"adapter {adapter}: its base model is not named"
+
+
+def _adapter_base(adapter: str) -> str | None:
+    """The ``base_model_name_or_path`` of an adapter folder's config (None if unreadable or absent)."""
+    try:
+        config = json.loads((Path(adapter) / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    base = config.get("base_model_name_or_path") if isinstance(config, dict) else None
+    return str(base) if base else None
+
+
+def _first_mismatch(message: str) -> str:
+    """The first parameter torch names in a state-dict size-mismatch message."""
+    match = re.search(r"size mismatch for ([^:]+)", message)
+    return match.group(1) if match else "its tensors"
+
+
+_SHAPE_KEYS = ("model_type", "hidden_size", "num_hidden_layers", "intermediate_size", "num_attention_heads",
+               "num_key_value_heads", "vocab_size")
+
+
+def check_adapter_base(model: str, adapter: str, revision: str | None = None) -> None:
+    """Refuse, before any weights load, an adapter trained on another base model than ``model``.
+
+    Decided only where it can be without a download: two built-in models by name, two local
+    folders by the shapes their ``config.json`` gives. A hub id (or a base recorded on another
+    machine) is left to the load, whose size mismatch is caught too (:func:`_with_adapter`):
+    one model can go by several names, so names alone never refuse.
+    """
+    base = _adapter_base(adapter)
+    if not base:
+        return
+    try:
+        mine, theirs = resolve_model(model, revision), resolve_model(portable_base(base))
+    except ModelError:
+        return
+    if mine.kind == theirs.kind == "builtin":
+        other = mine.name != theirs.name
+    elif mine.kind == theirs.kind == "hf" and not mine.on_hub and not theirs.on_hub:
+        shapes = [_config_shapes(Path(s.path)) for s in (mine, theirs)]
+        other = None not in shapes and shapes[0] != shapes[1]
+    else:
+        other = False
+    if other:
+        raise ModelError(f"adapter {adapter}: trained on {base!r}, not on {model!r} (another base model, its "
+                         f"weights would not fit): pass --model {portable_base(base)}, or an adapter trained on "
+                         f"{model!r}")
+
+
+def _config_shapes(folder: Path) -> dict[str, Any] | None:
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return {k: config.get(k) for k in _SHAPE_KEYS} if isinstance(config, dict) else None
 
 
 def _from_pretrained(name: str, source: str, commit: str | None, dtype: Any, device_map: Any) -> tuple[Any, Any]:

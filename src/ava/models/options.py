@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import typer
 
 from ava.models.devices import DEVICE_MAP_CHOICES, DTYPE_CHOICES, default_device, dtype_name, resolve_dtype
-from ava.models.loading import ModelError, load_model, resolve_model
+from ava.models.loading import ModelError, check_adapter_base, load_model, resolve_model
 
 DTypeOption = Annotated[
     str,
@@ -57,6 +57,8 @@ class ModelOptions:
         if self.device_map is not None and self.device_map not in DEVICE_MAP_CHOICES:
             raise ModelError(f"unknown --device-map {self.device_map!r}: pass {', '.join(DEVICE_MAP_CHOICES)}")
         resolve_model(self.model, self.revision)  # names, folders and revision misuse: fail now
+        if self.adapter:
+            check_adapter_base(self.model, self.adapter, self.revision)  # trained on another base: fail now
 
     def load_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :func:`~ava.models.loading.load_model` and ``load_scorer``."""

@@ -71,6 +71,17 @@ class ThreadGovernor:
         return self.current
 
 
+def free_threads(wait: float = 0.5) -> int:
+    """The cores other processes leave free now (measured over ``wait`` seconds), at most torch's
+    thread count: what a run that must keep one thread count throughout (``ava score``: its
+    numbers depend, in the last bits, on how many threads split each operator) starts with."""
+    import torch
+
+    governor = ThreadGovernor(torch.get_num_threads(), interval=wait)
+    time.sleep(wait if governor._last is not None else 0)
+    return governor.threads()
+
+
 @contextmanager
 def cpu_threads(device: Any, pinned: int | None = None) -> Iterator[Callable[[], None]]:
     """For the block: a function to call before each forward pass, which sets torch's thread count

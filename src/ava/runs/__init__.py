@@ -12,13 +12,14 @@ from ava.runs.errors import BindingMismatch, NotWritable, OutputBusy, OutputOver
 from ava.runs.lifecycle import Run, interrupt_on_sigterm, owned_paths, start_run
 from ava.runs.liveness import lock_file, writer_gone
 from ava.runs.lock import OutputLock
-from ava.runs.log import ChunkPolicy, JsonlLog, run_in_chunks
-from ava.runs.preflight import Output, check_apart, check_writable
+from ava.runs.log import ChunkPolicy, JsonlLog, run_in_chunks, unfinished_chunks
+from ava.runs.preflight import Output, check_apart, check_apart_each, check_writable
 from ava.runs.record import incomplete_reason, is_complete, now, read_run, read_run_state, record_file
 
 __all__ = [
     "Binding", "BindingMismatch", "ChunkPolicy", "JsonlLog", "NotWritable", "Output", "OutputBusy", "OutputLock",
     "OutputOverlapsInput", "RecordError", "Run", "RunRecord", "RunRefused", "RunStatus", "check_apart",
-    "check_writable", "incomplete_reason", "interrupt_on_sigterm", "is_complete", "lock_file", "now", "owned_paths",
-    "read_run", "read_run_state", "record_file", "run_in_chunks", "start_run", "writer_gone",
+    "check_apart_each", "check_writable", "incomplete_reason", "interrupt_on_sigterm", "is_complete", "lock_file",
+    "now", "owned_paths", "read_run", "read_run_state", "record_file", "run_in_chunks", "start_run",
+    "unfinished_chunks", "writer_gone",
 ]

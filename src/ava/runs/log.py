@@ -16,6 +16,31 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+def unfinished_chunks(items: Sequence[T], key: Callable[[T], str], log: JsonlLog, size: int,
+                      boundary: Callable[[T], Hashable] | None = None) -> list[T]:
+    """The items of every chunk ``log`` does not hold whole, chunks fixed by absolute position
+    (chunk k is ``items[k*size:(k+1)*size]``); the rows of a chunk held only in part are dropped
+    from the log (and its file, rewritten atomically).
+
+    Why whole chunks: a batched model's numbers depend, in the last bits, on which prompts share a
+    batch (padding widths, the prefix tree, the kernel's reduction order). Redoing only the missing
+    items after a kill would score them in other company than an uninterrupted run did, and the
+    resumed scores would differ from it by ~1e-7. Redoing whole chunks from their start, with the
+    same fixed size, puts every item in the same batches as an uninterrupted run: bit for bit.
+    ``boundary``: as :func:`run_in_chunks`'s (chunks restart at each change of its value).
+    """
+    todo: list[T] = []
+    dropped: set[str] = set()
+    for chunk in _fixed_chunks(items, size, boundary):
+        held = [key(item) for item in chunk if key(item) in log.rows]
+        if len(held) < len(chunk):
+            todo += chunk
+            dropped.update(held)
+    if dropped:
+        log.drop(dropped)
+    return todo
+
+
 @dataclass(frozen=True)
 class ChunkPolicy:
     """Chunks start at ``first`` items and double while one takes under ``seconds``, up to ``most``.
@@ -62,11 +87,35 @@ class JsonlLog:
                 self.unreadable += 1
         return self.rows
 
+    def drop(self, keys: set[str]) -> None:
+        """Forget the rows with these keys, here and in the file (rewritten atomically)."""
+        from ava.io import atomic_write
+
+        self.rows = {k: row for k, row in self.rows.items() if k not in keys}
+        with atomic_write(self.path) as fh:
+            for row in self.rows.values():
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
     def append(self, rows: Sequence[Mapping[str, Any]], fh: Any) -> None:
         for row in rows:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
             self.rows[str(row[self.key])] = dict(row)
         fh.flush()
+
+
+def _fixed_chunks(items: Sequence[T], size: int, boundary: Callable[[T], Hashable] | None) -> list[Sequence[T]]:
+    """``items`` in chunks of ``size`` from the start, restarting at each change of ``boundary``:
+    the chunks :func:`run_in_chunks` makes of them with a fixed :class:`ChunkPolicy`."""
+    chunks: list[Sequence[T]] = []
+    start = 0
+    while start < len(items):
+        end = min(start + size, len(items))
+        if boundary is not None:
+            first = boundary(items[start])
+            end = next((i for i in range(start + 1, end) if boundary(items[i]) != first), end)
+        chunks.append(items[start:end])
+        start = end
+    return chunks
 
 
 def run_in_chunks(

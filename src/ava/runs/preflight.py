@@ -83,6 +83,14 @@ def check_apart(output: Path, inputs: Iterable[Path | str], flag: str = "--out",
             f"input: choose a {flag} outside every input (a sibling folder is fine)")
 
 
+def check_apart_each(output: Path, inputs: Iterable[tuple[str, Path | str | None]], flag: str = "--out") -> None:
+    """:func:`check_apart` for inputs given by several flags (``("--data", path)``, ...); ``None``
+    and a model given by name (no such path here) are skipped."""
+    for input_flag, given in inputs:
+        if given is not None and str(given) and Path(str(given)).expanduser().exists():
+            check_apart(output, [given], flag, input_flag)
+
+
 def _resolved(path: Path, flag: str) -> Path:
     try:
         return path.expanduser().resolve()

@@ -48,7 +48,7 @@ def train(
     from ava.io import os_error_line
     from ava.models.loading import ModelError
     from ava.models.options import ModelOptions
-    from ava.runs import RunRefused, interrupt_on_sigterm
+    from ava.runs import RunRefused, check_apart_each, interrupt_on_sigterm
     from ava.training.config import ConfigError, load_config
     from ava.training.guard import NonFiniteLossError
     from ava.training.mix import TrainingDataError
@@ -62,6 +62,8 @@ def train(
         if mix_ratio is not None and mix is None:
             raise ConfigError("--mix-ratio needs --mix FILE (the chat data to mix in)")
         ModelOptions(model, None, dtype, device_map, revision)  # a bad --dtype, --device-map or --revision: now
+        # checkpoints written into the build, the model or the chat data: --restart would delete an input
+        check_apart_each(out, [("--data", data), ("--model", model), ("--mix", mix), ("--config", config)])
         flags = {"max_steps": max_steps, "num_train_epochs": epochs, "learning_rate": lr,
                  "per_device_train_batch_size": batch_size, "max_length": max_length, "save_steps": save_steps,
                  "report_to": report_to}

@@ -23,11 +23,12 @@ def lm_eval_command(
     from ava.evals.export.lm_eval import ExportError, plan_export, write_export
     from ava.evals.registry import UnknownName
     from ava.io import os_error_line
-    from ava.runs import RunRefused
+    from ava.runs import RunRefused, check_apart_each
 
     try:
         settings = parse_settings(set_)
         tasks, skipped = plan_export(benchmark, data, limit, seed, settings)
+        check_apart_each(out, [("--data", data)], "DIR")  # before a file is written (data_root: see docs/cli.md)
         for bench, reason in skipped.items():
             typer.echo(f"{bench} skipped: {reason}")
         options = {"benchmarks": sorted(benchmark or []), "data": data, "limit": limit, "seed": seed,
