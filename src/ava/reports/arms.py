@@ -39,10 +39,9 @@ def arms_png(comparison: Mapping[str, Any]) -> bytes:
     rows = _vs_base(comparison)
     metrics = list(dict.fromkeys((r["task"], r["metric"]) for r in rows if r.get("ci_low") is not None))
     arms = [a["name"] for a in comparison["arms"]]
-    trained = [a["name"] for a in comparison["arms"] if a["name"] != comparison["reference"]]
+    columns = list(dict.fromkeys((g["arm"], g["against"]) for g in comparison["groups"]))
     group_keys = list(dict.fromkeys((g["task"], g["group"]) for g in comparison["groups"]
-                                    if g["against"] == comparison["reference"]
-                                    and g["direction"] != "too few questions"))
+                                    if g["direction"] != "too few questions"))
     ncol = min(3, max(1, len(metrics)))
     nrow_m = -(-len(metrics) // ncol)
     metric_h = 0.35 * len(arms) + 1.2
@@ -56,7 +55,7 @@ def arms_png(comparison: Mapping[str, Any]) -> bytes:
         ax.set_title(f"{task}: {metric}", fontsize=8)
     if group_keys:
         ax = fig.add_subplot(grid[nrow_m, :])
-        _group_panel(ax, comparison, group_keys, trained)
+        _group_panel(ax, comparison, group_keys, columns)
     conf = int(round(100 * comparison["bootstrap"]["confidence"]))
     fig.suptitle(f"{comparison['experiment']} ({comparison['model']}), seeds {comparison['seeds']}: each arm's mean "
                  f"over seeds with its paired bootstrap {conf}% CI (dots: each seed); dashed: uniform, dotted: humans",
@@ -92,23 +91,29 @@ def _metric_panel(ax: Any, comparison: Mapping[str, Any], rows: list[Mapping[str
     ax.tick_params(axis="x", labelsize=7)
 
 
-def _group_panel(ax: Any, comparison: Mapping[str, Any], keys: list[tuple[str, str]], arms: list[str]) -> None:
+def _group_panel(ax: Any, comparison: Mapping[str, Any], keys: list[tuple[str, str]],
+                 columns: list[tuple[str, str]]) -> None:
+    """One column per comparison (each arm vs the base, behaviour vs each control), one row per group;
+    each cell coloured by its verdict and labelled with the change (points)."""
     import numpy as np
 
-    cell = {(g["task"], g["group"], g["arm"]): g for g in comparison["groups"]
-            if g["against"] == comparison["reference"]}
-    grid = np.full((len(arms), len(keys)), CELLS["no clear change"], dtype=float)
-    for i, arm in enumerate(arms):
+    cell = {(g["task"], g["group"], g["arm"], g["against"]): g for g in comparison["groups"]}
+    grid = np.full((len(columns), len(keys)), CELLS["no clear change"], dtype=float)
+    for i, (arm, against) in enumerate(columns):
         for j, (task, group) in enumerate(keys):
-            g = cell.get((task, group, arm))
-            if g is not None:
-                grid[i, j] = CELLS[_cell(g)]
+            g = cell.get((task, group, arm, against))
+            if g is None:
+                continue
+            grid[i, j] = CELLS[_cell(g)]
+            if g.get("delta") is not None:
+                ax.text(i, j, f"{_points(g, 'delta'):+.2f}", ha="center", va="center", fontsize=5)
     ax.imshow(grid.T, aspect="auto", cmap=CMAP, vmin=0, vmax=4, interpolation="nearest")
-    ax.set_xticks(range(len(arms)), arms, fontsize=8)
+    ax.set_xticks(range(len(columns)), [f"{a} vs {b}" for a, b in columns], fontsize=8)
     ax.xaxis.tick_top()
     ax.set_yticks(range(len(keys)), [f"{t}: {g}".replace("$", r"\$") for t, g in keys], fontsize=6)
-    ax.set_title(f"groups vs {comparison['reference']} ({comparison['bootstrap'].get('group_correction', 'holm')} over "
-                 "each task's groups): green toward people, red away; pale: the unadjusted interval only", fontsize=8)
+    ax.set_title(f"groups ({comparison['bootstrap'].get('group_correction', 'holm')} over each task's groups; "
+                 "cells: the change in points): green toward people, red away; pale: the unadjusted interval only; "
+                 "groups with too few questions left out", fontsize=8)
 
 
 def _cell(g: Mapping[str, Any]) -> str:
