@@ -267,7 +267,7 @@ def _experiments(run_dirs: Sequence[str | Path]) -> tuple[list[Path], list[Path]
                               "`ava experiment run` command to finish it")
         experiments.append(d)
         arms = sorted(p.parent for p in (folder.root / "arms").glob("*/eval/results.json"))
-        runs += [a / "eval" for a in arms] if arms else [folder.evaluation("base"), folder.evaluation("tuned")]
+        runs += arms if arms else [folder.evaluation("base"), folder.evaluation("tuned")]
     return experiments, runs
 
 
