@@ -336,3 +336,70 @@ def test_unknown_group_correction_is_refused(tmp_path):
                       encoding="utf-8")
     with pytest.raises(RecipeError, match=r"compare\.correction: 'bonferonni' is not one of holm, bh, none"):
         load_recipe(recipe, available=False)
+
+
+# -- issue 27: arms and seeds, refused before anything trains ----------------------------------------
+
+ARMS = [{"name": "behaviour", "kind": "behaviour"}, {"name": "shuffled", "kind": "shuffled-audience"}]
+
+
+def test_unknown_arm_kind_names_close_matches(tmp_path, monkeypatch):
+    refused_before_anything(tmp_path, monkeypatch, "arms[1].kind: unknown arm kind 'shuffled'",
+                            "did you mean shuffled-audience", arms=[ARMS[0], {"name": "s", "kind": "shuffled"}])
+
+
+def test_unknown_key_of_an_arm(tmp_path, monkeypatch):
+    refused_before_anything(tmp_path, monkeypatch, "unknown key arms[0].ration", "did you mean ratio",
+                            arms=[{**ARMS[0], "ration": 0.5}])
+
+
+def test_duplicate_arm_names(tmp_path, monkeypatch):
+    refused_before_anything(tmp_path, monkeypatch, "arms[1].name: 'behaviour' is the name of another arm",
+                            arms=[ARMS[0], {"name": "behaviour", "kind": "shuffled-audience"}])
+
+
+def test_duplicate_seeds(tmp_path, monkeypatch):
+    refused_before_anything(tmp_path, monkeypatch, "seeds: 1 is listed twice ([0, 1, 1])", seeds=[0, 1, 1],
+                            arms=ARMS)
+
+
+def test_negative_seed_in_the_list(tmp_path, monkeypatch):
+    refused_before_anything(tmp_path, monkeypatch, "seeds: -2 is negative", seeds=[0, -2])
+
+
+def test_unequal_budgets_are_refused(tmp_path, monkeypatch):
+    line = refused_before_anything(tmp_path, monkeypatch, "arms: shuffled trains on another budget than behaviour",
+                                   "max_steps 2 vs 1", "allow_unequal_budget: true",
+                                   arms=[ARMS[0], {**ARMS[1], "train": {"sft": {"max_steps": 1}}}])
+    assert "per_device_train_batch_size" not in line  # names what differs, only that
+
+
+def test_unequal_limit_is_refused(tmp_path, monkeypatch):
+    refused_before_anything(tmp_path, monkeypatch, "arms: shuffled trains on another budget", "limit None vs 4",
+                            arms=[ARMS[0], {**ARMS[1], "train": {"limit": 4}}])
+
+
+def test_unequal_budgets_allowed_when_stated(tmp_path):
+    from ava.experiments.recipe import load_recipe
+
+    path = recipe(tmp_path, arms=[ARMS[0], {**ARMS[1], "train": {"sft": {"max_steps": 1}}}],
+                  allow_unequal_budget=True)
+    loaded = load_recipe(path, available=False)
+    assert [a["name"] for a in loaded["arms"]] == ["base", "behaviour", "shuffled"]  # base reference added
+    assert loaded["arms"][2]["train"]["sft"]["max_steps"] == 1 and loaded["seeds"] == [0]
+
+
+@pytest.mark.parametrize("kind", ["survey", "mixed"])
+def test_survey_arms_not_available_in_this_version(tmp_path, monkeypatch, kind):
+    refused_before_anything(tmp_path, monkeypatch, f"arms[1].kind: {kind}", "not available in this version",
+                            arms=[ARMS[0], {"name": "x", "kind": kind}])
+
+
+def test_arm_key_that_does_not_fit_its_kind(tmp_path, monkeypatch):
+    refused_before_anything(tmp_path, monkeypatch, "arms[0].model: only a reference arm names its own model",
+                            arms=[{**ARMS[0], "model": "tiny"}])
+
+
+def test_arms_without_a_trained_arm(tmp_path, monkeypatch):
+    refused_before_anything(tmp_path, monkeypatch, "arms: no trained arm",
+                            arms=[{"name": "base", "kind": "reference"}])
