@@ -153,7 +153,7 @@ def arms_section(comparison: Mapping[str, Any], img: Any) -> str:
     for arm in comparison["arms"]:
         for seed, run in (arm.get("runs") or {}).items():
             budget.append(f"<tr><td>{e(arm['name'])}</td><td>{e(arm['kind'])}</td><td>{e(seed)}</td>"
-                          + "".join(f"<td>{e(str(run.get(k, '–')))}</td>"
+                          + "".join(f"<td>{e(_cell_text(run.get(k)))}</td>"
                                     for k in ("optimizer_steps", "n_samples", "tokens_seen", "final_loss", "train_s"))
                           + "</tr>")
     head = "".join(f"<th>{e(c)}</th>" for c in cols)
@@ -163,9 +163,10 @@ def arms_section(comparison: Mapping[str, Any], img: Any) -> str:
         if comparison.get("allow_unequal_budget") else ""
     return (f"<h2>Experiment {e(comparison['experiment'])}: arms vs {e(comparison['reference'])}, seeds "
             f"{e(str(comparison['seeds']))}</h2>" + img(arms_png(comparison), "arms") + unequal
-            + f"<table><tr>{head}</tr>{''.join(body)}</table>" + note
-            + "<h3>Budget as trained</h3><table><tr><th>arm</th><th>kind</th><th>seed</th><th>optimiser steps</th>"
-              "<th>pairs</th><th>tokens seen</th><th>final loss</th><th>seconds</th></tr>" + "".join(budget)
+            + f"<table id='arms'><tr>{head}</tr>{''.join(body)}</table>" + note
+            + "<h3>Budget as trained</h3><table id='arms-budget'><tr><th>arm</th><th>kind</th><th>seed</th>"
+              "<th>optimiser steps</th><th>pairs</th><th>tokens seen</th><th>final loss</th><th>seconds</th></tr>"
+            + "".join(budget)
             + "</table>")
 
 
@@ -173,3 +174,9 @@ def _num(x: Any, sign: bool = False) -> str:
     if x is None:
         return "–"
     return f"{x:+.4f}" if sign else f"{x:.4f}"
+
+
+def _cell_text(x: Any) -> str:
+    if x is None:
+        return "–"
+    return str(round(x, 4)) if isinstance(x, float) else str(x)
