@@ -162,3 +162,50 @@ def test_recipe_without_arms_is_todays_experiment():
     root = Path(__file__).resolve().parents[1] / "recipes"
     small = load_recipe(root / "cpu-small.yaml", available=False)
     assert not small.uses_arms and small["arms"] is None and small["seeds"] is None
+
+
+def test_arms_report_in_headless_chromium(experiment, tmp_path):
+    """The page as a browser renders it: the arms table is there and every image decodes."""
+    import re
+    import subprocess
+    import tempfile
+
+    from test_report import chromium, parse
+
+    _, _, out, _ = experiment
+    page = tmp_path / "r.html"
+    assert CliRunner().invoke(app, ["report", str(out), "--out", str(page)]).exit_code == 0
+    with tempfile.TemporaryDirectory() as profile:
+        proc = subprocess.run(
+            [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={profile}", "--virtual-time-budget=5000", "--dump-dom", page.resolve().as_uri()],
+            capture_output=True, text=True, timeout=120,
+        )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = parse(proc.stdout)
+    assert "Experiment arms-test: arms vs base" in proc.stdout
+    arms = doc.tables["arms"]
+    assert arms[0][:3] == ["task", "metric", "arm vs"]
+    assert {r[2] for r in arms[1:]} >= {"behaviour vs base", "shuffled vs base", "behaviour vs shuffled"}
+    budget = doc.tables["arms-budget"][1:]
+    assert {r[0] for r in budget} == {"behaviour", "shuffled"} and {r[3] for r in budget} == {"2"}
+    found = re.fullmatch(r"(\d+) of (\d+) images rendered", doc.texts.get("render-check", "").strip())
+    assert found and found[1] == found[2] and int(found[1]) >= 1
+
+
+def test_shipped_arms_recipes_validate():
+    from ava.experiments.arms import arms_of, budget
+    from ava.experiments.recipe import load_recipe
+
+    root = Path(__file__).resolve().parents[1] / "recipes"
+    for name, model in (("cpu-arms.yaml", "smollm2"), ("paper-arms.yaml", "meta-llama/Llama-2-7b-chat-hf")):
+        recipe = load_recipe(root / name, available=False)  # as documents: the data may not be on this machine
+        assert recipe.uses_arms and recipe["model"]["name"] == model
+        arms = arms_of(recipe.raw)
+        assert [a.kind for a in arms][:3] == ["reference", "behaviour", "shuffled-audience"]
+        trained = [a for a in arms if a.trained]
+        assert len({json.dumps(budget(recipe.raw, a), sort_keys=True) for a in trained}) == 1  # one budget
+        assert len(recipe["seeds"]) >= 2 and not recipe["allow_unequal_budget"]
+    paper = load_recipe(root / "paper-arms.yaml", available=False)
+    assert paper["seeds"] == [0, 1, 2] and paper["train"]["sft"]["num_train_epochs"] == 1
