@@ -154,6 +154,9 @@ def test_seed_verdict_needs_every_seed():
     split = _seed_check({"delta": 0.02, "verdict": "better"}, [0.05, -0.01])
     assert split["verdict"] == SEEDS_DISAGREE and split["verdict_interval"] == "better"
     assert _seed_check({"delta": 0.0, "verdict": "no clear change"}, [0.05, -0.01])["verdict"] == "no clear change"
+    group = _seed_check({"delta": -0.01, "verdict": "worse", "direction": "away from people"}, [-0.02, 0.001])
+    assert group["direction"] == group["verdict"] == SEEDS_DISAGREE
+    assert group["direction_interval"] == "away from people"
 
 
 def test_recipe_without_arms_is_todays_experiment():

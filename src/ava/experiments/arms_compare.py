@@ -109,12 +109,15 @@ def _seed_check(row: dict[str, Any], deltas: list[float | None]) -> dict[str, An
     row["seed_deltas"] = deltas
     row["seed_min"], row["seed_max"] = (_f(min(finite)), _f(max(finite))) if finite else (None, None)
     key = "direction" if "direction" in row else "verdict"
-    row[f"{key}_interval"] = row[key]
+    row["verdict_interval"] = row["verdict"]
+    if key == "direction":
+        row["direction_interval"] = row["direction"]
     moved = row[key] not in (CLEAR, FEW)
     if moved and len(deltas) > 1:
         sign = np.sign(row["delta"] or 0)
         if not finite or any(np.sign(d) != sign for d in finite):
             row[key] = SEEDS_DISAGREE
+            row["verdict"] = SEEDS_DISAGREE
     return row
 
 
