@@ -7,10 +7,13 @@ waves (same item, new wave, sometimes a reworded stem or an SPSS label cut at 80
 question is also left out when it repeats an evaluated one by any of these rules
 (:func:`repeat_of`):
 
-* the same normalised text (NFKC, case-folded, punctuation and spacing collapsed), any options;
-* the same options and one normalised text (at least 30 characters) a prefix of the other;
-* the same options and the same Pew variable name without its wave suffix (``GOVT_ROLE_W10``
-  repeats ``GOVT_ROLE_W32``).
+* the same normalised text (NFKC, case-folded, punctuation and spacing collapsed) and options;
+* the same options and the same Pew variable name without its wave suffix (``GOVT_ROLE_W18``
+  repeats ``GOVT_ROLE_W32``, reworded);
+* the same options and one normalised text (at least 30 characters) a prefix of the other (SPSS
+  labels cut at 80 characters, a stem with or without its item);
+* the same normalised text with other options (stricter than needed: a reworded option list is
+  still the same question to a reader).
 
 What was left out and why is recorded (:class:`SurveySplit`), and :func:`check_disjoint`
 refuses, naming the questions, any example that breaks the rules: the experiment calls it on
@@ -126,9 +129,12 @@ class EvaluatedIndex:
         return self.repeat_of(q)
 
     def repeat_of(self, q: SurveyQuestion) -> tuple[str, str] | None:
+        """The most specific rule first: a generic stem ("Which statement comes closer to your views?")
+        matches many evaluated questions by text alone, but fewer by text and options."""
         text, options = normalise(q.text), tuple(normalise(o) for o in q.options)
-        if text in self.texts:
-            return self.texts[text], "same text"
+        for other, key in self.by_options.get(options, ()):
+            if other == text:
+                return key, "same text and options"
         stem = self.stems.get((variable_stem(q.key), options))
         if stem is not None:
             return stem, "same variable and options"
@@ -136,6 +142,8 @@ class EvaluatedIndex:
             short, long_ = sorted((text, other), key=len)
             if len(short) >= MIN_PREFIX and long_.startswith(short):
                 return key, "same options, text a prefix of the other"
+        if text in self.texts:
+            return self.texts[text], "same text, other options"
         return None
 
 

@@ -228,7 +228,7 @@ def _make_trainer(cfg: TrainConfig, inputs: Inputs, args: Any, data: TwoSources,
             model = get_peft_model(model, LoraConfig(**cfg.lora))
         if args.gradient_checkpointing:
             model.enable_input_require_grads()
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad_id = next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id) if t is not None), 0)  # as the scorer
     trainer = SurveyTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
                             data_collator=lambda rows: collate(rows, pad_id), schedule=schedule,
                             callbacks=[StopOnNonFiniteLoss(), running_loss])
