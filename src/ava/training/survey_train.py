@@ -163,7 +163,6 @@ def train_survey(cfg: TrainConfig, survey: SurveyRun, merge: bool = False, log: 
     _check(cfg, survey)
     args = sft_config(cfg, out)
     args.remove_unused_columns = False  # the survey columns are the loss's, not the model's
-    args.include_num_input_tokens_seen = "non_padding"
     state = PartialState()
     if state.is_main_process:
         check_writable(Output(out, folder=True))
