@@ -118,14 +118,25 @@ def test_rerun_does_nothing(experiment):
 
 def test_added_arm_and_seed_run_only_their_own_steps(experiment):
     root, ads, out, _ = experiment
-    arms = [*RECIPE["arms"], {"name": "uniform", "kind": "reference", "model": "uniform"}]
+    arms = [*RECIPE["arms"], {"name": "uniform", "kind": "reference", "model": "uniform"},
+            {"name": "survey", "kind": "survey"}, {"name": "mixed", "kind": "mixed", "ratio": 0.5}]
     result = run(write(root / "more-arms.yaml", ads, arms=arms), out)
     assert result.exit_code == 0, result.output
-    assert ran(result.output) == ["arms/uniform/eval", "compare"]
+    assert ran(result.output) == ["arms/uniform/eval", "arms/survey-s0/train", "arms/survey-s0/eval",
+                                  "arms/mixed-s0/train", "arms/mixed-s0/eval", "compare"]
+    comparison = json.loads((out / "compare/comparison.json").read_text())
+    runs = {a["name"]: (a.get("runs") or {}).get("0") for a in comparison["arms"]}
+    assert {runs[a]["optimizer_steps"] for a in ("behaviour", "shuffled", "survey", "mixed")} == {2}  # one budget
+    assert runs["survey"]["survey_steps"] == 2 and runs["mixed"]["survey_steps"] == 1  # ratio 0.5 of the steps
+    # train.limit examples drawn; those longer than max_length are left out (and counted on the card)
+    assert 0 < runs["survey"]["survey_examples"] <= 8 and runs["survey"]["tokens_seen"] > 0
+    assert {(r["arm"], r["against"]) for r in comparison["metrics"]} >= {("survey", "base"), ("mixed", "base"),
+                                                                        ("behaviour", "survey")}
     result = run(write(root / "more-seeds.yaml", ads, arms=arms, seeds=[0, 1]), out)
     assert result.exit_code == 0, result.output
     assert ran(result.output) == ["arms/behaviour-s1/train", "arms/behaviour-s1/eval", "arms/shuffled-s1/data",
-                                  "arms/shuffled-s1/train", "arms/shuffled-s1/eval", "compare"]
+                                  "arms/shuffled-s1/train", "arms/shuffled-s1/eval", "arms/survey-s1/train",
+                                  "arms/survey-s1/eval", "arms/mixed-s1/train", "arms/mixed-s1/eval", "compare"]
     comparison = json.loads((out / "compare/comparison.json").read_text())
     assert comparison["seeds"] == [0, 1]
     rep = next(r for r in comparison["metrics"] if (r["task"], r["metric"], r["arm"], r["against"])
@@ -192,7 +203,7 @@ def test_arms_report_in_headless_chromium(experiment, tmp_path):
     assert arms[0][:3] == ["task", "metric", "arm vs"]
     assert {r[2] for r in arms[1:]} >= {"behaviour vs base", "shuffled vs base", "behaviour vs shuffled"}
     budget = doc.tables["arms-budget"][1:]
-    assert {r[0] for r in budget} == {"behaviour", "shuffled"} and {r[3] for r in budget} == {"2"}
+    assert {r[0] for r in budget} >= {"behaviour", "shuffled"} and {r[3] for r in budget} == {"2"}  # one budget
     found = re.fullmatch(r"(\d+) of (\d+) images rendered", doc.texts.get("render-check", "").strip())
     assert found and found[1] == found[2] and int(found[1]) >= 1
 
@@ -200,15 +211,17 @@ def test_arms_report_in_headless_chromium(experiment, tmp_path):
 def test_shipped_arms_recipes_validate():
     from ava.experiments.arms import arms_of, budget
     from ava.experiments.recipe import load_recipe
+    from ava.experiments.survey_arm import check_survey_arms
 
     root = Path(__file__).resolve().parents[1] / "recipes"
     for name, model in (("cpu-arms.yaml", "smollm2"), ("paper-arms.yaml", "meta-llama/Llama-2-7b-chat-hf")):
         recipe = load_recipe(root / name, available=False)  # as documents: the data may not be on this machine
         assert recipe.uses_arms and recipe["model"]["name"] == model
         arms = arms_of(recipe.raw)
-        assert [a.kind for a in arms][:3] == ["reference", "behaviour", "shuffled-audience"]
+        assert [a.kind for a in arms] == ["reference", "behaviour", "shuffled-audience", "survey", "mixed"]
         trained = [a for a in arms if a.trained]
         assert len({json.dumps(budget(recipe.raw, a), sort_keys=True) for a in trained}) == 1  # one budget
         assert len(recipe["seeds"]) >= 2 and not recipe["allow_unequal_budget"]
+        check_survey_arms(recipe)  # the survey arms have disjoint waves to train on (bundled Pew data)
     paper = load_recipe(root / "paper-arms.yaml", available=False)
     assert paper["seeds"] == [0, 1, 2] and paper["train"]["sft"]["num_train_epochs"] == 1

@@ -385,14 +385,35 @@ def test_unequal_budgets_allowed_when_stated(tmp_path):
     path = recipe(tmp_path, arms=[ARMS[0], {**ARMS[1], "train": {"sft": {"max_steps": 1}}}],
                   allow_unequal_budget=True)
     loaded = load_recipe(path, available=False)
-    assert [a["name"] for a in loaded["arms"]] == ["base", "behaviour", "shuffled"]  # base reference added
-    assert loaded["arms"][2]["train"]["sft"]["max_steps"] == 1 and loaded["seeds"] == [0]
+    assert [a["name"] for a in loaded["arms"]] == ["behaviour", "shuffled", "base"]  # base reference added
+    assert loaded["arms"][1]["train"]["sft"]["max_steps"] == 1 and loaded["seeds"] == [0]
 
 
-@pytest.mark.parametrize("kind", ["survey", "mixed"])
-def test_survey_arms_not_available_in_this_version(tmp_path, monkeypatch, kind):
-    refused_before_anything(tmp_path, monkeypatch, f"arms[1].kind: {kind}", "not available in this version",
-                            arms=[ARMS[0], {"name": "x", "kind": kind}])
+@pytest.mark.parametrize("ratio", [None, 0, 1.5])
+def test_mixed_arm_without_a_ratio_in_zero_one(tmp_path, monkeypatch, ratio):
+    refused_before_anything(tmp_path, monkeypatch, "arms[1].ratio: a mixed arm needs the share of its optimiser steps",
+                            arms=[ARMS[0], {"name": "mixed", "kind": "mixed", "ratio": ratio}])
+
+
+def test_survey_arm_with_no_disjoint_waves(tmp_path, monkeypatch):
+    """Evaluating OpinionQA-XL (every bundled Pew wave) leaves no wave to train a survey arm on."""
+    line = refused_before_anything(tmp_path, monkeypatch, "arms[1] (survey, survey):",
+                                   arms=[ARMS[0], {"name": "survey", "kind": "survey"}],
+                                   eval={"benchmarks": {"opinionqa-xl": {"sample": 2}}})
+    assert "wave" in line
+
+
+def test_survey_training_data_overlapping_the_evaluated_questions(tmp_path, monkeypatch):
+    """Were the split ever to let an evaluated question through, the arm is refused naming it."""
+    import ava.training.survey_data as survey_data
+
+    split = survey_data.survey_examples
+    monkeypatch.setattr(survey_data, "survey_examples",
+                        lambda questions, evaluated, *a, **k: split(questions, [], *a, **{**k, "limit": 5000}))
+    line = refused_before_anything(tmp_path, monkeypatch, "arms[1] (survey, survey):", "also evaluated",
+                                   arms=[ARMS[0], {"name": "survey", "kind": "survey"}],
+                                   eval={"benchmarks": {"opinionqa": {"sample": 2}}})
+    assert "_W" in line  # names the questions (Pew variable names carry their wave)
 
 
 def test_arm_key_that_does_not_fit_its_kind(tmp_path, monkeypatch):

@@ -71,7 +71,17 @@ def _train(ctx: Context, arm: Arm, seed: int) -> bool:
     folder = ctx.out.arm(arm.folder(seed))
     build = folder.data if arm.kind == "shuffled-audience" else ctx.build
     target = TrainTarget(f"arms/{arm.folder(seed)}/train", build, folder.train, folder.trained_model, folder.loss)
-    adapter, cached = train_into(ctx, target, seed, arm.limit, {**(arm.sft or {}), **TOKENS})
+    if arm.kind in ("survey", "mixed"):
+        from ava.experiments.steps import _framing_chat
+        from ava.experiments.survey_arm import survey_trainer
+        from ava.instructions.dataset import read_manifest
+
+        n_pairs = (read_manifest(ctx.build).get("totals") or {}).get("train")
+        trainer, extra = survey_trainer(ctx.recipe, arm, seed, _framing_chat(ctx), n_pairs)
+        # the survey trainer counts its tokens itself (its card's result.num_input_tokens_seen)
+        adapter, cached = train_into(ctx, target, seed, arm.limit, dict(arm.sft or {}), trainer, extra)
+    else:
+        adapter, cached = train_into(ctx, target, seed, arm.limit, {**(arm.sft or {}), **TOKENS})
     ctx.adapters[arm.folder(seed)] = adapter
     return cached
 

@@ -6,7 +6,8 @@ An arm is ``name`` and ``kind``:
 * ``behaviour``: the build's AVA instruction pairs (what ``ava experiment run`` trains on without arms);
 * ``shuffled-audience``: the same pairs with the audiences permuted within each subtask
   (:mod:`ava.experiments.shuffle`): same text, no behaviour signal;
-* ``survey``, ``mixed``: survey supervision (SubPOP-style), and behaviour + survey in a stated ``ratio``.
+* ``survey``, ``mixed``: survey supervision (SubPOP-style, :mod:`ava.experiments.survey_arm`), and
+  behaviour + survey with ``ratio`` of the optimiser steps on survey data.
 
 Every trained arm starts from the recipe's ``model.name`` with the same budget: the same optimiser
 steps (or epochs), batch size, gradient accumulation, ``max_length`` and ``train.limit``. An arm may
@@ -27,7 +28,7 @@ from ava.experiments.errors import RecipeError
 
 KINDS = ("behaviour", "shuffled-audience", "survey", "mixed", "reference")
 TRAINED = ("behaviour", "shuffled-audience", "survey", "mixed")
-UNAVAILABLE = {"survey": "survey supervision", "mixed": "behaviour + survey mixing"}
+UNAVAILABLE: dict[str, str] = {}  # kinds a version ships without (refused in one line); none now
 """Kinds whose training this version does not have yet: refused with one line before anything runs."""
 ARM_KEYS = ("name", "kind", "model", "ratio", "train")
 BUDGET = ("max_steps", "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps",
@@ -88,8 +89,9 @@ def check_arms(raw: dict[str, Any]) -> None:
             raise RecipeError(f"{where}.name: {out[-1]['name']!r} is the name of another arm; give each arm its own")
         names.add(out[-1]["name"])
     if not any(a["kind"] == "reference" and a["model"] is None for a in out):
-        out.insert(0, {"name": "base" if "base" not in names else "base-reference", "kind": "reference",
-                       "model": None, "ratio": None, "train": {"limit": None, "sft": {}}})
+        # appended, so arms[i] in messages is the recipe's own i; tables and the figure put it first
+        out.append({"name": "base" if "base" not in names else "base-reference", "kind": "reference",
+                    "model": None, "ratio": None, "train": {"limit": None, "sft": {}}})
     if not any(a["kind"] in TRAINED for a in out):
         raise RecipeError("arms: no trained arm (behaviour, shuffled-audience, survey or mixed); an experiment "
                           "compares what training changed")
@@ -124,6 +126,9 @@ def _check_arm(arm: dict[str, Any], where: str, raw: dict[str, Any]) -> dict[str
                           "from model.name")
     if ratio is not None and kind != "mixed":
         raise RecipeError(f"{where}.ratio: only a mixed arm has a ratio")
+    if kind == "mixed" and (isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 < ratio < 1):
+        raise RecipeError(f"{where}.ratio: a mixed arm needs the share of its optimiser steps on survey data, a "
+                          f"number between 0 and 1 (e.g. 0.5), got {ratio!r}")
     train = arm.get("train") or {}
     if not isinstance(train, dict) or set(train) - {"limit", "sft"}:
         raise RecipeError(f"{where}.train: expected a mapping of limit and sft, got {train!r}")

@@ -37,6 +37,7 @@ def compare_arms(out: ExperimentFolder, recipe: Any, results: Mapping[str, Mappi
     raw, settings = recipe.raw, recipe["compare"]
     arms = arms_of(raw)
     base = next(a for a in arms if a.kind == "reference" and a.model is None)
+    arms = [base, *(a for a in arms if a is not base)]  # the base first in every table and the figure
     runs = {a.name: [a.folder(None)] if not a.trained else [a.folder(s) for s in raw["seeds"]] for a in arms}
     base_res = results[base.folder(None)]
     benchmark_of = {t: b for b, ts in (base_res["run"]["config"].get("benchmarks") or {}).items() for t in ts}
@@ -195,9 +196,10 @@ def print_arms(comparison: Mapping[str, Any]) -> None:
         console.print(line)
     for arm in comparison["arms"]:
         for seed, run in (arm.get("runs") or {}).items():
+            examples = f", {run['survey_examples']} survey examples" if "survey_examples" in run else ""
             console.print(f"{arm['name']} seed {seed}: {run.get('optimizer_steps', '?')} optimiser steps, "
-                          f"{run.get('tokens_seen', '?')} tokens seen, {run.get('n_samples', '?')} pairs, "
-                          f"{run.get('train_s', '?')} s")
+                          f"{run.get('tokens_seen', '?')} tokens seen, {run.get('n_samples') or 0} instruction pairs"
+                          f"{examples}, {run.get('train_s', '?')} s")
 
 
 def group_summary(comparison: Mapping[str, Any]) -> list[str]:

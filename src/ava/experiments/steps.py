@@ -235,10 +235,11 @@ class TrainTarget:
     loss: Path
 
 
-def train_into(ctx: Context, where: TrainTarget, seed: int, limit: int | None,
-               sft: dict[str, Any]) -> tuple[Path, bool]:
+def train_into(ctx: Context, where: TrainTarget, seed: int, limit: int | None, sft: dict[str, Any],
+               trainer: Callable[..., Any] | None = None, extra: dict[str, Any] | None = None) -> tuple[Path, bool]:
     """Train the recipe's model on ``where.build``; returns the adapter (or model) path and whether the
-    run was cached. The step is keyed by the model identity, the build's manifest and every setting."""
+    run was cached. The step is keyed by the model identity, the build's manifest and every setting
+    (and ``extra``: what a ``trainer`` other than ``ava train``'s reads besides, e.g. survey examples)."""
     from ava.instructions.dataset import manifest_sha256
     from ava.models.options import ModelOptions
     from ava.training.config import load_config
@@ -254,7 +255,7 @@ def train_into(ctx: Context, where: TrainTarget, seed: int, limit: int | None,
                       sft_overrides=dict(sft))
     settings = {k: v for k, v in cfg.binding().items() if k not in ("out", "data")}
     binding = Binding(model=ModelOptions(recipe["model"]["name"]).identity(), inputs=manifest_sha256(where.build),
-                      options=settings)
+                      options={**settings, **({"arm": extra} if extra else {})})
     key = binding.to_dict()
     weights = target.weights(cfg.method)
     if _is_cached(ctx, where.name, key, "experiment-train"):
@@ -264,7 +265,7 @@ def train_into(ctx: Context, where: TrainTarget, seed: int, limit: int | None,
     with start_run(Output(where.folder, folder=True), "experiment-train", binding, owned=owned) as run:
         if not target.card.is_file():
             try:
-                outcome = train(cfg, log=ctx.say)  # an unfinished run in target resumes from its checkpoint
+                outcome = (trainer or train)(cfg, log=ctx.say)  # an unfinished run resumes from its checkpoint
             except NonFiniteLossError as exc:
                 raise ExperimentStopped(f"{where.name} step: {exc}; the tuned model is not evaluated or "
                                         "compared") from None
@@ -277,9 +278,17 @@ def train_into(ctx: Context, where: TrainTarget, seed: int, limit: int | None,
         record = {"losses": losses, "result": card.get("result", {}),
                   "data": {k: card.get("data", {}).get(k) for k in ("n_samples", "by_task")},
                   "train_s": round(time.perf_counter() - t0, 1)}
-        if seen:  # arms: the budget as trained (transformers counts the non-padding input tokens)
-            record["budget"] = {"optimizer_steps": max((h.get("step", 0) for h in history), default=0),
-                                "tokens_seen": int(max(seen))}
+        result = card.get("result", {})
+        if seen or "num_input_tokens_seen" in result:  # arms: the budget as trained (the Trainer's non-padding count)
+            record["budget"] = {"optimizer_steps": result.get("global_step") or max(
+                (h.get("step", 0) for h in history), default=0),
+                "tokens_seen": int(result.get("num_input_tokens_seen") or max(seen or [0]))}
+            for k in ("survey_steps", "behaviour_steps"):
+                if k in result:
+                    record["budget"][k] = result[k]
+            survey = card.get("data", {}).get("survey") or {}
+            if survey.get("n_rows") is not None:
+                record["budget"]["survey_examples"] = survey["n_rows"]
         write_json(where.loss, record)
         run.update_info({"result": card.get("result", {})})
     _mark_done(ctx, where.name, key, time.perf_counter() - t0)
@@ -350,6 +359,10 @@ def run_experiment(recipe: Recipe, out: Path, *, restart: bool = False, progress
     ctx.ads = ads_contents(data["ads"])
     if not restart:
         _refuse_edited_ads(ctx)
+    if recipe.uses_arms:  # a survey arm's split (no disjoint wave, a leak) is refused before anything is written
+        from ava.experiments.survey_arm import check_survey_arms
+
+        check_survey_arms(recipe)
     binding = Binding(inputs=contents_digest(ctx.ads), options=recipe.bound())
     with start_run(Output(ctx.out.root, folder=True), KIND, binding, info={"recipe": str(recipe.path),
                    "name": recipe["name"], "ads": ctx.ads}, restart=restart, owned=ExperimentFolder.OWNED):

@@ -28,6 +28,7 @@ from ava.reports.experiment import _points  # noqa: E402
 
 CELLS = {"away from people": 0, "away (unadjusted only)": 1, "no clear change": 2, "seeds disagree": 2,
          "toward (unadjusted only)": 3, "toward people": 4}
+BUDGET_COLUMNS = ("optimizer_steps", "n_samples", "survey_examples", "tokens_seen", "final_loss", "train_s")
 CMAP = ListedColormap(["#c0392b", "#f1b6ae", "#eeeeee", "#b7e1c1", "#27ae60"])
 
 
@@ -154,7 +155,7 @@ def arms_section(comparison: Mapping[str, Any], img: Any) -> str:
         for seed, run in (arm.get("runs") or {}).items():
             budget.append(f"<tr><td>{e(arm['name'])}</td><td>{e(arm['kind'])}</td><td>{e(seed)}</td>"
                           + "".join(f"<td>{e(_cell_text(run.get(k)))}</td>"
-                                    for k in ("optimizer_steps", "n_samples", "tokens_seen", "final_loss", "train_s"))
+                                    for k in BUDGET_COLUMNS)
                           + "</tr>")
     head = "".join(f"<th>{e(c)}</th>" for c in cols)
     note = ("<p class='note'>" + e(comparison["bootstrap"]["seeds"]) + ". Groups: "
@@ -165,7 +166,8 @@ def arms_section(comparison: Mapping[str, Any], img: Any) -> str:
             f"{e(str(comparison['seeds']))}</h2>" + img(arms_png(comparison), "arms") + unequal
             + f"<table id='arms'><tr>{head}</tr>{''.join(body)}</table>" + note
             + "<h3>Budget as trained</h3><table id='arms-budget'><tr><th>arm</th><th>kind</th><th>seed</th>"
-              "<th>optimiser steps</th><th>pairs</th><th>tokens seen</th><th>final loss</th><th>seconds</th></tr>"
+              "<th>optimiser steps</th><th>pairs</th><th>survey examples</th>"
+              "<th>tokens seen</th><th>final loss</th><th>seconds</th></tr>"
             + "".join(budget)
             + "</table>")
 
