@@ -221,7 +221,7 @@ def build_report(run_dirs: Sequence[str | Path]) -> str:
     if experiments:
         from ava.reports.experiment import experiment_section
 
-        parts[3:3] = [experiment_section(folder, _img) for folder in experiments]  # above the runs table
+        parts[4:4] = [experiment_section(folder, _img) for folder in experiments]
     tasks = list(dict.fromkeys(t for r in runs for t, m in r.results.get("tasks", {}).items() if m.get("groups")))
     for task in tasks:
         parts += [f"<h2>Groups: {_e(task)}</h2>", group_heatmap(task, runs)]
