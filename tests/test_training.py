@@ -281,6 +281,7 @@ def test_lora_training_lowers_loss_and_adapter_reloads(tmp_path):
 
     card = json.loads((out / "training_card.json").read_text())
     assert card["result"]["global_step"] == 12 and card["seed"] == 0
+    assert card["result"]["num_input_tokens_seen"] > 12 * 8 * 20  # the budget spent: 12 steps of 8 pairs, no padding
     assert card["data"]["n_samples"] == 48 and card["data"]["mix"]["n_used"] == 5  # 48 * 0.1 / 0.9
     assert card["data"]["length_rule"]["n_rows"] == 48 and card["data"]["length_rule"]["n_response_truncated"] == 0
     assert len(card["data"]["manifest_sha256"]) == 64 and card["prompt_format"].startswith("plain")

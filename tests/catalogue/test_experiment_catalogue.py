@@ -390,3 +390,91 @@ def test_build_record_without_per_file_hashes_is_refused_by_the_joint_hash(tmp_p
     with start_run(Output(tmp_path / "o", folder=True), "experiment", Binding(options=load_recipe(path).bound())):
         pass
     assert_error(run(path, tmp_path / "o"), "was produced with other settings", "inputs: hash - ->", "--restart")
+
+
+# -- issue 27: arms and seeds, refused before anything trains ----------------------------------------
+
+ARMS = [{"name": "behaviour", "kind": "behaviour"}, {"name": "shuffled", "kind": "shuffled-audience"}]
+
+
+def test_unknown_arm_kind_names_close_matches(tmp_path, monkeypatch):
+    refused_before_anything(tmp_path, monkeypatch, "arms[1].kind: unknown arm kind 'shuffled'",
+                            "did you mean shuffled-audience", arms=[ARMS[0], {"name": "s", "kind": "shuffled"}])
+
+
+def test_unknown_key_of_an_arm(tmp_path, monkeypatch):
+    refused_before_anything(tmp_path, monkeypatch, "unknown key arms[0].ration", "did you mean ratio",
+                            arms=[{**ARMS[0], "ration": 0.5}])
+
+
+def test_duplicate_arm_names(tmp_path, monkeypatch):
+    refused_before_anything(tmp_path, monkeypatch, "arms[1].name: 'behaviour' is the name of another arm",
+                            arms=[ARMS[0], {"name": "behaviour", "kind": "shuffled-audience"}])
+
+
+def test_duplicate_seeds(tmp_path, monkeypatch):
+    refused_before_anything(tmp_path, monkeypatch, "seeds: 1 is listed twice ([0, 1, 1])", seeds=[0, 1, 1],
+                            arms=ARMS)
+
+
+def test_negative_seed_in_the_list(tmp_path, monkeypatch):
+    refused_before_anything(tmp_path, monkeypatch, "seeds: -2 is negative", seeds=[0, -2])
+
+
+def test_unequal_budgets_are_refused(tmp_path, monkeypatch):
+    line = refused_before_anything(tmp_path, monkeypatch, "arms: shuffled trains on another budget than behaviour",
+                                   "max_steps 2 vs 1", "allow_unequal_budget: true",
+                                   arms=[ARMS[0], {**ARMS[1], "train": {"sft": {"max_steps": 1}}}])
+    assert "per_device_train_batch_size" not in line  # names what differs, only that
+
+
+def test_unequal_limit_is_refused(tmp_path, monkeypatch):
+    refused_before_anything(tmp_path, monkeypatch, "arms: shuffled trains on another budget", "limit None vs 4",
+                            arms=[ARMS[0], {**ARMS[1], "train": {"limit": 4}}])
+
+
+def test_unequal_budgets_allowed_when_stated(tmp_path):
+    from ava.experiments.recipe import load_recipe
+
+    path = recipe(tmp_path, arms=[ARMS[0], {**ARMS[1], "train": {"sft": {"max_steps": 1}}}],
+                  allow_unequal_budget=True)
+    loaded = load_recipe(path, available=False)
+    assert [a["name"] for a in loaded["arms"]] == ["behaviour", "shuffled", "base"]  # base reference added
+    assert loaded["arms"][1]["train"]["sft"]["max_steps"] == 1 and loaded["seeds"] == [0]
+
+
+@pytest.mark.parametrize("ratio", [None, 0, 1.5])
+def test_mixed_arm_without_a_ratio_in_zero_one(tmp_path, monkeypatch, ratio):
+    refused_before_anything(tmp_path, monkeypatch, "arms[1].ratio: a mixed arm needs the share of its optimiser steps",
+                            arms=[ARMS[0], {"name": "mixed", "kind": "mixed", "ratio": ratio}])
+
+
+def test_survey_arm_with_no_disjoint_waves(tmp_path, monkeypatch):
+    """Evaluating OpinionQA-XL (every bundled Pew wave) leaves no wave to train a survey arm on."""
+    line = refused_before_anything(tmp_path, monkeypatch, "arms[1] (survey, survey):",
+                                   arms=[ARMS[0], {"name": "survey", "kind": "survey"}],
+                                   eval={"benchmarks": {"opinionqa-xl": {"sample": 2}}})
+    assert "wave" in line
+
+
+def test_survey_training_data_overlapping_the_evaluated_questions(tmp_path, monkeypatch):
+    """Were the split ever to let an evaluated question through, the arm is refused naming it."""
+    import ava.training.survey_data as survey_data
+
+    split = survey_data.survey_examples
+    monkeypatch.setattr(survey_data, "survey_examples",
+                        lambda questions, evaluated, *a, **k: split(questions, [], *a, **{**k, "limit": 5000}))
+    line = refused_before_anything(tmp_path, monkeypatch, "arms[1] (survey, survey):", "also evaluated",
+                                   arms=[ARMS[0], {"name": "survey", "kind": "survey"}],
+                                   eval={"benchmarks": {"opinionqa": {"sample": 2}}})
+    assert "_W" in line  # names the questions (Pew variable names carry their wave)
+
+
+def test_arm_key_that_does_not_fit_its_kind(tmp_path, monkeypatch):
+    refused_before_anything(tmp_path, monkeypatch, "arms[0].model: only a reference arm names its own model",
+                            arms=[{**ARMS[0], "model": "tiny"}])
+
+
+def test_arms_without_a_trained_arm(tmp_path, monkeypatch):
+    refused_before_anything(tmp_path, monkeypatch, "arms: no trained arm",
+                            arms=[{"name": "base", "kind": "reference"}])

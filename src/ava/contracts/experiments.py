@@ -10,6 +10,9 @@ it, so the layout sits below both:
 * ``eval-base/``, ``eval-tuned/``: evaluation run directories (:class:`~ava.contracts.results.RunDirectory`);
 * ``train/``: ``run.json`` (kind ``experiment-train``), ``model/`` (an ``ava train --out``
   folder) and ``loss.json`` (the loss per logged step);
+* ``arms/<arm>/`` (a reference arm) and ``arms/<arm>-s<seed>/`` (a trained arm, per seed), only
+  for a recipe with ``arms:`` or ``seeds:``: ``eval/`` (an evaluation run directory), and for a
+  trained arm ``train/`` (as above) and, for ``shuffled-audience``, ``data/`` (the shuffled build);
 * ``compare/``: ``comparison.json`` (schema ``ava-experiment-comparison/N``) and ``comparison.png``.
 """
 
@@ -25,7 +28,7 @@ class ExperimentFolder:
 
     root: Path
 
-    OWNED = ("build", "eval-base", "train", "eval-tuned", "compare", "steps.json")
+    OWNED = ("build", "eval-base", "train", "eval-tuned", "arms", "compare", "steps.json")
     """What an experiment writes besides its record: removed by ``--restart``."""
 
     def __post_init__(self) -> None:
@@ -46,6 +49,10 @@ class ExperimentFolder:
     def evaluation(self, label: str) -> Path:
         """The evaluation run directory of ``label`` (``base`` or ``tuned``)."""
         return self.root / f"eval-{label}"
+
+    def arm(self, folder: str) -> ArmFolder:
+        """An arm's folder (``arms/<name>`` or ``arms/<name>-s<seed>``)."""
+        return ArmFolder(self.root / "arms" / folder)
 
     @property
     def train(self) -> Path:
@@ -71,3 +78,31 @@ class ExperimentFolder:
     @property
     def comparison_plot(self) -> Path:
         return self.compare / "comparison.png"
+
+
+@dataclass(frozen=True)
+class ArmFolder:
+    """One arm (and seed) of an experiment with arms: its evaluation, and what it was trained on."""
+
+    root: Path
+
+    @property
+    def evaluation(self) -> Path:
+        return self.root / "eval"
+
+    @property
+    def train(self) -> Path:
+        return self.root / "train"
+
+    @property
+    def trained_model(self) -> Path:
+        return self.train / "model"
+
+    @property
+    def loss(self) -> Path:
+        return self.train / "loss.json"
+
+    @property
+    def data(self) -> Path:
+        """A derived training build (the shuffled-audience arm's)."""
+        return self.root / "data"

@@ -25,6 +25,12 @@ def check_recipe(raw: dict[str, Any], *, available: bool = True) -> None:
     if available:
         _check_files(raw)
         _check_model(raw["model"]["name"])
+        for i, arm in enumerate(raw.get("arms") or []):
+            if arm["model"] is not None:
+                try:
+                    _check_model(arm["model"])
+                except RecipeError as exc:
+                    raise RecipeError(str(exc).replace("model.name", f"arms[{i}].model")) from None
     if raw["train"]["limit"] is not None and raw["train"]["limit"] < 1:
         raise RecipeError(f"train.limit: {raw['train']['limit']} is not a number of samples (at least 1, or null "
                           "for all)")

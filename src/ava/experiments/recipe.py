@@ -62,6 +62,9 @@ SCHEMA: dict[str, Any] = {
               "mix_ratio": (int, float, type(None)), "sft": Open},
     "eval": {"seed": (int,), "benchmarks": Each(BENCHMARK)},
     "compare": {"n_resamples": (int,), "confidence": NUM, "seed": (int,), "correction": (str,)},
+    "seeds": (ListOf((int,)), type(None)),
+    "arms": (list, type(None)),
+    "allow_unequal_budget": (bool,),
 }
 DEFAULTS: dict[str, Any] = {
     "version": RECIPE_VERSION, "name": "experiment", "seed": 0,
@@ -73,6 +76,7 @@ DEFAULTS: dict[str, Any] = {
     "train": {"method": "lora", "limit": None, "config": None, "mix": None, "mix_ratio": None, "sft": {}},
     "eval": {"seed": 0, "benchmarks": {}},
     "compare": {"n_resamples": 2000, "confidence": 0.95, "seed": 0, "correction": "holm"},
+    "seeds": None, "arms": None, "allow_unequal_budget": False,
 }
 BENCHMARK_DEFAULTS = {"limit": None, "sample": None, "steer": False, "families": None, "data": None, "settings": {}}
 # Build options that only change how fast a build runs, not what it writes: not part of any binding.
@@ -91,6 +95,11 @@ class Recipe:
         return self.raw[key]
 
     @property
+    def uses_arms(self) -> bool:
+        """``arms:`` or ``seeds:`` given: the arms layout (docs/experiment.md, arms and seeds)."""
+        return self.raw.get("arms") is not None
+
+    @property
     def benchmarks(self) -> dict[str, dict[str, Any]]:
         return dict(self.raw["eval"]["benchmarks"])
 
@@ -98,7 +107,8 @@ class Recipe:
         """What the experiment folder is bound to: the sections whose change would mix two experiments
         (the data, the model, the training). Evaluation and comparison are not: every score is cached
         by its own item, so an added benchmark is only evaluated, never refused. Speed-only build options
-        (``workers``) are left out: a rerun with more workers resumes."""
+        (``workers``) are left out: a rerun with more workers resumes. Arms and seeds are not bound
+        either: each arm and seed is its own step, cached by its own inputs, so adding one trains only it."""
         bound = {k: copy.deepcopy(self.raw[k]) for k in ("version", "seed", "data", "model", "train")}
         for key in SPEED_ONLY:
             bound["data"]["options"].pop(key, None)
@@ -202,6 +212,10 @@ def _check_meaning(raw: dict[str, Any], path: Path) -> None:
             raise RecipeError(f"eval.benchmarks.{name}.steer: {name} has no steering task")
     if not 0 < raw["compare"]["confidence"] < 1:
         raise RecipeError(f"compare.confidence: {raw['compare']['confidence']} is not between 0 and 1")
+    from ava.experiments.arms import check_arms, check_budgets
+
+    check_arms(raw)
+    check_budgets(raw)
 
 
 def _absolute(raw: dict[str, Any], base: Path) -> dict[str, Any]:

@@ -52,6 +52,7 @@ class Context:
     cached: list[str] = field(default_factory=list)
     ads: list[list[str]] = field(default_factory=list)  # [name, sha256] of every ad file, hashed once
     build_files: list[list[str]] = field(default_factory=list)  # [name, sha256] of a given data.build's files
+    adapters: dict[str, Path] = field(default_factory=dict)  # arms: each trained arm-seed's adapter
 
 
 @dataclass(frozen=True)
@@ -209,33 +210,37 @@ def eval_step(label: str) -> Callable[[Context], bool]:
     """Evaluate the base model (``label`` "base") or the tuned one ("tuned") on the same items."""
 
     def run(ctx: Context) -> bool:
-        from ava.evals.rundir import dataset_hash
-        from ava.evals.runner import run_tasks
-        from ava.experiments.tasks import make_tasks
-        assert ctx.build is not None
         folder = ctx.out.evaluation(label)
-        name = folder.name
-        model = ctx.recipe["model"]["name"]
         adapter = str(ctx.adapter) if label == "tuned" else None
-        scorer = _scorer(model, adapter, _framing_chat(ctx))
-        by_bench = make_tasks(ctx.recipe.benchmarks, ctx.build, ctx.recipe["eval"]["seed"])
-        tasks = [t for ts in by_bench.values() for t in ts]
-        key = {"identity": scorer.identity, "seed": ctx.recipe["eval"]["seed"], "tasks": {
-            t.name: [t.version, dataset_hash(t.items())]
-            for t in tasks}}
-        results = RunDirectory(folder).results
-        if _is_cached(ctx, name, key, "eval") and results.is_file():
-            ctx.results[label] = read_json(results)
-            return True
-        t0 = time.perf_counter()
-        config = {"model": model, "adapter": adapter, "experiment": ctx.recipe["name"], "step": name,
-                  "benchmarks": {b: [t.name for t in ts] for b, ts in by_bench.items()}}
-        ctx.results[label] = run_tasks(tasks, scorer, folder, seed=ctx.recipe["eval"]["seed"], config=config,
-                                       progress=ctx.progress, generation_model=scorer.generation_model)
-        _mark_done(ctx, name, key, time.perf_counter() - t0)
-        return False
+        ctx.results[label], cached = evaluate(ctx, folder, folder.name, ctx.recipe["model"]["name"], adapter)
+        return cached
 
     return run
+
+
+def evaluate(ctx: Context, folder: Path, name: str, model: str, adapter: str | None) -> tuple[dict[str, Any], bool]:
+    """``model`` (+ ``adapter``) on the recipe's tasks into the run directory ``folder`` (step ``name``);
+    returns its results and whether they were cached."""
+    from ava.evals.rundir import dataset_hash
+    from ava.evals.runner import run_tasks
+    from ava.experiments.tasks import make_tasks
+    assert ctx.build is not None
+    scorer = _scorer(model, adapter, _framing_chat(ctx))
+    by_bench = make_tasks(ctx.recipe.benchmarks, ctx.build, ctx.recipe["eval"]["seed"])
+    tasks = [t for ts in by_bench.values() for t in ts]
+    key = {"identity": scorer.identity, "seed": ctx.recipe["eval"]["seed"], "tasks": {
+        t.name: [t.version, dataset_hash(t.items())]
+        for t in tasks}}
+    results = RunDirectory(folder).results
+    if _is_cached(ctx, name, key, "eval") and results.is_file():
+        return read_json(results), True
+    t0 = time.perf_counter()
+    config = {"model": model, "adapter": adapter, "experiment": ctx.recipe["name"], "step": name,
+              "benchmarks": {b: [t.name for t in ts] for b, ts in by_bench.items()}}
+    out = run_tasks(tasks, scorer, folder, seed=ctx.recipe["eval"]["seed"], config=config,
+                    progress=ctx.progress, generation_model=scorer.generation_model)
+    _mark_done(ctx, name, key, time.perf_counter() - t0)
+    return out, False
 
 
 # -- training ---------------------------------------------------------------------------------
@@ -243,6 +248,29 @@ def eval_step(label: str) -> Callable[[Context], bool]:
 
 def train_step(ctx: Context) -> bool:
     """Train through :func:`ava.training.trainer.train` into ``train/model`` (``ava train``'s folder)."""
+    assert ctx.build is not None
+    spec = ctx.recipe["train"]
+    ctx.adapter, cached = train_into(ctx, TrainTarget("train", ctx.build, ctx.out.train, ctx.out.trained_model,
+                                                      ctx.out.loss), ctx.recipe["seed"], spec["limit"], spec["sft"])
+    return cached
+
+
+@dataclass(frozen=True)
+class TrainTarget:
+    """Where one training run reads (``build``) and writes (its step folder, model folder, loss file)."""
+
+    name: str
+    build: Path
+    folder: Path
+    model: Path
+    loss: Path
+
+
+def train_into(ctx: Context, where: TrainTarget, seed: int, limit: int | None, sft: dict[str, Any],
+               trainer: Callable[..., Any] | None = None, extra: dict[str, Any] | None = None) -> tuple[Path, bool]:
+    """Train the recipe's model on ``where.build``; returns the adapter (or model) path and whether the
+    run was cached. The step is keyed by the model identity, the build's manifest and every setting
+    (and ``extra``: what a ``trainer`` other than ``ava train``'s reads besides, e.g. survey examples)."""
     from ava.instructions.dataset import manifest_sha256
     from ava.models.options import ModelOptions
     from ava.training.config import load_config
@@ -250,41 +278,52 @@ def train_step(ctx: Context) -> bool:
     from ava.training.output import TrainingOutput
     from ava.training.trainer import train
 
-    assert ctx.build is not None
-    folder = ctx.out.train
-    target = TrainingOutput(ctx.out.trained_model)
+    target = TrainingOutput(where.model)
     spec, recipe = ctx.recipe["train"], ctx.recipe
-    cfg = load_config(recipe["model"]["name"], ctx.build, target.root, config_file=spec["config"],
+    cfg = load_config(recipe["model"]["name"], where.build, target.root, config_file=spec["config"],
                       method=spec["method"],
-                      overrides={"seed": recipe["seed"], "limit": spec["limit"], "mix": spec["mix"],
-                                 "mix_ratio": spec["mix_ratio"]},
-                      sft_overrides=dict(spec["sft"]))
+                      overrides={"seed": seed, "limit": limit, "mix": spec["mix"], "mix_ratio": spec["mix_ratio"]},
+                      sft_overrides=dict(sft))
     settings = {k: v for k, v in cfg.binding().items() if k not in ("out", "data")}
-    binding = Binding(model=ModelOptions(recipe["model"]["name"]).identity(), inputs=manifest_sha256(ctx.build),
-                      options=settings)
+    binding = Binding(model=ModelOptions(recipe["model"]["name"]).identity(), inputs=manifest_sha256(where.build),
+                      options={**settings, **({"arm": extra} if extra else {})})
     key = binding.to_dict()
-    ctx.adapter = target.weights(cfg.method)
-    if _is_cached(ctx, "train", key, "experiment-train"):
-        return True
+    weights = target.weights(cfg.method)
+    if _is_cached(ctx, where.name, key, "experiment-train"):
+        return weights, True
     t0 = time.perf_counter()
-    owned = tuple(p.name for p in (ctx.out.trained_model, ctx.out.loss))
-    with start_run(Output(folder, folder=True), "experiment-train", binding, owned=owned) as run:
+    owned = (where.model.name, where.loss.name)
+    with start_run(Output(where.folder, folder=True), "experiment-train", binding, owned=owned) as run:
         if not target.card.is_file():
             try:
-                outcome = train(cfg, log=ctx.say)  # an unfinished run in target resumes from its checkpoint
+                outcome = (trainer or train)(cfg, log=ctx.say)  # an unfinished run resumes from its checkpoint
             except NonFiniteLossError as exc:
-                raise ExperimentStopped(f"train step: {exc}; the tuned model is not evaluated or compared") from None
+                raise ExperimentStopped(f"{where.name} step: {exc}; the tuned model is not evaluated or "
+                                        "compared") from None
             history = outcome.log_history
         else:  # trained before an interruption of this step: read the curve from the last checkpoint
             history = _checkpoint_history(target)
         card = target.read_card()
         losses = [{"step": h["step"], "loss": h["loss"], "epoch": h.get("epoch")} for h in history if "loss" in h]
-        write_json(ctx.out.loss, {"losses": losses, "result": card.get("result", {}),
-                                         "data": {k: card.get("data", {}).get(k) for k in ("n_samples", "by_task")},
-                                         "train_s": round(time.perf_counter() - t0, 1)})
+        seen = [h["num_input_tokens_seen"] for h in history if "num_input_tokens_seen" in h]
+        record = {"losses": losses, "result": card.get("result", {}),
+                  "data": {k: card.get("data", {}).get(k) for k in ("n_samples", "by_task")},
+                  "train_s": round(time.perf_counter() - t0, 1)}
+        result = card.get("result", {})
+        if seen or "num_input_tokens_seen" in result:  # arms: the budget as trained (the Trainer's non-padding count)
+            record["budget"] = {"optimizer_steps": result.get("global_step") or max(
+                (h.get("step", 0) for h in history), default=0),
+                "tokens_seen": int(result.get("num_input_tokens_seen") or max(seen or [0]))}
+            for k in ("survey_steps", "behaviour_steps"):
+                if k in result:
+                    record["budget"][k] = result[k]
+            survey = card.get("data", {}).get("survey") or {}
+            if survey.get("n_rows") is not None:
+                record["budget"]["survey_examples"] = survey["n_rows"]
+        write_json(where.loss, record)
         run.update_info({"result": card.get("result", {})})
-    _mark_done(ctx, "train", key, time.perf_counter() - t0)
-    return False
+    _mark_done(ctx, where.name, key, time.perf_counter() - t0)
+    return weights, False
 
 
 def _checkpoint_history(target: Any) -> list[dict[str, Any]]:
@@ -352,12 +391,21 @@ def run_experiment(recipe: Recipe, out: Path, *, restart: bool = False, progress
     ctx.build_files = build_contents(data["build"])  # a finished build, bound by its files' contents too
     if not restart:
         _refuse_edited_inputs(ctx)
+    if recipe.uses_arms:  # a survey arm's split (no disjoint wave, a leak) is refused before anything is written
+        from ava.experiments.survey_arm import check_survey_arms
+
+        check_survey_arms(recipe)
     binding = Binding(inputs=contents_digest(ctx.ads or ctx.build_files), options=recipe.bound())
     info = {"recipe": str(recipe.path), "name": recipe["name"], "ads": ctx.ads,
             **({"build": ctx.build_files} if ctx.build_files else {})}
     with start_run(Output(ctx.out.root, folder=True), KIND, binding, info=info, restart=restart,
                    owned=ExperimentFolder.OWNED):
-        for step in STEPS:
+        steps = STEPS
+        if recipe.uses_arms:
+            from ava.experiments.arm_steps import arm_steps
+
+            steps = tuple(arm_steps(ctx))
+        for step in steps:
             say(f"[{step.name}] {step.what}")
             t0 = time.perf_counter()
             try:
@@ -370,6 +418,6 @@ def run_experiment(recipe: Recipe, out: Path, *, restart: bool = False, progress
                 say(f"[{step.name}] cached: finished earlier with the same inputs")
             else:
                 say(f"[{step.name}] done in {time.perf_counter() - t0:.0f} s")
-    if len(ctx.cached) == len(STEPS):
+    if len(ctx.cached) == len(steps):
         say(f"every step is cached ({', '.join(ctx.cached)}): nothing to do; {ctx.out.compare}")
     return ctx

@@ -71,6 +71,10 @@ def render_comparison(comparison: Mapping[str, Any], path: Path) -> None:
 def experiment_section(folder: Path, img: Any) -> str:
     """HTML for a finished experiment folder: the plot, the table of differences, the training loss."""
     comparison = read_json(ExperimentFolder(folder).comparison)
+    if str(comparison.get("schema", "")).startswith("ava-experiment-arms/"):
+        from ava.reports.arms import arms_section
+
+        return arms_section(comparison, img)
     e = html.escape
     conf = int(round(100 * comparison["bootstrap"]["confidence"]))
     head = "".join(f"<th>{e(c)}</th>" for c in ("task", "metric", "n", "base", "tuned", "delta",

@@ -284,7 +284,8 @@ def _experiments(run_dirs: Sequence[str | Path]) -> tuple[list[Path], list[Path]
             raise ReportError(f"{d}: the experiment is {record.status}{why}, not complete; rerun its "
                               "`ava experiment run` command to finish it")
         experiments.append(d)
-        runs += [folder.evaluation("base"), folder.evaluation("tuned")]
+        arms = sorted(p.parent for p in (folder.root / "arms").glob("*/eval/results.json"))
+        runs += arms if arms else [folder.evaluation("base"), folder.evaluation("tuned")]
     return experiments, runs
 
 

@@ -188,6 +188,7 @@ def training_card(
             "global_step": trainer.state.global_step,
             "train_loss": round(float(train_loss), 6),
             "world_size": trainer.args.world_size,
+            "num_input_tokens_seen": int(trainer.state.num_input_tokens_seen),
         },
         "outputs": outputs,
         "libraries": library_versions(),

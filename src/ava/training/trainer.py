@@ -62,6 +62,8 @@ def sft_config(cfg: TrainConfig, out: Path) -> Any:
     kwargs.setdefault("seed", cfg.seed)
     kwargs.setdefault("data_seed", cfg.seed)
     kwargs["logging_nan_inf_filter"] = False  # a NaN loss must reach StopOnNonFiniteLoss
+    # the budget actually spent, in the card (non-padding input tokens; restored on resume)
+    kwargs.setdefault("include_num_input_tokens_seen", "non_padding")
     if not torch.cuda.is_available():
         kwargs.setdefault("bf16", False)  # TRL's default bf16 needs a GPU unless asked for on CPU
         kwargs.setdefault("dataloader_pin_memory", False)  # nothing to pin to; avoids a warning
