@@ -284,3 +284,20 @@ def test_survey_prompts_longer_than_max_length_are_left_out_and_counted(small):
     rows, info = encode_examples(examples, tok, False, cut)
     assert info["n_too_long"] == sum(n > cut for n in lengths) > 0 and len(rows) == info["n_rows"]
     assert all(re.fullmatch(r"[^|]+\|\w+:.+", i) for i in info["too_long"])
+
+
+@pytest.mark.parametrize(("share", "sft", "message"), [
+    (0.0, {}, r"survey share must be in \(0, 1\] \(1: survey only\), got 0.0"),
+    (1.5, {}, r"survey share must be in \(0, 1\]"),
+    (1.0, {"packing": True}, r"packing is not supported by survey training"),
+    (0.5, {"train_sampling_strategy": "group_by_length"}, r"train_sampling_strategy is not supported"),
+])
+def test_bad_settings_are_refused_before_anything_is_written(tmp_path, small, share, sft, message):
+    from ava.training.config import ConfigError
+    from ava.training.survey_train import SurveyRun, train_survey
+
+    examples, split = small
+    out = tmp_path / "run"
+    with pytest.raises(ConfigError, match=message):
+        train_survey(_cfg(out, **sft), SurveyRun(examples, split, chat=False, survey_share=share))
+    assert not out.exists()
