@@ -145,7 +145,7 @@ def _binding(inputs: Inputs, survey: SurveyRun) -> Binding:
 def train_survey(cfg: TrainConfig, survey: SurveyRun, merge: bool = False, log: Callable[[str], None] | None = None,
                  *, restart: bool = False) -> TrainOutcome:
     """Train the ``survey`` arm (``survey.survey_share`` 1.0: survey examples only; ``cfg.data`` is
-    not read) or the ``mixed`` arm (0 < share < 1: ``cfg.data``'s instruction pairs, as ``ava
+    not read, nor ``cfg.limit`` and ``cfg.mix``) or the ``mixed`` arm (0 < share < 1: ``cfg.data``'s instruction pairs, as ``ava
     train`` reads them, and the survey examples, one source per optimiser step) into ``cfg.out``.
 
     As :func:`ava.training.trainer.train`: checked before the model loads, bound to the model, the
@@ -267,6 +267,7 @@ def survey_card(cfg: TrainConfig, inputs: Inputs, survey: SurveyRun, tokenizer: 
         "model_identity": inputs.identity,
         "method": cfg.method,
         "objective": survey.objective,
+        # the instruction pairs' format (mixed); the survey prompts' framing is survey_framing
         "prompt_format": encode.describe_format(tokenizer) if survey.objective == "mixed" else None,
         "survey_framing": "chat" if survey.chat else "plain",
         "seed": cfg.seed,
