@@ -72,7 +72,8 @@ def test_no_opinionqa_question_leaks_into_the_training_set(pew):
     rules = {rule for _, _, rule in split.repeats}
     assert rules == {"same text and options", "same variable and options",
                      "same options, text a prefix of the other", "same text, other options"}
-    assert counts["repeats_of_evaluated"] == len(split.repeats) > 300
+    assert counts["repeats_of_evaluated"] == len(split.repeats) == 369  # the bundled build's numbers (docs)
+    assert counts["unscorable"] == 76 and counts["training_questions"] == 10_327
     assert ("GOVT_ROLE_W18", "GOVT_ROLE_W32", "same variable and options") in split.repeats
     assert ("Q1_W5", "HAPPYLIFE_W36", "same options, text a prefix of the other") in split.repeats
     # one persona: every training question but those its group (Protestants) was not asked about
