@@ -10,11 +10,12 @@ step (median of ``--steps`` after one warm-up):
   whole vocabulary everywhere, the answer position's option tokens picked and renormalised, as
   SubPOP's training loop does;
 * ``one forward per option``: each option scored by its own forward of prompt + letter (the way a
-  multiple-choice log-likelihood is often computed), K forwards per prompt;
+  multiple-choice log-likelihood is often computed), K forwards per prompt, one spelling per letter
+  (so its loss differs: it reads another distribution than the scorer);
 * ``behaviour SFT step``: the causal-LM cross-entropy (TRL's loss) on the same token rows, each
   prompt followed by its most likely letter, i.e. same batch and length.
 
-The losses of the first three agree (printed); only the cost differs.
+The first two losses agree (printed); only the cost differs.
 
     OMP_NUM_THREADS=2 flock -x /tmp/ava-cpu.lock python perf/survey_loss_throughput.py --model smollm2 --batch 8
 """
