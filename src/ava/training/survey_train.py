@@ -144,9 +144,10 @@ def _binding(inputs: Inputs, survey: SurveyRun) -> Binding:
 
 def train_survey(cfg: TrainConfig, survey: SurveyRun, merge: bool = False, log: Callable[[str], None] | None = None,
                  *, restart: bool = False) -> TrainOutcome:
-    """Train the ``survey`` arm (``survey.survey_share`` 1.0: survey examples only; ``cfg.data`` is
-    not read) or the ``mixed`` arm (0 < share < 1: ``cfg.data``'s instruction pairs, as ``ava
-    train`` reads them, and the survey examples, one source per optimiser step) into ``cfg.out``.
+    """Train the ``survey`` arm (``survey.survey_share`` 1.0: survey examples only; ``cfg.data``,
+    ``cfg.limit`` and ``cfg.mix`` are not read) or the ``mixed`` arm (0 < share < 1: ``cfg.data``'s
+    instruction pairs, as ``ava train`` reads them, and the survey examples, one source per
+    optimiser step) into ``cfg.out``.
 
     As :func:`ava.training.trainer.train`: checked before the model loads, bound to the model, the
     data (instruction build and mix file hashes, the examples' hash) and the settings; resumes its
@@ -267,6 +268,7 @@ def survey_card(cfg: TrainConfig, inputs: Inputs, survey: SurveyRun, tokenizer: 
         "model_identity": inputs.identity,
         "method": cfg.method,
         "objective": survey.objective,
+        # the instruction pairs' format (mixed); the survey prompts' framing is survey_framing
         "prompt_format": encode.describe_format(tokenizer) if survey.objective == "mixed" else None,
         "survey_framing": "chat" if survey.chat else "plain",
         "seed": cfg.seed,
