@@ -283,7 +283,7 @@ def train_into(ctx: Context, where: TrainTarget, seed: int, limit: int | None, s
     cfg = load_config(recipe["model"]["name"], where.build, target.root, config_file=spec["config"],
                       method=spec["method"],
                       overrides={"seed": seed, "limit": limit, "mix": spec["mix"], "mix_ratio": spec["mix_ratio"]},
-                      sft_overrides=dict(sft))
+                      sft_overrides={**sft, **({} if ctx.progress else {"disable_tqdm": True})})  # not bound
     settings = {k: v for k, v in cfg.binding().items() if k not in ("out", "data")}
     binding = Binding(model=ModelOptions(recipe["model"]["name"]).identity(), inputs=manifest_sha256(where.build),
                       options={**settings, **({"arm": extra} if extra else {})})
@@ -383,6 +383,10 @@ def run_experiment(recipe: Recipe, out: Path, *, restart: bool = False, progress
     from ava.runs import check_apart
 
     ctx = Context(recipe, ExperimentFolder(Path(out)), say, progress)
+    if not progress:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # --no-progress: transformers' "Loading weights" bar too
     data = recipe["data"]
     for key, paths in (("data.ads", data["ads"] or []), ("data.build", [data["build"]] if data["build"] else [])):
         check_apart(ctx.out.root, paths, "--out", f"{key} of {recipe.path}")
