@@ -31,7 +31,7 @@ from ava.contracts.results import (
 )
 from ava.contracts.scoring import ScoredItem
 from ava.evals import rundir
-from ava.evals.task import EvalItem, GenerationItem, GenerationTask, Task, TaskResult
+from ava.evals.task import EvalItem, GenerationItem, GenerationTask, Task, TaskResult, TextTask
 from ava.io import write_json
 from ava.models.backends.http import ServerError
 from ava.models.backends.partial import keep_finished
@@ -65,7 +65,7 @@ class _Done:
 
 
 def run_tasks(
-    tasks: Sequence[Task | GenerationTask],
+    tasks: Sequence[Task | GenerationTask | TextTask],
     scorer: Scorer,
     out_dir: Path,
     *,
@@ -86,6 +86,9 @@ def run_tasks(
     names = [t.name for t in tasks]
     if len(set(names)) != len(names):
         raise ValueError(f"task names must be unique, got {names}")
+    for task in tasks:  # before anything is opened or scored: a method this backend cannot do
+        if isinstance(task, TextTask):
+            task.check_backend(scorer.backend)
     model = str(config.get("model", scorer.identity))
     info = {"model": model, "adapter": config.get("adapter"), "backend": scorer.backend, "tasks": names}
     output, run_dir = Output(out_dir, folder=True), RunDirectory(out_dir)
@@ -100,8 +103,11 @@ def run_tasks(
         started_at, t0 = now(), time.perf_counter()
         results_tasks: dict[str, dict[str, Any]] = {}
         for task in tasks:
-            if isinstance(task, GenerationTask):
-                done = _generate_task(task, scorer.identity, generations_log, generation_model, progress)
+            if isinstance(task, TextTask):
+                done = _generate_task(task, scorer.identity, generations_log, _with_scorer(task, scorer), progress)
+            elif isinstance(task, GenerationTask):
+                done = _generate_task(task, scorer.identity, generations_log,
+                                      _with_model(task, scorer.identity, generation_model), progress)
             else:
                 done = _score_task(task, scorer, scores_log, progress)
             results_tasks[task.name] = _task_entry(run_dir, task, done)
@@ -156,7 +162,26 @@ def _score_task(task: Task, scorer: Scorer, log: JsonlLog, progress: bool) -> _D
                  diagnostics=diag)
 
 
-def _generate_task(task: GenerationTask, identity: str, log: JsonlLog, generation_model: GenerationModel | None,
+Generate = Callable[[Sequence[GenerationItem]], list[dict[str, Any]]]
+
+
+def _with_model(task: GenerationTask, identity: str,
+                generation_model: GenerationModel | None) -> Callable[[], Generate]:
+    """A generation task's chunks, answered by the (model, tokenizer) loaded on first need."""
+    def make() -> Generate:
+        if generation_model is None:
+            raise ValueError(f"{task.name} generates text: it needs a language model, not {identity!r}")
+        model, tokenizer = generation_model()
+        return lambda part: task.generate(model, tokenizer, part)
+    return make
+
+
+def _with_scorer(task: TextTask, scorer: Scorer) -> Callable[[], Generate]:
+    """A text task's chunks, answered through the scorer's own ``generate``."""
+    return lambda: (lambda part: task.generate_with(scorer, part))
+
+
+def _generate_task(task: GenerationTask | TextTask, identity: str, log: JsonlLog, make: Callable[[], Generate],
                    progress: bool) -> _Done:
     """Records for every item of ``task``: cached ones read back, the rest generated chunk by chunk."""
     items = list(task.items())
@@ -165,12 +190,10 @@ def _generate_task(task: GenerationTask, identity: str, log: JsonlLog, generatio
     todo = [item for item in items if keys[item.id] not in log.rows]
     started = time.perf_counter()
     if todo:
-        if generation_model is None:
-            raise ValueError(f"{task.name} generates text: it needs a language model, not {identity!r}")
-        model, tokenizer = generation_model()
+        generate = make()
 
         def work(part: Sequence[GenerationItem]) -> list[dict[str, Any]]:
-            records = task.generate(model, tokenizer, part)
+            records = generate(part)
             return [{"key": keys[i.id], "task": task.name, "id": i.id, "record": r}
                     for i, r in zip(part, records, strict=True)]
 
@@ -185,7 +208,7 @@ def _generate_task(task: GenerationTask, identity: str, log: JsonlLog, generatio
     return _Done(items, item_scores, result, len(todo), seconds, time.perf_counter() - t_metrics, records=records)
 
 
-def _task_entry(run_dir: RunDirectory, task: Task | GenerationTask, done: _Done) -> dict[str, Any]:
+def _task_entry(run_dir: RunDirectory, task: Task | GenerationTask | TextTask, done: _Done) -> dict[str, Any]:
     """Write a task's item, item score, table and plot files; return its ``results.json`` entry."""
     items_path = run_dir.items(task.name)
     if done.scores is not None:

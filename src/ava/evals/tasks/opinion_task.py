@@ -131,23 +131,8 @@ class OpinionTask(SurveyTask):
                 raise ValueError(f"{self.name}: {uid}: no PriDe prior for {len(q.options)} options (its estimation "
                                  "questions were not scored); score the whole task")
             reading = read_orders(q, reads[uid], prior)
-            dist, refusal = reading.dist, reading.refusal
-            overall = np.array(q.overall.distribution, dtype=float)
-            humans = np.vstack([overall[None, :], group_matrix(q, groups)])
-            model = om.wd_many(q.ordinals, dist, humans)
-            uniform = om.wd_many(q.ordinals, np.full(len(q.options), 1.0 / len(q.options)), humans)
-            out.append(ItemScore(uid, uid, {
-                "key": q.key, "wave": q.wave, "topics": topics_of(q), "n_options": len(q.options),
-                "wd_overall": float(model[0]), "wd": by_label(groups, model[1:]),
-                "uniform_overall": float(uniform[0]), "uniform": by_label(groups, uniform[1:]),
-                "humans": by_label(groups, om.wd_many(q.ordinals, overall, humans[1:])),
-                "refusal_model": numbers(np.array([refusal]))[0],
-                "refusal_humans": q.overall.refusal_rate if q.refusal_options else None,
-                "letter_mass": reading.letter_mass,
-                "tv_overall": om.tv(dist, overall), "uniform_tv_overall": om.tv(np.ones(len(overall)), overall),
-                "entropy_model": om.normalised_entropy(dist), "entropy_humans": om.normalised_entropy(overall),
-                "letter_probs": [float(x) for x in reading.by_position], "orders": len(reads[uid]),
-            }))
+            out.append(question_score(uid, q, groups, reading.dist, reading.refusal, reading.letter_mass,
+                                      reading.by_position, len(reads[uid])))
         return out
 
     def metrics(self, scores: Sequence[ItemScore]) -> TaskResult:
@@ -246,6 +231,30 @@ class OpinionTask(SurveyTask):
             tables={"groups": [overall_row, *group_rows], **tables},
             plots=[plot],
         )
+
+
+def question_score(uid: str, q: SurveyQuestion, groups: Sequence[tuple[str, str]], dist: np.ndarray, refusal: float,
+                   letter_mass: float | None, by_position: np.ndarray, orders: int) -> ItemScore:
+    """A question's item score from the model's distribution over its substantive options: the
+    model's and the uniform distribution's WD to Overall and every group, Overall's WD to every
+    group, refusal, letter mass (None where no letters were read) and the distribution by letter
+    position. Every expression method's distributions are scored here, the same way."""
+    overall = np.array(q.overall.distribution, dtype=float)
+    humans = np.vstack([overall[None, :], group_matrix(q, groups)])
+    model = om.wd_many(q.ordinals, dist, humans)
+    uniform = om.wd_many(q.ordinals, np.full(len(q.options), 1.0 / len(q.options)), humans)
+    return ItemScore(uid, uid, {
+        "key": q.key, "wave": q.wave, "topics": topics_of(q), "n_options": len(q.options),
+        "wd_overall": float(model[0]), "wd": by_label(groups, model[1:]),
+        "uniform_overall": float(uniform[0]), "uniform": by_label(groups, uniform[1:]),
+        "humans": by_label(groups, om.wd_many(q.ordinals, overall, humans[1:])),
+        "refusal_model": numbers(np.array([refusal]))[0],
+        "refusal_humans": q.overall.refusal_rate if q.refusal_options else None,
+        "letter_mass": letter_mass,
+        "tv_overall": om.tv(dist, overall), "uniform_tv_overall": om.tv(np.ones(len(overall)), overall),
+        "entropy_model": om.normalised_entropy(dist), "entropy_humans": om.normalised_entropy(overall),
+        "letter_probs": [float(x) for x in by_position], "orders": orders,
+    })
 
 
 def _count_orders(scores: Sequence[ItemScore]) -> dict[str, int]:
