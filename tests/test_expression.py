@@ -48,7 +48,8 @@ def test_methods_and_their_versions():
     ({"expression": "logprob"}, "did you mean logprobs"),
     ({"expression": "sampled", "samples": "0"}, "at least 1"),
     ({"expression": "sampled", "samples": "x"}, "whole number"),
-    ({"samples": "5"}, "only --expression sampled"),
+    ({"samples": "5"}, "only the sampled method"),
+    ({"expression": "verbalized", "orders": "2"}, "letters. probabilities only"),
 ])
 def test_bad_settings_are_refused(settings, message):
     with pytest.raises(ValueError, match=message):
@@ -160,11 +161,6 @@ def test_uniform_cannot_write_text(real_opinionqa, tmp_path):
     with pytest.raises(ValueError, match="'uniform' baseline cannot write text"):
         run_tasks(tasks({"expression": "sampled"}), UniformScorer(), tmp_path, progress=False)
     assert not (tmp_path / "run.json").exists()  # refused before anything was opened
-
-
-def test_orders_with_a_text_method_are_refused(real_opinionqa):
-    with pytest.raises(ValueError, match="apply to the letters' probabilities only"):
-        tasks({"expression": "verbalized", "orders": "2"})
 
 
 @pytest.mark.slow

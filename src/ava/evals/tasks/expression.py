@@ -76,17 +76,21 @@ def expression_spec(settings: Mapping[str, Any], seed: int) -> ExpressionSpec:
     if method not in METHODS:
         close = difflib.get_close_matches(method, METHODS, n=2)
         hint = f"; did you mean {' or '.join(close)}?" if close else ""
-        raise ValueError(f"--expression {method!r}: unknown method (known: {', '.join(METHODS)}){hint}")
+        raise ValueError(f"expression {method!r}: unknown method (known: {', '.join(METHODS)}){hint}")
     raw = settings.get("samples", templates()["sampled"]["samples"])
     try:
         samples = int(raw)
     except (TypeError, ValueError):
-        raise ValueError(f"--set samples={raw!r}: expected a whole number of answers per question") from None
+        raise ValueError(f"samples={raw!r}: expected a whole number of answers per question") from None
     if samples < 1:
-        raise ValueError(f"--set samples={samples}: expected at least 1 answer per question")
+        raise ValueError(f"samples={samples}: expected at least 1 answer per question")
     if "samples" in settings and method != "sampled":
-        raise ValueError(f"--set samples: only --expression sampled draws answers (this run reads {method}); "
-                         "drop it or add --expression sampled")
+        raise ValueError(f"samples: only the sampled method draws answers (this run reads {method}); "
+                         "drop samples or set expression to sampled")
+    if method in GENERATION_METHODS and (str(settings.get("orders", 1)).strip() != "1"
+                                         or str(settings.get("debias", "none")).strip() != "none"):
+        raise ValueError(f"expression {method}: option orders and debiasing (orders, debias) apply to the letters' "
+                         "probabilities only; drop them or read logprobs")
     return ExpressionSpec(method, samples, seed)
 
 
@@ -94,8 +98,8 @@ def check_backend(spec: ExpressionSpec, backend: str, where: str = "") -> None:
     """Refuse, before anything is scored, a method the backend cannot do (the ``uniform``
     baseline has no text to generate)."""
     if spec.generates and backend == "uniform":
-        raise ValueError(f"{where}--expression {spec.method}: the 'uniform' baseline cannot write text; "
-                         "give a language model with --model, or use --expression logprobs")
+        raise ValueError(f"{where}expression {spec.method}: the 'uniform' baseline cannot write text; "
+                         "give a language model with --model, or read logprobs")
 
 
 def calibrated_factory() -> Any:
@@ -103,6 +107,6 @@ def calibrated_factory() -> Any:
     try:
         from ava.evals.tasks import calibrated  # type: ignore[attr-defined]
     except ImportError:
-        raise ValueError("--expression calibrated: not available yet in this installation; use logprobs, "
+        raise ValueError("expression calibrated: not available yet in this installation; use logprobs, "
                          "verbalized or sampled") from None
     return calibrated.calibrated_task

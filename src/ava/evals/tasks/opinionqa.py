@@ -66,9 +66,6 @@ def opinion_task(benchmark: str, qs: list[SurveyQuestion], options: TaskOptions,
     if spec.method == "calibrated":
         return calibrated_factory()(benchmark, qs, seed=options.seed, n_resamples=n_resamples, limit=limit,
                                     orders=orders, expression=spec)
-    if not orders.published:
-        raise ValueError(f"--expression {spec.method}: option orders and debiasing (--set orders, debias) apply to "
-                         "the letters' probabilities only; drop them or use --expression logprobs")
     return OpinionTextTask(benchmark, qs, expression=spec, seed=options.seed, n_resamples=n_resamples, limit=limit)
 
 
