@@ -173,3 +173,47 @@ def test_smollm2_verbalized_and_sampled_on_opinionqa(real_opinionqa, smollm2_sco
     m = res["tasks"]["opinionqa"]
     s = m["details"]["expression"]
     assert s["questions_scored"] >= 1 and 0.0 <= m["headline"]["representativeness"] <= 1.0
+
+
+# -- the text probe (every letter-read opinion result) ------------------------------------------
+def test_text_probe_on_tiny_adds_fields_and_changes_no_number(real_opinionqa, tiny_scorer, tmp_path):
+    from ava.evals.tasks.text_probe import probe_items
+
+    res = run_tasks(tasks({}, limit=60), tiny_scorer, tmp_path, progress=False)["tasks"]["opinionqa"]
+    probe = res["details"]["text_agreement"]
+    assert probe["measured"] and probe["questions"] == 50 and probe["seed"] == 0 and probe["decoding"] == "greedy"
+    assert 0.0 <= probe["agreement"] <= 1.0 and 0.0 <= probe["non_answer_rate"] <= 1.0
+    (task,) = tasks({}, limit=60)
+    assert len({p.meta["question"] for p in probe_items(task.items(), task.by_key, 0)}) == 50
+    assert probe_items(task.items(), task.by_key, 1) != probe_items(task.items(), task.by_key, 0)  # seeded
+    # the numbers are those of a run whose scorer writes no text (the probe only adds a field)
+    from ava.contracts.scoring import ScoredItem
+
+    class NoText:
+        identity, backend = tiny_scorer.identity, "test"
+
+        def score(self, requests, progress=False) -> list[ScoredItem]:
+            return tiny_scorer.score(requests)
+
+    bare = run_tasks(tasks({}, limit=60), NoText(), tmp_path / "bare", progress=False)["tasks"]["opinionqa"]
+    assert bare["details"]["text_agreement"] == {"measured": False, "reason": "the test backend writes no text"}
+    assert bare["headline"] == res["headline"] and bare["intervals"] == res["intervals"]
+    again = run_tasks(tasks({}, limit=60), tiny_scorer, tmp_path, progress=False)["tasks"]["opinionqa"]
+    assert again["details"]["text_agreement"] == probe  # read back from the cache
+
+
+def test_text_probe_agreement_by_hand(real_opinionqa):
+    """Hand-built replies: the first-token answer is the argmax over all shown letters."""
+    from ava.contracts.scoring import ScoredItem
+    from ava.evals.tasks.text_probe import probe_items, probe_section
+
+    (task,) = tasks({}, limit=3)
+    items = task.items()
+    probes = probe_items(items, task.by_key, 0)
+    assert len(probes) == 3
+    scored = {i.id: ScoredItem(i.id, tuple(0.0 if k == 1 else -5.0 for k in range(len(i.request.options))))
+              for i in items}  # B everywhere
+    replies = {probes[0].id: {"reply": " B"}, probes[1].id: {"reply": " A. yes"}, probes[2].id: {"reply": "I think"}}
+    section = probe_section(probes, replies, scored, task.by_key, 0)
+    assert section["agreement"] == pytest.approx(1 / 3, abs=1e-6)
+    assert section["agreement_among_answers"] == 0.5 and section["non_answer_rate"] == pytest.approx(1 / 3, abs=1e-6)

@@ -109,7 +109,7 @@ def run_tasks(
                 done = _generate_task(task, scorer.identity, generations_log,
                                       _with_model(task, scorer.identity, generation_model), progress)
             else:
-                done = _score_task(task, scorer, scores_log, progress)
+                done = _score_task(task, scorer, scores_log, progress, generations_log)
             results_tasks[task.name] = _task_entry(run_dir, task, done)
         run = _run_info(scorer, model, config, seed, started_at, t0, results_tasks)
         results = Results(schema_version=SCHEMA_VERSION, run=run, tasks=results_tasks).to_dict()
@@ -117,7 +117,7 @@ def run_tasks(
     return results
 
 
-def _score_task(task: Task, scorer: Scorer, log: JsonlLog, progress: bool) -> _Done:
+def _score_task(task: Task, scorer: Scorer, log: JsonlLog, progress: bool, text_log: JsonlLog | None = None) -> _Done:
     """Scores for every item of ``task``: cached ones read back, the rest scored chunk by chunk."""
     items = list(task.items())
     _check_ids(task.name, items)
@@ -155,11 +155,39 @@ def _score_task(task: Task, scorer: Scorer, log: JsonlLog, progress: bool) -> _D
         _warn(f"{task.name}: the model puts only {diag.letter_mass_mean:.1%} of its probability on the option "
               f"letters on average (min {diag.letter_mass_min:.1%}); its distributions are mostly not answers: "
               "try the other framing (--framing chat or plain), or a larger or instruction-tuned model")
+    if hasattr(task, "probe_items") and text_log is not None:
+        started = time.perf_counter()
+        _probe(task, scorer, text_log, progress)
+        seconds += time.perf_counter() - started
     t_metrics = time.perf_counter()
     item_scores = task.score(items, scores)
     result = task.metrics(item_scores)
     return _Done(items, item_scores, result, len(todo), seconds, time.perf_counter() - t_metrics, scores=scores,
                  diagnostics=diag)
+
+
+def _probe(task: Any, scorer: Scorer, log: JsonlLog, progress: bool) -> None:
+    """A letter task's text probe (:mod:`ava.evals.tasks.text_probe`): a few questions answered in
+    text through the scorer, cached beside the generations; a backend that writes no text skips it."""
+    if scorer.backend == "uniform" or not callable(getattr(scorer, "generate", None)):
+        task.attach_probe(None, f"the {scorer.backend} backend writes no text")
+        return
+    done = _generate_task(_ProbeTask(task), scorer.identity, log, lambda: (lambda p: task.generate_probe(scorer, p)),
+                          progress, reduce=False)
+    task.attach_probe(done.records)
+
+
+@dataclass
+class _ProbeTask:
+    """A letter task's probe seen as a generation task (its own cache keys: ``probe:`` ids)."""
+
+    task: Any
+
+    def __post_init__(self) -> None:
+        self.name, self.version, self.batch_size = f"{self.task.name}/probe", self.task.version, 8
+
+    def items(self) -> list[GenerationItem]:
+        return self.task.probe_items()
 
 
 Generate = Callable[[Sequence[GenerationItem]], list[dict[str, Any]]]
@@ -181,8 +209,8 @@ def _with_scorer(task: TextTask, scorer: Scorer) -> Callable[[], Generate]:
     return lambda: (lambda part: task.generate_with(scorer, part))
 
 
-def _generate_task(task: GenerationTask | TextTask, identity: str, log: JsonlLog, make: Callable[[], Generate],
-                   progress: bool) -> _Done:
+def _generate_task(task: Any, identity: str, log: JsonlLog, make: Callable[[], Generate],
+                   progress: bool, reduce: bool = True) -> _Done:
     """Records for every item of ``task``: cached ones read back, the rest generated chunk by chunk."""
     items = list(task.items())
     _check_ids(task.name, items)
@@ -202,6 +230,8 @@ def _generate_task(task: GenerationTask | TextTask, identity: str, log: JsonlLog
                       progress=progress)
     seconds = time.perf_counter() - started
     records = {item.id: log.rows[keys[item.id]]["record"] for item in items}
+    if not reduce:
+        return _Done(items, [], TaskResult({}, 0, ""), len(todo), seconds, 0.0, records=records)
     t_metrics = time.perf_counter()
     item_scores = task.score(items, records)
     result = task.metrics(item_scores)

@@ -19,7 +19,7 @@ from ava.contracts.results import ItemScore, PlotSpec
 from ava.contracts.scoring import ScoredItem
 from ava.contracts.surveys import OVERALL, SurveyQuestion
 from ava.evals.prompts.opinion import templates
-from ava.evals.task import EvalItem, TaskResult
+from ava.evals.task import EvalItem, GenerationItem, TaskResult
 from ava.evals.tasks.opinion_items import (
     all_groups,
     by_label,
@@ -40,6 +40,7 @@ from ava.evals.tasks.option_orders import (
     pride_priors,
     read_orders,
 )
+from ava.evals.tasks.text_probe import generate_probe, not_measured, probe_items, probe_section
 from ava.metrics import opinion as om
 from ava.metrics.resampling import BIAS_CORRECTED, N_RESAMPLES, PERCENTILE, interval, resample_weights, weighted_mean
 from ava.subsets import first_units
@@ -102,6 +103,21 @@ class OpinionTask(SurveyTask):
         # planned (and checked) now: a bad orders setting is refused before anything is scored
         self.plan = None if self.orders.published else plan_orders(self.ids[:n], self.questions[:n], self.orders)
         self.pride_priors: dict[int, np.ndarray] | None = None
+        self.probe_records: Mapping[str, Mapping[str, Any]] | None = None  # the runner's text probe, if generated
+        self.text_probe: dict[str, Any] = not_measured("not generated (a result computed outside ava eval)")
+
+    def probe_items(self) -> list[GenerationItem]:
+        """The seeded sample of questions answered in text (:mod:`.text_probe`; the runner generates them)."""
+        return probe_items(self.items(), self.by_key, self.seed)
+
+    def generate_probe(self, scorer: Any, chunk: Sequence[GenerationItem]) -> list[dict[str, Any]]:
+        return generate_probe(scorer, chunk)
+
+    def attach_probe(self, records: Mapping[str, Mapping[str, Any]] | None, reason: str = "") -> None:
+        """The probe's replies (read in :meth:`score`), or None and why it was not generated."""
+        self.probe_records = records
+        if records is None:
+            self.text_probe = not_measured(reason)
 
     def items(self) -> list[EvalItem]:
         if self.plan is not None:
@@ -117,6 +133,9 @@ class OpinionTask(SurveyTask):
         model's and the uniform distribution's WD to Overall and every group, Overall's WD to every
         group, refusal rates, the letter mass and the distribution by letter position. PriDe's
         estimation questions give their prior and no score."""
+        if self.probe_records is not None:
+            probes = probe_items(items, self.by_key, self.seed)
+            self.text_probe = probe_section(probes, self.probe_records, outputs, self.by_key, self.seed)
         reads = grouped_reads(items, outputs, self.by_key)
         estimation = set(self.plan.estimation) if self.plan is not None and self.orders.debias == "pride" else set()
         if estimation:
@@ -177,7 +196,7 @@ class OpinionTask(SurveyTask):
         """The letter prior (every run), the orders asked and PriDe's estimation set, if any."""
         prior, table = letter_prior_section([(s.values["n_options"], s.values["letter_probs"],
                                               s.values.get("orders", 1)) for s in scores if "letter_probs" in s.values])
-        details: dict[str, Any] = {**result.details, "letter_prior": prior}
+        details: dict[str, Any] = {**result.details, "letter_prior": prior, "text_agreement": self.text_probe}
         spec = self.orders
         details["orders"] = {"orders": spec.orders, "order_kind": spec.kind, "debias": spec.debias,
                              "averaging": "each order's distribution over the substantive options, renormalised, "

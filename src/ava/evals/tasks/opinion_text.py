@@ -25,12 +25,13 @@ import numpy as np
 
 from ava.contracts.results import ItemScore
 from ava.contracts.surveys import SurveyQuestion
-from ava.evals.prompts.opinion import templates as opinion_templates
 from ava.evals.task import GenerationItem, TaskResult
 from ava.evals.tasks.expression import ExpressionSpec, check_backend, templates
 from ava.evals.tasks.expression_replies import answer_letter, parse_verbalized
 from ava.evals.tasks.opinion_items import all_groups, question_block, shown_options
 from ava.evals.tasks.opinion_task import OpinionTask, question_score
+from ava.evals.tasks.text_probe import letter_prompt as sampled_prompt
+from ava.evals.tasks.text_probe import not_measured
 from ava.metrics.resampling import N_RESAMPLES
 from ava.models.letters import option_letters
 from ava.subsets import first_units
@@ -43,11 +44,6 @@ method mostly failed for this model."""
 def question_seed(seed: int, uid: str) -> int:
     """A question's own sampling seed: the same replies whatever else is in its batch (or resumed)."""
     return (seed * 1_000_003 + int(hashlib.sha256(uid.encode()).hexdigest()[:8], 16)) % 2**31
-
-
-def sampled_prompt(q: SurveyQuestion) -> str:
-    """The question exactly as ``logprobs`` reads it: the question block and the answer cue."""
-    return question_block(q) + opinion_templates()["cue"]
 
 
 def verbalized_prompt(q: SurveyQuestion) -> str:
@@ -67,6 +63,7 @@ class OpinionTextTask(OpinionTask):
         self.unparsable: dict[str, str] = {}
         self.non_answers: dict[str, float] = {}
         self.asked = 0
+        self.text_probe = not_measured(f"{expression.method}: no letters are read (see details.expression)")
 
     def check_backend(self, backend: str) -> None:
         check_backend(self.expression, backend, f"{self.name}: ")
