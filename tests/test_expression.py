@@ -217,3 +217,17 @@ def test_text_probe_agreement_by_hand(real_opinionqa):
     section = probe_section(probes, replies, scored, task.by_key, 0)
     assert section["agreement"] == pytest.approx(1 / 3, abs=1e-6)
     assert section["agreement_among_answers"] == 0.5 and section["non_answer_rate"] == pytest.approx(1 / 3, abs=1e-6)
+
+
+def test_a_suite_with_a_text_method_leaves_the_opinion_tasks_out_of_the_uniform_baseline(tiny_scorer, tmp_path,
+                                                                                       shared_data):
+    from ava.evals.suites import run_suite
+
+    summary = run_suite("quick", tiny_scorer, tmp_path, settings={"expression": "sampled", "samples": "2"},
+                        progress=False)
+    model = json.loads((tmp_path / "results.json").read_text())["tasks"]
+    assert model["opinionqa"]["details"]["expression"]["method"] == "sampled"
+    assert model["opinionqa-steer"]["task_info"]["version"] == "1+opinion-v1"  # steering reads letters
+    assert model["globalopinionqa"]["task_info"]["n_items"] > 0  # read its own way
+    uniform = json.loads((tmp_path / "baseline-uniform" / "results.json").read_text())["tasks"]
+    assert "opinionqa" not in uniform and "opinionqa-steer" in uniform and "uniform" in summary["rows"]
