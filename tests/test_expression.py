@@ -231,3 +231,20 @@ def test_a_suite_with_a_text_method_leaves_the_opinion_tasks_out_of_the_uniform_
     assert model["globalopinionqa"]["task_info"]["n_items"] > 0  # read its own way
     uniform = json.loads((tmp_path / "baseline-uniform" / "results.json").read_text())["tasks"]
     assert "opinionqa" not in uniform and "opinionqa-steer" in uniform and "uniform" in summary["rows"]
+
+
+def test_a_probe_that_cannot_generate_never_fails_the_run(real_opinionqa, tiny_scorer, tmp_path):
+    from ava.models.loading import ModelError
+
+    class Broken:
+        identity, backend = tiny_scorer.identity, "openai"
+
+        def score(self, requests, progress=False):
+            return tiny_scorer.score(requests)
+
+        def generate(self, prompts, **kwargs):
+            raise ModelError("server http://x: /v1/completions answered 404")
+
+    res = run_tasks(tasks({}), Broken(), tmp_path, progress=False)["tasks"]["opinionqa"]
+    probe = res["details"]["text_agreement"]
+    assert probe["measured"] is False and "404" in probe["reason"] and res["units"] == 4

@@ -35,6 +35,7 @@ from ava.evals.task import EvalItem, GenerationItem, GenerationTask, Task, TaskR
 from ava.io import write_json
 from ava.models.backends.http import ServerError
 from ava.models.backends.partial import keep_finished
+from ava.models.loading import ModelError
 from ava.models.scorer import Scorer
 from ava.runs import Binding, ChunkPolicy, JsonlLog, Output, now, run_in_chunks, start_run
 
@@ -172,8 +173,13 @@ def _probe(task: Any, scorer: Scorer, log: JsonlLog, progress: bool) -> None:
     if scorer.backend == "uniform" or not callable(getattr(scorer, "generate", None)):
         task.attach_probe(None, f"the {scorer.backend} backend writes no text")
         return
-    done = _generate_task(_ProbeTask(task), scorer.identity, log, lambda: (lambda p: task.generate_probe(scorer, p)),
-                          progress, reduce=False)
+    try:
+        done = _generate_task(_ProbeTask(task), scorer.identity, log,
+                              lambda: (lambda p: task.generate_probe(scorer, p)), progress, reduce=False)
+    except (ModelError, NotImplementedError) as exc:  # a diagnostic never fails the run it describes
+        _warn(f"{task.name}: the text probe was not generated ({exc}); the result records why")
+        task.attach_probe(None, f"generation failed: {exc}")
+        return
     task.attach_probe(done.records)
 
 
