@@ -156,10 +156,8 @@ def _score_task(task: Task, scorer: Scorer, log: JsonlLog, progress: bool, text_
         _warn(f"{task.name}: the model puts only {diag.letter_mass_mean:.1%} of its probability on the option "
               f"letters on average (min {diag.letter_mass_min:.1%}); its distributions are mostly not answers: "
               "try the other framing (--framing chat or plain), or a larger or instruction-tuned model")
-    if hasattr(task, "probe_items") and text_log is not None:
-        started = time.perf_counter()
+    if hasattr(task, "probe_items") and text_log is not None:  # its time is not the scoring's (prompts_per_s)
         _probe(task, scorer, text_log, progress)
-        seconds += time.perf_counter() - started
     t_metrics = time.perf_counter()
     item_scores = task.score(items, scores)
     result = task.metrics(item_scores)
