@@ -231,6 +231,8 @@ def test_a_suite_with_a_text_method_leaves_the_opinion_tasks_out_of_the_uniform_
     assert model["globalopinionqa"]["task_info"]["n_items"] > 0  # read its own way
     uniform = json.loads((tmp_path / "baseline-uniform" / "results.json").read_text())["tasks"]
     assert "opinionqa" not in uniform and "opinionqa-steer" in uniform and "uniform" in summary["rows"]
+    assert sorted(summary["warnings"]) == sorted(t["details"]["expression"]["warning"] for t in model.values()
+                                                 if "warning" in t["details"].get("expression", {}))
 
 
 def test_a_probe_that_cannot_generate_never_fails_the_run(real_opinionqa, tiny_scorer, tmp_path):

@@ -253,7 +253,7 @@ def _print_results(results: Any, out_dir: Path) -> None:
         print_headline(results)
     typer.echo(f"run directory: {out_dir}")
     if isinstance(results, dict):  # a method that mostly failed: one line, last, where it cannot be missed
-        for task in results.get("tasks", {}).values():
-            warning = ((task.get("details") or {}).get("expression") or {}).get("warning")
-            if warning:
-                typer.echo(f"warning: {warning}", err=True)
+        warnings = [((t.get("details") or {}).get("expression") or {}).get("warning")
+                    for t in results.get("tasks", {}).values()] + list(results.get("warnings", []))
+        for warning in filter(None, warnings):
+            typer.echo(f"warning: {warning}", err=True)

@@ -190,10 +190,13 @@ def run_suite(
     by_bench = {b: [t.name for t in ts] for b, ts in by_bench_tasks.items()}
     run_config = {**dict(config or {"settings": dict(settings or {})}), "suite": name}
     rows: dict[str, dict[str, float | None]] = {}
+    warnings: list[str] = []
     if tasks:
         results = run_tasks(tasks, scorer, out_dir, seed=seed, config=run_config, progress=progress,
                             restart=restart, generation_model=generation_model)
         rows[str(run_config.get("model", scorer.identity))] = headline_row(results["tasks"], by_bench, skipped)
+        warnings = [w for t in results["tasks"].values()
+                    if (w := ((t.get("details") or {}).get("expression") or {}).get("warning"))]
         baseline = UniformScorer()
         # letter tasks only: the uniform model writes no text (a text-read opinion task's result
         # carries the uniform distribution's numbers over its own parsed questions)
@@ -212,6 +215,7 @@ def run_suite(
         "benchmarks": by_bench,
         "framing": run_config.get("framing"),
         "wall_s": round(time.perf_counter() - t0, 1),
+        "warnings": warnings,
     }
     _print_summary(summary, out_dir)
     if out_dir.exists():
