@@ -78,7 +78,7 @@ class EvalPlan:
 def plan_eval(model: str, adapter: str | None, benchmark: str | None, suite: str | None, steer: bool,
               limit: int | None, out: Path | None, seed: int, framing: str, data: str | None,
               set_: list[str] | None, *, loading: ModelOptions | None = None,
-              backend: BackendSettings | None = None) -> EvalPlan:
+              backend: BackendSettings | None = None, expression: str | None = None) -> EvalPlan:
     """Check a command line; :class:`EvalUsageError` (or ``UnknownName``, ``ModelError``) says what is wrong.
 
     ``framing``: ``auto``, ``chat`` or ``plain`` (:mod:`ava.evals.framing`), resolved here from
@@ -97,6 +97,8 @@ def plan_eval(model: str, adapter: str | None, benchmark: str | None, suite: str
         raise EvalUsageError("give exactly one of --benchmark NAME or --suite NAME")
     settings = parse_settings(set_)
     bench = registry.get(benchmark) if benchmark is not None else None
+    if expression is not None or "expression" in settings:
+        settings = with_expression(settings, expression or settings["expression"], bench, model)
     if bench is not None:
         registry.check_settings(settings, [bench])
         if steer and not bench.steer:
@@ -131,6 +133,26 @@ def plan_eval(model: str, adapter: str | None, benchmark: str | None, suite: str
         config["backend"] = backend.to_config()
     return EvalPlan(model, adapter, chosen, bench, suite, TaskOptions(limit, steer, seed, data, settings),
                     out or default_out(name, model, adapter), config, loading, backend)
+
+
+def with_expression(settings: dict[str, str], expression: str, bench: registry.Benchmark | None,
+                    model: str) -> dict[str, str]:
+    """``--expression METHOD`` as the opinion tasks' setting ``expression`` (what ``--set
+    expression=METHOD`` and a recipe's ``settings.expression`` say): checked now, before
+    anything loads (an unknown name with the close ones; a method the model cannot do)."""
+    from ava.evals.tasks.expression import ExpressionSpec, check_backend, expression_spec
+    from ava.models.loading import resolve_model
+
+    if settings.get("expression", expression) != expression:
+        raise EvalUsageError(f"--expression {expression} contradicts --set expression={settings['expression']}: "
+                             "give one of them")
+    if bench is not None and "expression" not in bench.settings():
+        readers = [b.name for b in registry.BENCHMARKS.values() if not b.generates and "expression" in b.settings()]
+        raise EvalUsageError(f"--expression: {bench.name} has no expression methods (it reads its own answers); "
+                             f"the benchmarks that do: {', '.join(readers)}")
+    spec: ExpressionSpec = expression_spec({**settings, "expression": expression}, 0)
+    check_backend(spec, "uniform" if resolve_model(model).kind == "uniform" else "model")
+    return {**settings, "expression": expression}
 
 
 def run_plan(plan: EvalPlan, progress: bool, restart: bool) -> dict[str, Any]:
@@ -173,6 +195,9 @@ def eval_command(
     chat: bool = typer.Option(False, "--chat", hidden=True, help="same as --framing chat"),
     data: str | None = typer.Option(None, help="the benchmark's data: a file or the folder holding it"),
     set_: list[str] | None = typer.Option(None, "--set", help="benchmark setting key=value (repeatable)"),
+    expression: str | None = typer.Option(None, "--expression", help="how the opinion benchmarks read the model's "
+                                          "distribution: logprobs (default), calibrated, verbalized or sampled "
+                                          "(same as --set expression=...)"),
     progress: bool = typer.Option(True, help="show progress bars"),
     restart: bool = typer.Option(False, "--restart", help="discard what --out holds and start over"),
     dtype: DTypeOption = "auto",
@@ -200,7 +225,8 @@ def eval_command(
         where = backend_settings(model, backend, mode, base_url, served_model, api_key_env, top_k, min_coverage,
                                  concurrency, request_timeout, retries)
         plan = plan_eval(model, adapter, benchmark, suite, steer, limit, out, seed, "chat" if chat else framing,
-                         data, set_, loading=ModelOptions(model, adapter, dtype, device_map, revision), backend=where)
+                         data, set_, loading=ModelOptions(model, adapter, dtype, device_map, revision), backend=where,
+                         expression=expression)
         # (a --set data_root folder holds each benchmark's data folder: a run directory beside them is fine)
         check_apart_each(plan.out, [("--data", data), ("--model", model), ("--adapter", adapter)])
         results = run_plan(plan, progress, restart)
@@ -228,3 +254,8 @@ def _print_results(results: Any, out_dir: Path) -> None:
     if isinstance(results, dict) and "tasks" in results:
         print_headline(results)
     typer.echo(f"run directory: {out_dir}")
+    if isinstance(results, dict):  # a method that mostly failed: one line, last, where it cannot be missed
+        warnings = [((t.get("details") or {}).get("expression") or {}).get("warning")
+                    for t in results.get("tasks", {}).values()] + list(results.get("warnings", []))
+        for warning in filter(None, warnings):
+            typer.echo(f"warning: {warning}", err=True)

@@ -31,10 +31,11 @@ from ava.contracts.results import (
 )
 from ava.contracts.scoring import ScoredItem
 from ava.evals import rundir
-from ava.evals.task import EvalItem, GenerationItem, GenerationTask, Task, TaskResult
+from ava.evals.task import EvalItem, GenerationItem, GenerationTask, Task, TaskResult, TextTask
 from ava.io import write_json
 from ava.models.backends.http import ServerError
 from ava.models.backends.partial import keep_finished
+from ava.models.loading import ModelError
 from ava.models.scorer import Scorer
 from ava.runs import (
     Binding,
@@ -82,7 +83,7 @@ class _Done:
 
 
 def run_tasks(
-    tasks: Sequence[Task | GenerationTask],
+    tasks: Sequence[Task | GenerationTask | TextTask],
     scorer: Scorer,
     out_dir: Path,
     *,
@@ -103,6 +104,9 @@ def run_tasks(
     names = [t.name for t in tasks]
     if len(set(names)) != len(names):
         raise ValueError(f"task names must be unique, got {names}")
+    for task in tasks:  # before anything is opened or scored: a method this backend cannot do
+        if isinstance(task, TextTask):
+            task.check_backend(scorer.backend)
     model = str(config.get("model", scorer.identity))
     info = {"model": model, "adapter": config.get("adapter"), "backend": scorer.backend, "tasks": names}
     output, run_dir = Output(out_dir, folder=True), RunDirectory(out_dir)
@@ -118,10 +122,13 @@ def run_tasks(
         started_at, t0 = now(), time.perf_counter()
         results_tasks: dict[str, dict[str, Any]] = {}
         for task in tasks:
-            if isinstance(task, GenerationTask):
-                done = _generate_task(task, scorer.identity, generations_log, generation_model, progress)
+            if isinstance(task, TextTask):
+                done = _generate_task(task, scorer.identity, generations_log, _with_scorer(task, scorer), progress)
+            elif isinstance(task, GenerationTask):
+                done = _generate_task(task, scorer.identity, generations_log,
+                                      _with_model(task, scorer.identity, generation_model), progress)
             else:
-                done = _score_task(task, scorer, scores_log, progress)
+                done = _score_task(task, scorer, scores_log, progress, generations_log)
             results_tasks[task.name] = _task_entry(run_dir, task, done)
         run = _run_info(scorer, model, config, seed, started_at, t0, results_tasks)
         results = Results(schema_version=SCHEMA_VERSION, run=run, tasks=results_tasks).to_dict()
@@ -144,7 +151,7 @@ def _keep_threads(run: Run, scorer: Scorer) -> None:
     run.set_status(RunStatus.RUNNING)  # noted at once: a SIGKILL must not lose it
 
 
-def _score_task(task: Task, scorer: Scorer, log: JsonlLog, progress: bool) -> _Done:
+def _score_task(task: Task, scorer: Scorer, log: JsonlLog, progress: bool, text_log: JsonlLog | None = None) -> _Done:
     """Scores for every item of ``task``: cached ones read back, the rest scored chunk by chunk."""
     items = list(task.items())
     _check_ids(task.name, items)
@@ -185,6 +192,8 @@ def _score_task(task: Task, scorer: Scorer, log: JsonlLog, progress: bool) -> _D
         _warn(f"{task.name}: the model puts only {diag.letter_mass_mean:.1%} of its probability on the option "
               f"letters on average (min {diag.letter_mass_min:.1%}); its distributions are mostly not answers: "
               "try the other framing (--framing chat or plain), or a larger or instruction-tuned model")
+    if hasattr(task, "probe_items") and text_log is not None:  # its time is not the scoring's (prompts_per_s)
+        _probe(task, scorer, text_log, progress)
     t_metrics = time.perf_counter()
     item_scores = task.score(items, scores)
     result = task.metrics(item_scores)
@@ -192,8 +201,56 @@ def _score_task(task: Task, scorer: Scorer, log: JsonlLog, progress: bool) -> _D
                  diagnostics=diag)
 
 
-def _generate_task(task: GenerationTask, identity: str, log: JsonlLog, generation_model: GenerationModel | None,
-                   progress: bool) -> _Done:
+def _probe(task: Any, scorer: Scorer, log: JsonlLog, progress: bool) -> None:
+    """A letter task's text probe (:mod:`ava.evals.tasks.text_probe`): a few questions answered in
+    text through the scorer, cached beside the generations; a backend that writes no text skips it."""
+    if scorer.backend == "uniform" or not callable(getattr(scorer, "generate", None)):
+        task.attach_probe(None, f"the {scorer.backend} backend writes no text")
+        return
+    try:
+        done = _generate_task(_ProbeTask(task), scorer.identity, log,
+                              lambda: (lambda p: task.generate_probe(scorer, p)), progress, reduce=False)
+    except (ModelError, NotImplementedError) as exc:  # a diagnostic never fails the run it describes
+        _warn(f"{task.name}: the text probe was not generated ({exc}); the result records why")
+        task.attach_probe(None, f"generation failed: {exc}")
+        return
+    task.attach_probe(done.records)
+
+
+@dataclass
+class _ProbeTask:
+    """A letter task's probe seen as a generation task (its own cache keys: ``probe:`` ids)."""
+
+    task: Any
+
+    def __post_init__(self) -> None:
+        self.name, self.version, self.batch_size = f"{self.task.name}/probe", self.task.version, 8
+
+    def items(self) -> list[GenerationItem]:
+        return self.task.probe_items()
+
+
+Generate = Callable[[Sequence[GenerationItem]], list[dict[str, Any]]]
+
+
+def _with_model(task: GenerationTask, identity: str,
+                generation_model: GenerationModel | None) -> Callable[[], Generate]:
+    """A generation task's chunks, answered by the (model, tokenizer) loaded on first need."""
+    def make() -> Generate:
+        if generation_model is None:
+            raise ValueError(f"{task.name} generates text: it needs a language model, not {identity!r}")
+        model, tokenizer = generation_model()
+        return lambda part: task.generate(model, tokenizer, part)
+    return make
+
+
+def _with_scorer(task: TextTask, scorer: Scorer) -> Callable[[], Generate]:
+    """A text task's chunks, answered through the scorer's own ``generate``."""
+    return lambda: (lambda part: task.generate_with(scorer, part))
+
+
+def _generate_task(task: Any, identity: str, log: JsonlLog, make: Callable[[], Generate],
+                   progress: bool, reduce: bool = True) -> _Done:
     """Records for every item of ``task``: cached ones read back, the rest generated chunk by chunk."""
     items = list(task.items())
     _check_ids(task.name, items)
@@ -201,12 +258,10 @@ def _generate_task(task: GenerationTask, identity: str, log: JsonlLog, generatio
     todo = unfinished_chunks(items, lambda item: keys[item.id], log, task.batch_size, boundary=lambda item: item.group)
     started = time.perf_counter()
     if todo:
-        if generation_model is None:
-            raise ValueError(f"{task.name} generates text: it needs a language model, not {identity!r}")
-        model, tokenizer = generation_model()
+        generate = make()
 
         def work(part: Sequence[GenerationItem]) -> list[dict[str, Any]]:
-            records = task.generate(model, tokenizer, part)
+            records = generate(part)
             return [{"key": keys[i.id], "task": task.name, "id": i.id, "record": r}
                     for i, r in zip(part, records, strict=True)]
 
@@ -215,13 +270,15 @@ def _generate_task(task: GenerationTask, identity: str, log: JsonlLog, generatio
                       progress=progress)
     seconds = time.perf_counter() - started
     records = {item.id: log.rows[keys[item.id]]["record"] for item in items}
+    if not reduce:
+        return _Done(items, [], TaskResult({}, 0, ""), len(todo), seconds, 0.0, records=records)
     t_metrics = time.perf_counter()
     item_scores = task.score(items, records)
     result = task.metrics(item_scores)
     return _Done(items, item_scores, result, len(todo), seconds, time.perf_counter() - t_metrics, records=records)
 
 
-def _task_entry(run_dir: RunDirectory, task: Task | GenerationTask, done: _Done) -> dict[str, Any]:
+def _task_entry(run_dir: RunDirectory, task: Task | GenerationTask | TextTask, done: _Done) -> dict[str, Any]:
     """Write a task's item, item score, table and plot files; return its ``results.json`` entry."""
     items_path = run_dir.items(task.name)
     if done.scores is not None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from ava.evals import registry
 from ava.evals.data import DataError
-from ava.evals.task import GenerationTask, TaskOptions
+from ava.evals.task import GenerationTask, TaskOptions, TextTask
 from ava.models.scorer import Scorer
 from ava.surveys.errors import SurveyDataError
 
@@ -174,7 +174,8 @@ def run_suite(
     """Run a suite with ``scorer`` and the uniform baseline; print and save the headline rows.
 
     The model's run directory is ``out_dir``; the baseline's is ``out_dir/baseline-uniform``
-    (letter tasks only: the uniform model cannot generate). The rows are saved as
+    (letter tasks only: the uniform model cannot generate; ``--expression verbalized|sampled``
+    opinion tasks are not letter tasks). The rows are saved as
     ``paper_table.json`` and ``paper_table.csv`` in ``out_dir`` once both runs are complete.
     """
     from ava.evals.runner import run_tasks
@@ -189,12 +190,17 @@ def run_suite(
     by_bench = {b: [t.name for t in ts] for b, ts in by_bench_tasks.items()}
     run_config = {**dict(config or {"settings": dict(settings or {})}), "suite": name}
     rows: dict[str, dict[str, float | None]] = {}
+    warnings: list[str] = []
     if tasks:
         results = run_tasks(tasks, scorer, out_dir, seed=seed, config=run_config, progress=progress,
                             restart=restart, generation_model=generation_model)
         rows[str(run_config.get("model", scorer.identity))] = headline_row(results["tasks"], by_bench, skipped)
+        warnings = [w for t in results["tasks"].values()
+                    if (w := ((t.get("details") or {}).get("expression") or {}).get("warning"))]
         baseline = UniformScorer()
-        letter_tasks = [t for t in tasks if not isinstance(t, GenerationTask)]
+        # letter tasks only: the uniform model writes no text (a text-read opinion task's result
+        # carries the uniform distribution's numbers over its own parsed questions)
+        letter_tasks = [t for t in tasks if not isinstance(t, GenerationTask | TextTask)]
         if scorer.identity != baseline.identity and letter_tasks:
             uniform = run_tasks(letter_tasks, baseline, out_dir / "baseline-uniform", seed=seed,
                                 config={"suite": name, "model": "uniform"}, progress=False, restart=restart)
@@ -209,6 +215,7 @@ def run_suite(
         "benchmarks": by_bench,
         "framing": run_config.get("framing"),
         "wall_s": round(time.perf_counter() - t0, 1),
+        "warnings": warnings,
     }
     _print_summary(summary, out_dir)
     if out_dir.exists():

@@ -120,6 +120,30 @@ class GenerationTask(Protocol):
     def metrics(self, scores: Sequence[ItemScore]) -> TaskResult: ...
 
 
+@runtime_checkable
+class TextTask(Protocol):
+    """A task whose items the model answers in text through the scorer's own ``generate`` (the
+    canonical tokenisation and framing of scoring, any backend that can generate), e.g. an opinion
+    task read with ``--expression verbalized``. ``check_backend`` refuses, before anything is
+    scored, a backend that cannot do what the task asks."""
+
+    name: str
+    version: str
+    template_version: str | None
+    reducer: str
+    batch_size: int
+
+    def check_backend(self, backend: str) -> None: ...
+
+    def items(self) -> Sequence[GenerationItem]: ...
+
+    def generate_with(self, scorer: Any, chunk: Sequence[GenerationItem]) -> list[dict[str, Any]]: ...
+
+    def score(self, items: Sequence[GenerationItem], outputs: Mapping[str, Mapping[str, Any]]) -> list[ItemScore]: ...
+
+    def metrics(self, scores: Sequence[ItemScore]) -> TaskResult: ...
+
+
 def evaluate(task: Task, outputs: Mapping[str, ScoredItem]) -> TaskResult:
     """A letter task's result from its items' scored outputs: score each item, reduce."""
     return task.metrics(task.score(list(task.items()), outputs))

@@ -204,6 +204,13 @@ def _check_meaning(raw: dict[str, Any], path: Path) -> None:
             registry.check_settings({str(k): str(v) for k, v in spec["settings"].items()}, [bench])
         except registry.UnknownName as exc:
             raise RecipeError(f"eval.benchmarks.{name}: {exc}") from None
+        if "expression" in spec["settings"] or "samples" in spec["settings"]:
+            from ava.evals.tasks.expression import expression_spec
+
+            try:  # a method name is checked now, not after the training it would follow
+                expression_spec({str(k): str(v) for k, v in spec["settings"].items()}, 0)
+            except ValueError as exc:
+                raise RecipeError(f"eval.benchmarks.{name}.settings: {exc}") from None
         if spec["families"] is not None and not bench.generates:
             raise RecipeError(f"eval.benchmarks.{name}.families: only ava-tasks has task families")
         if spec["sample"] is not None and bench.generates:

@@ -44,8 +44,6 @@ GRID = 41
 it: mean WD as a function of T need not be unimodal, and Brent's method alone finds a local one."""
 
 SETTINGS = {
-    "expression": "how the model's distribution is read: logprobs (default, the published protocol) or "
-                  "calibrated (log-probs with one temperature fitted on a seeded, unscored set of questions)",
     "calibration_questions": f"with expression=calibrated: questions in the seeded fitting set, excluded from "
                              f"the score (default {CALIBRATION_QUESTIONS}; at least {MIN_FIT}, leaving {MIN_SCORED} "
                              "to score)",

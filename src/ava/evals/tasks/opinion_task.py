@@ -19,7 +19,7 @@ from ava.contracts.results import ItemScore, PlotSpec
 from ava.contracts.scoring import ScoredItem
 from ava.contracts.surveys import OVERALL, SurveyQuestion
 from ava.evals.prompts.opinion import templates
-from ava.evals.task import EvalItem, TaskResult
+from ava.evals.task import EvalItem, GenerationItem, TaskResult
 from ava.evals.tasks.calibration import CalibrationSpec, plan_calibration
 from ava.evals.tasks.opinion_items import (
     all_groups,
@@ -41,6 +41,7 @@ from ava.evals.tasks.option_orders import (
     pride_priors,
     read_orders,
 )
+from ava.evals.tasks.text_probe import generate_probe, not_measured, probe_items, probe_section
 from ava.metrics import opinion as om
 from ava.metrics.resampling import BIAS_CORRECTED, N_RESAMPLES, PERCENTILE, interval, resample_weights, weighted_mean
 from ava.subsets import first_units
@@ -107,6 +108,21 @@ class OpinionTask(SurveyTask):
         # expression=calibrated (.calibration): its fitting set drawn (and checked) now, T fitted in score
         self.calibration = plan_calibration(self.ids[:n], calibration) if calibration else None
         self.version += calibration.version_suffix() if calibration else ""
+        self.probe_records: Mapping[str, Mapping[str, Any]] | None = None  # the runner's text probe, if generated
+        self.text_probe: dict[str, Any] = not_measured("not generated (a result computed outside ava eval)")
+
+    def probe_items(self) -> list[GenerationItem]:
+        """The seeded sample of questions answered in text (:mod:`.text_probe`; the runner generates them)."""
+        return probe_items(self.items(), self.by_key, self.seed)
+
+    def generate_probe(self, scorer: Any, chunk: Sequence[GenerationItem]) -> list[dict[str, Any]]:
+        return generate_probe(scorer, chunk)
+
+    def attach_probe(self, records: Mapping[str, Mapping[str, Any]] | None, reason: str = "") -> None:
+        """The probe's replies (read in :meth:`score`), or None and why it was not generated."""
+        self.probe_records = records
+        if records is None:
+            self.text_probe = not_measured(reason)
 
     def items(self) -> list[EvalItem]:
         if self.plan is not None:
@@ -122,6 +138,9 @@ class OpinionTask(SurveyTask):
         model's and the uniform distribution's WD to Overall and every group, Overall's WD to every
         group, refusal rates, the letter mass and the distribution by letter position. PriDe's
         estimation questions give their prior and no score, calibration's fitting questions the temperature."""
+        if self.probe_records is not None:  # on the items as the runner drew them, before calibration sets some apart
+            probes = probe_items(items, self.by_key, self.seed)
+            self.text_probe = probe_section(probes, self.probe_records, outputs, self.by_key, self.seed)
         if self.calibration is not None:
             items, outputs = self.calibration.calibrate(items, outputs, self.by_key)
         reads = grouped_reads(items, outputs, self.by_key)
@@ -138,26 +157,8 @@ class OpinionTask(SurveyTask):
                 raise ValueError(f"{self.name}: {uid}: no PriDe prior for {len(q.options)} options (its estimation "
                                  "questions were not scored); score the whole task")
             reading = read_orders(q, reads[uid], prior)
-            dist, refusal = reading.dist, reading.refusal
-            overall = np.array(q.overall.distribution, dtype=float)
-            humans = np.vstack([overall[None, :], group_matrix(q, groups)])
-            model = om.wd_many(q.ordinals, dist, humans)
-            uniform = om.wd_many(q.ordinals, np.full(len(q.options), 1.0 / len(q.options)), humans)
-            out.append(ItemScore(uid, uid, {
-                "key": q.key, "wave": q.wave, "topics": topics_of(q), "n_options": len(q.options),
-                "wd_overall": float(model[0]), "wd": by_label(groups, model[1:]),
-                "uniform_overall": float(uniform[0]), "uniform": by_label(groups, uniform[1:]),
-                "humans": by_label(groups, om.wd_many(q.ordinals, overall, humans[1:])),
-                "refusal_model": numbers(np.array([refusal]))[0],
-                "refusal_humans": q.overall.refusal_rate if q.refusal_options else None,
-                "letter_mass": reading.letter_mass,
-                "tv_overall": om.tv(dist, overall), "uniform_tv_overall": om.tv(np.ones(len(overall)), overall),
-                "tv": by_label(groups, om.tv_many(dist, humans[1:])),
-                "uniform_tv": by_label(groups, om.tv_many(np.ones(len(overall)), humans[1:])),
-                **_meister_tv(q, dist, reading.refusal),
-                "entropy_model": om.normalised_entropy(dist), "entropy_humans": om.normalised_entropy(overall),
-                "letter_probs": [float(x) for x in reading.by_position], "orders": len(reads[uid]),
-            }))
+            out.append(question_score(uid, q, groups, reading.dist, reading.refusal, reading.letter_mass,
+                                      reading.by_position, len(reads[uid])))
         return out
 
     def metrics(self, scores: Sequence[ItemScore]) -> TaskResult:
@@ -203,7 +204,7 @@ class OpinionTask(SurveyTask):
         """The letter prior (every run), the orders asked and PriDe's estimation set, if any."""
         prior, table = letter_prior_section([(s.values["n_options"], s.values["letter_probs"],
                                               s.values.get("orders", 1)) for s in scores if "letter_probs" in s.values])
-        details: dict[str, Any] = {**result.details, "letter_prior": prior}
+        details: dict[str, Any] = {**result.details, "letter_prior": prior, "text_agreement": self.text_probe}
         spec = self.orders
         details["orders"] = {"orders": spec.orders, "order_kind": spec.kind, "debias": spec.debias,
                              "averaging": "each order's distribution over the substantive options, renormalised, "
@@ -260,6 +261,33 @@ class OpinionTask(SurveyTask):
             tables={"groups": [overall_row, *group_rows], **tables},
             plots=[plot],
         )
+
+
+def question_score(uid: str, q: SurveyQuestion, groups: Sequence[tuple[str, str]], dist: np.ndarray, refusal: float,
+                   letter_mass: float | None, by_position: np.ndarray, orders: int) -> ItemScore:
+    """A question's item score from the model's distribution over its substantive options: the
+    model's and the uniform distribution's WD to Overall and every group, Overall's WD to every
+    group, refusal, letter mass (None where no letters were read) and the distribution by letter
+    position. Every expression method's distributions are scored here, the same way."""
+    overall = np.array(q.overall.distribution, dtype=float)
+    humans = np.vstack([overall[None, :], group_matrix(q, groups)])
+    model = om.wd_many(q.ordinals, dist, humans)
+    uniform = om.wd_many(q.ordinals, np.full(len(q.options), 1.0 / len(q.options)), humans)
+    return ItemScore(uid, uid, {
+        "key": q.key, "wave": q.wave, "topics": topics_of(q), "n_options": len(q.options),
+        "wd_overall": float(model[0]), "wd": by_label(groups, model[1:]),
+        "uniform_overall": float(uniform[0]), "uniform": by_label(groups, uniform[1:]),
+        "humans": by_label(groups, om.wd_many(q.ordinals, overall, humans[1:])),
+        "refusal_model": numbers(np.array([refusal]))[0],
+        "refusal_humans": q.overall.refusal_rate if q.refusal_options else None,
+        "letter_mass": letter_mass,
+        "tv_overall": om.tv(dist, overall), "uniform_tv_overall": om.tv(np.ones(len(overall)), overall),
+        "tv": by_label(groups, om.tv_many(dist, humans[1:])),
+        "uniform_tv": by_label(groups, om.tv_many(np.ones(len(overall)), humans[1:])),
+        **_meister_tv(q, dist, refusal),
+        "entropy_model": om.normalised_entropy(dist), "entropy_humans": om.normalised_entropy(overall),
+        "letter_probs": [float(x) for x in by_position], "orders": orders,
+    })
 
 
 def _count_orders(scores: Sequence[ItemScore]) -> dict[str, int]:

@@ -25,8 +25,11 @@ from ava.evals.prompts.personas import Persona, opinionqa_personas
 from ava.evals.task import TaskOptions
 from ava.evals.tasks.calibration import SETTINGS as CALIBRATION_SETTINGS
 from ava.evals.tasks.calibration import calibration_spec
+from ava.evals.tasks.expression import SETTINGS as EXPRESSION_SETTINGS
+from ava.evals.tasks.expression import expression_spec
 from ava.evals.tasks.opinion_items import int_setting, load_questions, select_formats
 from ava.evals.tasks.opinion_task import OpinionTask
+from ava.evals.tasks.opinion_text import OpinionTextTask
 from ava.evals.tasks.option_orders import SETTINGS as ORDER_SETTINGS
 from ava.evals.tasks.option_orders import order_spec
 from ava.evals.tasks.steer_task import SteerTask
@@ -35,6 +38,7 @@ from ava.metrics.resampling import N_RESAMPLES
 SETTINGS = {
     "n_resamples": "bootstrap resamples for the confidence intervals (default 1000)",
     **ORDER_SETTINGS,
+    **EXPRESSION_SETTINGS,
     **CALIBRATION_SETTINGS,
     "formats": "steering persona formats to use, comma-separated: qa,bio,portray (default all)",
 }
@@ -46,15 +50,25 @@ def survey_tasks(benchmark: str, options: TaskOptions, questions: Sequence[Surve
     questions and personas ``steering`` picks (shared by OpinionQA and OpinionQA-XL)."""
     qs = list(questions) if questions is not None else load_questions(benchmark, options.data)
     n_resamples = int_setting(options.settings, "n_resamples", N_RESAMPLES)
-    tasks: list[Any] = [OpinionTask(benchmark, qs, seed=options.seed, n_resamples=n_resamples,
-                                    limit=options.limit_for(benchmark),
-                                    orders=order_spec(options.settings, options.seed),
-                                    calibration=calibration_spec(options.settings, options.seed))]
+    tasks: list[Any] = [opinion_task(benchmark, qs, options, n_resamples)]
     if options.steer:
         steer_qs, personas = steering(qs)
         tasks.append(SteerTask(f"{benchmark}-steer", steer_qs, personas, seed=options.seed, n_resamples=n_resamples,
                                limit=options.limit_for(f"{benchmark}-steer")))
     return tasks
+
+
+def opinion_task(benchmark: str, qs: list[SurveyQuestion], options: TaskOptions, n_resamples: int) -> Any:
+    """The default task read as ``expression`` asks (:mod:`ava.evals.tasks.expression`); every
+    setting is checked here, before anything is scored. The steering task always reads log-probabilities."""
+    spec = expression_spec(options.settings, options.seed)
+    orders = order_spec(options.settings, options.seed)
+    limit = options.limit_for(benchmark)
+    calibration = calibration_spec(options.settings, options.seed)  # None unless expression=calibrated
+    if spec.method in ("logprobs", "calibrated"):
+        return OpinionTask(benchmark, qs, seed=options.seed, n_resamples=n_resamples, limit=limit, orders=orders,
+                           calibration=calibration)
+    return OpinionTextTask(benchmark, qs, expression=spec, seed=options.seed, n_resamples=n_resamples, limit=limit)
 
 
 def make_tasks(options: TaskOptions, *, questions: Sequence[SurveyQuestion] | None = None) -> list[Any]:

@@ -15,6 +15,7 @@ from ava.contracts.surveys import SurveyQuestion
 from ava.evals.prompts.personas import ava_personas
 from ava.evals.task import TaskOptions
 from ava.evals.tasks.calibration import SETTINGS as CALIBRATION_SETTINGS
+from ava.evals.tasks.expression import SETTINGS as EXPRESSION_SETTINGS
 from ava.evals.tasks.opinion_items import prepare
 from ava.evals.tasks.opinionqa import survey_tasks
 from ava.evals.tasks.option_orders import SETTINGS as ORDER_SETTINGS
@@ -25,6 +26,7 @@ STEER_QUESTIONS = 500
 SETTINGS = {
     "n_resamples": "bootstrap resamples for the confidence intervals (default 1000)",
     **ORDER_SETTINGS,
+    **EXPRESSION_SETTINGS,
     **CALIBRATION_SETTINGS,
     "steer_questions": f"questions in the seeded steering sample, or 'all' (default {STEER_QUESTIONS})",
 }
