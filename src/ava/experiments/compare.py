@@ -80,12 +80,24 @@ def reduce_pair(base: RunDirectory, tuned: RunDirectory, task: str, name: str, n
     t_by_id = {s.id: s for s in read_scores(tuned.scores(task))}
     missing = [s.id for s in b_scores if s.id not in t_by_id]
     if missing or len(t_by_id) != len(b_scores):
-        raise ComparisonError(f"{task}: the two runs scored different items (e.g. {missing[:3]}); "
-                              "evaluate both models on the same items")
+        if _asked(base, task) != _asked(tuned, task):
+            raise ComparisonError(f"{task}: the two runs scored different items (e.g. {missing[:3]}); "
+                                  "evaluate both models on the same items")
+        # the same items asked, some left unscored by one model (a text method's unreadable replies, never
+        # imputed): the pair is compared on the questions both models answered, and n says how many
+        b_scores = [s for s in b_scores if s.id in t_by_id]
     t_scores: Sequence[ItemScore] = [t_by_id[s.id] for s in b_scores]
     weights = resample_weights(len({s.unit for s in b_scores}), n_resamples, seed)
     reduce = reducer(name)
     return reduce(b_scores, weights), reduce(t_scores, weights)
+
+
+def _asked(run: RunDirectory, task: str) -> set[str] | None:
+    """The ids of the items a run asked (its items file), None where it has none."""
+    from ava.io import read_jsonl
+
+    path = run.items(task)
+    return {str(r["id"]) for r in read_jsonl(path)} if path.is_file() else None
 
 
 def verdict_row(metric: str, b: np.ndarray, t: np.ndarray, confidence: float, *, higher_is_better: bool = True,
