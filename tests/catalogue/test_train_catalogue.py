@@ -489,3 +489,22 @@ def test_model_folder_with_a_damaged_weights_file(data, tmp_path, tiny_folder, d
             "truncated or not in safetensors format; download or copy the model folder again")
     nothing_finished(out)
     assert read_run(out).status == RunStatus.FAILED and "model.safetensors" in read_run(out).reason
+
+
+def test_train_part_replaced_in_place_is_refused_on_rerun(data, tmp_path):
+    """Issue 26's train-side sibling: the binding holds the build manifest's hash, which names the
+    build but not its rows; a train part replaced in place (manifest untouched) must not be taken as
+    the data the finished run was trained on."""
+    out = tmp_path / "o"
+    first = train(data, out, *QUICK)
+    assert first.exit_code == 0, first.output
+    assert read_run(out).info["data_files"]  # every train part and its sha256
+    part = sorted((data / "data").glob("train-*.parquet"))[0]
+    table = pq.read_table(part)
+    pq.write_table(table.take(list(range(table.num_rows))[::-1]), part)  # the rows reordered: same count, valid
+    line = refused(train(data, out, *QUICK), 2, f"{out} was trained on other rows of {data}", f"data/{part.name}",
+                   "--restart")
+    assert "training_card.json" not in line
+    assert (out / "training_card.json").is_file() and read_run(out).complete  # the finished run is kept
+    again = train(data, out, *QUICK, "--restart")
+    assert again.exit_code == 0, again.output

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ava.instructions.dataset import manifest_sha256, open_split
+from ava.instructions.dataset import DatasetLayout, manifest_sha256, open_split
 from ava.instructions.selection import stratified_indices
 from ava.io import file_sha256
 from ava.models.devices import resolve_dtype
 from ava.models.loading import ModelSpec, hub_commit, model_identity, resolve_model
-from ava.runs import Binding
+from ava.runs import Binding, read_run
 from ava.subsets import seeded_subset
 from ava.training import encode
 from ava.training.config import ConfigError, TrainConfig
@@ -38,6 +38,7 @@ class Inputs:
     data_sha256: str  # of the build's manifest.json
     mix_sha256: str | None
     options: dict[str, Any] = field(default_factory=dict)  # TrainConfig.binding(): settings that change weights
+    data_files: list[list[str]] = field(default_factory=list)  # [name, sha256] of each train part read
 
     @property
     def binding(self) -> Binding:
@@ -75,7 +76,36 @@ def open_inputs(cfg: TrainConfig) -> Inputs:
         indices = stratified_indices(split.with_format("arrow")["task"], cfg.limit, cfg.seed)
     conversations = read_chat_jsonl(cfg.mix) if cfg.mix else []
     return Inputs(spec, commit, identity, split, indices, conversations, manifest_sha256(cfg.data),
-                  file_sha256(cfg.mix) if cfg.mix else None, cfg.binding())
+                  file_sha256(cfg.mix) if cfg.mix else None, cfg.binding(), train_part_hashes(cfg.data))
+
+
+def train_part_hashes(build: str | Path) -> list[list[str]]:
+    """``[name, sha256]`` of every Parquet part of the build's train split: the rows a run reads.
+    The binding holds the manifest's hash, which names the build's settings and inputs but not its
+    rows; a part edited or replaced in place is caught by comparing these on resume
+    (:func:`check_same_rows`), without changing the binding of runs made before."""
+    layout = DatasetLayout(Path(build))
+    return [[part.relative_to(layout.root).as_posix(), file_sha256(part)] for part in layout.parts("train")]
+
+
+def check_same_rows(out: str | Path, build: str | Path, files: list[list[str]], restart: bool) -> None:
+    """Refuse to resume a run in ``out`` whose first run read other train parts than ``files``
+    (recorded in its run record's ``data_files``), naming what changed. Records from before this
+    check carry none and are not refused; a record that cannot be read is left to ``start_run``."""
+    if restart:
+        return
+    try:
+        previous = read_run(out)
+    except (OSError, ValueError):
+        return
+    before = dict(map(tuple, previous.info.get("data_files") or [])) if previous is not None else {}
+    now = dict(map(tuple, files))
+    if not before or before == now:
+        return
+    changed = sorted(name for name in before.keys() | now.keys() if before.get(name) != now.get(name))
+    raise TrainingDataError(f"{out} was trained on other rows of {build}: {', '.join(changed[:3])} changed since "
+                            "(edited, added or removed in place); pass --restart to train again on the build as it is, "
+                            "or give the build it was trained on")
 
 
 

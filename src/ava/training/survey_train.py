@@ -46,7 +46,7 @@ from ava.runs import Binding, Output, check_writable, start_run
 from ava.training import encode
 from ava.training.config import ConfigError, TrainConfig
 from ava.training.guard import NonFiniteLossError, StopOnNonFiniteLoss
-from ava.training.inputs import Inputs, build_dataset, open_inputs, train_dtype
+from ava.training.inputs import Inputs, build_dataset, check_same_rows, open_inputs, train_dtype
 from ava.training.output import (
     CARD_VERSION,
     TrainingOutput,
@@ -174,7 +174,9 @@ def train_survey(cfg: TrainConfig, survey: SurveyRun, merge: bool = False, log: 
             if state.is_main_process:
                 info = {"config": cfg.to_dict(), "survey": {"objective": survey.objective,
                                                             "survey_share": survey.survey_share,
-                                                            "split": survey.split.to_dict()}}
+                                                            "split": survey.split.to_dict()},
+                        "data_files": inputs.data_files}
+                check_same_rows(out, cfg.data, inputs.data_files, restart)
                 run = stack.enter_context(start_run(Output(out, folder=True), KIND, _binding(inputs, survey),
                                                     restart=restart, owned=TrainingOutput.OWNED, info=info))
             finished = folder.card.is_file()

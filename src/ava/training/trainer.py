@@ -35,7 +35,7 @@ from ava.runs import Output, check_writable, start_run
 from ava.training import encode
 from ava.training.config import ConfigError, TrainConfig
 from ava.training.guard import NonFiniteLossError, StopOnNonFiniteLoss
-from ava.training.inputs import Inputs, build_dataset, open_inputs, train_dtype
+from ava.training.inputs import Inputs, build_dataset, check_same_rows, open_inputs, train_dtype
 from ava.training.output import TrainingOutput, latest_checkpoint, save_outputs, training_card
 from ava.training.running_loss import RunningLoss, run_mean_loss
 
@@ -179,8 +179,10 @@ def train(
             inputs = open_inputs(cfg)
             run = None
             if state.is_main_process:
+                check_same_rows(out, cfg.data, inputs.data_files, restart)
                 run = stack.enter_context(start_run(Output(out, folder=True), KIND, inputs.binding, restart=restart,
-                                              owned=TrainingOutput.OWNED, info={"config": cfg.to_dict()}))
+                                              owned=TrainingOutput.OWNED,
+                                              info={"config": cfg.to_dict(), "data_files": inputs.data_files}))
             finished = folder.card.is_file()  # this very run finished before: nothing to do
             if not finished:
                 set_seed(cfg.seed)
