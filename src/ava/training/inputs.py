@@ -88,17 +88,21 @@ def train_part_hashes(build: str | Path) -> list[list[str]]:
     return [[part.relative_to(layout.root).as_posix(), file_sha256(part)] for part in layout.parts("train")]
 
 
-def check_same_rows(out: str | Path, build: str | Path, files: list[list[str]], restart: bool) -> None:
-    """Refuse to resume a run in ``out`` whose first run read other train parts than ``files``
-    (recorded in its run record's ``data_files``), naming what changed. Records from before this
-    check carry none and are not refused; a record that cannot be read is left to ``start_run``."""
+def check_same_rows(out: str | Path, build: str | Path, binding: Binding, files: list[list[str]],
+                    restart: bool) -> None:
+    """Refuse to resume a run in ``out`` bound to the same build manifest whose first run read other
+    train parts than ``files`` (recorded in its run record's ``data_files``), naming what changed.
+    Another binding (another build, model or setting) is ``start_run``'s to refuse, with its own
+    message; records from before this check carry no parts and are not refused."""
     if restart:
         return
     try:
         previous = read_run(out)
     except (OSError, ValueError):
         return
-    before = dict(map(tuple, previous.info.get("data_files") or [])) if previous is not None else {}
+    if previous is None or previous.binding.differences(binding):
+        return
+    before = dict(map(tuple, previous.info.get("data_files") or []))
     now = dict(map(tuple, files))
     if not before or before == now:
         return

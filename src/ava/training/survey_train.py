@@ -176,7 +176,7 @@ def train_survey(cfg: TrainConfig, survey: SurveyRun, merge: bool = False, log: 
                                                             "survey_share": survey.survey_share,
                                                             "split": survey.split.to_dict()},
                         "data_files": inputs.data_files}
-                check_same_rows(out, cfg.data, inputs.data_files, restart)
+                check_same_rows(out, cfg.data, _binding(inputs, survey), inputs.data_files, restart)
                 run = stack.enter_context(start_run(Output(out, folder=True), KIND, _binding(inputs, survey),
                                                     restart=restart, owned=TrainingOutput.OWNED, info=info))
             finished = folder.card.is_file()

@@ -179,7 +179,7 @@ def train(
             inputs = open_inputs(cfg)
             run = None
             if state.is_main_process:
-                check_same_rows(out, cfg.data, inputs.data_files, restart)
+                check_same_rows(out, cfg.data, inputs.binding, inputs.data_files, restart)
                 run = stack.enter_context(start_run(Output(out, folder=True), KIND, inputs.binding, restart=restart,
                                               owned=TrainingOutput.OWNED,
                                               info={"config": cfg.to_dict(), "data_files": inputs.data_files}))
