@@ -163,8 +163,8 @@ def latest_checkpoint(folder: Path, remove_incomplete: bool = True) -> Path | No
 
 
 def training_card(
-    cfg: TrainConfig, inputs: Inputs, prompt_format: str, data_info: dict[str, Any], trainer: Any, train_loss: float,
-    outputs: dict[str, Any],
+    cfg: TrainConfig, inputs: Inputs, prompt_format: str | None, data_info: dict[str, Any], trainer: Any,
+    train_loss: float, outputs: dict[str, Any],
 ) -> dict[str, Any]:
     """The training card: what was trained on what, how, and the outcome.
 

@@ -48,12 +48,10 @@ from ava.training.config import ConfigError, TrainConfig
 from ava.training.guard import NonFiniteLossError, StopOnNonFiniteLoss
 from ava.training.inputs import Inputs, build_dataset, check_same_rows, open_inputs, train_dtype
 from ava.training.output import (
-    CARD_VERSION,
     TrainingOutput,
     latest_checkpoint,
-    library_versions,
-    portable_model_name,
     save_outputs,
+    training_card,
 )
 from ava.training.running_loss import RunningLoss, run_mean_loss
 from ava.training.survey_batches import StepSchedule, TwoSources, collate
@@ -261,32 +259,15 @@ def _fit(cfg: TrainConfig, inputs: Inputs, survey: SurveyRun, args: Any, data: T
 
 def survey_card(cfg: TrainConfig, inputs: Inputs, survey: SurveyRun, tokenizer: Any, data_info: dict[str, Any],
                 trainer: Any, schedule: StepSchedule, train_loss: float, outputs: dict[str, Any]) -> dict[str, Any]:
-    """``ava train``'s card, with the objective, the survey split and the budget actually spent."""
-    step = trainer.state.global_step
-    return {
-        "card_version": CARD_VERSION,
-        "model": cfg.model,
-        "base_model": portable_model_name(inputs.spec),
-        "model_identity": inputs.identity,
-        "method": cfg.method,
-        "objective": survey.objective,
-        # the instruction pairs' format (mixed); the survey prompts' framing is survey_framing
-        "prompt_format": encode.describe_format(tokenizer) if survey.objective == "mixed" else None,
-        "survey_framing": "chat" if survey.chat else "plain",
-        "seed": cfg.seed,
-        "data": data_info,
-        "hyperparameters": {"sft": cfg.sft, "sources": cfg.sources, "lora": cfg.lora, "limit": cfg.limit,
-                            "mix_ratio": cfg.mix_ratio, "survey_share": survey.survey_share},
-        "result": {
-            "global_step": step,
-            "train_loss": round(float(train_loss), 6),
-            "world_size": trainer.args.world_size,
-            "num_input_tokens_seen": int(trainer.state.num_input_tokens_seen),
-            **schedule.counts(step),
-        },
-        "outputs": outputs,
-        "libraries": library_versions(),
-    }
+    """``ava train``'s card (:func:`~ava.training.output.training_card`), with the objective, the
+    survey framing and share, and the steps spent on each source."""
+    # the instruction pairs' format (mixed); the survey prompts' framing is survey_framing
+    prompt_format = encode.describe_format(tokenizer) if survey.objective == "mixed" else None
+    card = training_card(cfg, inputs, prompt_format, data_info, trainer, train_loss, outputs)
+    card.update({"objective": survey.objective, "survey_framing": "chat" if survey.chat else "plain"})
+    card["hyperparameters"]["survey_share"] = survey.survey_share
+    card["result"].update(schedule.counts(trainer.state.global_step))
+    return card
 
 
 def _describe(info: dict[str, Any]) -> str:
