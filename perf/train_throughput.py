@@ -10,7 +10,8 @@
      middle-of-prompt cut) under each batching setting given in ``--settings``: ``padded`` (TRL's
      collator as above), ``padding_free`` (each batch one row, no pad tokens; attention kept inside
      each pair by the position ids), ``group_by_length`` (batches of similar length), ``packing``
-     (TRL's best-fit-decreasing packing into ``max_length`` rows; changes how many pairs a step sees).
+     (TRL's best-fit-decreasing packing into ``max_length`` rows; changes how many pairs a step sees),
+     ``arm`` (padded, counting non-padding tokens as ``ava experiment`` arms do for their budget).
 
    Tokens/s counts the real (non-padding) tokens of the epoch over the Trainer's ``train_runtime``.
 2. **Generation** of ``ava-tasks`` (batched, left-padded greedy decoding) vs one prompt at a time,
@@ -40,6 +41,9 @@ SETTINGS = {
     "padding_free": {"padding_free": True},
     "group_by_length": {"train_sampling_strategy": "group_by_length"},
     "packing": {"packing": True},
+    # an experiment arm's run: padded, plus the Trainer's count of non-padding tokens (the budget
+    # every arm states; ava.experiments.arm_steps.TOKENS)
+    "arm": {"include_num_input_tokens_seen": "non_padding"},
 }
 
 

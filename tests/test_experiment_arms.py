@@ -130,6 +130,10 @@ def test_added_arm_and_seed_run_only_their_own_steps(experiment):
     assert runs["survey"]["survey_steps"] == 2 and runs["mixed"]["survey_steps"] == 1  # ratio 0.5 of the steps
     # train.limit examples drawn; those longer than max_length are left out (and counted on the card)
     assert 0 < runs["survey"]["survey_examples"] <= 8 and runs["survey"]["tokens_seen"] > 0
+    # the pairs each run read, stated: a mixed run's sit under its card's data.behaviour (was 0)
+    assert runs["mixed"]["n_samples"] == runs["behaviour"]["n_samples"] == 8 and runs["survey"]["n_samples"] == 0
+    (mixed_line,) = [line for line in result.output.splitlines() if line.startswith("mixed seed 0:")]
+    assert "2 optimiser steps (1 on behaviour, 1 on surveys)" in mixed_line and ", 8 instruction pairs, " in mixed_line
     assert {(r["arm"], r["against"]) for r in comparison["metrics"]} >= {("survey", "base"), ("mixed", "base"),
                                                                         ("behaviour", "survey")}
     result = run(write(root / "more-seeds.yaml", ads, arms=arms, seeds=[0, 1]), out)

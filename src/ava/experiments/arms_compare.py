@@ -198,6 +198,8 @@ def print_arms(comparison: Mapping[str, Any]) -> None:
     for arm in comparison["arms"]:
         for seed, run in (arm.get("runs") or {}).items():
             examples = f", {run['survey_examples']} survey examples" if "survey_examples" in run else ""
-            console.print(f"{arm['name']} seed {seed}: {run.get('optimizer_steps', '?')} optimiser steps, "
+            split = (f" ({run['behaviour_steps']} on behaviour, {run['survey_steps']} on surveys)"
+                     if run.get("behaviour_steps") and run.get("survey_steps") else "")
+            console.print(f"{arm['name']} seed {seed}: {run.get('optimizer_steps', '?')} optimiser steps{split}, "
                           f"{run.get('tokens_seen', '?')} tokens seen, {run.get('n_samples') or 0} instruction pairs"
                           f"{examples}, {run.get('train_s', '?')} s")

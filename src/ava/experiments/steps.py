@@ -307,7 +307,7 @@ def train_into(ctx: Context, where: TrainTarget, seed: int, limit: int | None, s
         losses = [{"step": h["step"], "loss": h["loss"], "epoch": h.get("epoch")} for h in history if "loss" in h]
         seen = [h["num_input_tokens_seen"] for h in history if "num_input_tokens_seen" in h]
         record = {"losses": losses, "result": card.get("result", {}),
-                  "data": {k: card.get("data", {}).get(k) for k in ("n_samples", "by_task")},
+                  "data": _pairs_read(card.get("data", {})),
                   "train_s": round(time.perf_counter() - t0, 1)}
         result = card.get("result", {})
         if seen or "num_input_tokens_seen" in result:  # arms: the budget as trained (the Trainer's non-padding count)
@@ -324,6 +324,15 @@ def train_into(ctx: Context, where: TrainTarget, seed: int, limit: int | None, s
         run.update_info({"result": card.get("result", {})})
     _mark_done(ctx, where.name, key, time.perf_counter() - t0)
     return weights, False
+
+
+def _pairs_read(data: dict[str, Any]) -> dict[str, Any]:
+    """The instruction pairs a run read: ``ava train``'s card has them at the top of ``data``; a
+    survey or mixed run's card under ``data.behaviour`` (None for survey only: no pairs)."""
+    behaviour = data.get("behaviour") if "objective" in data else data
+    behaviour = behaviour or {}
+    return {"n_samples": behaviour.get("n_samples", 0 if "objective" in data else None),
+            "by_task": behaviour.get("by_task")}
 
 
 def _checkpoint_history(target: Any) -> list[dict[str, Any]]:
