@@ -12,10 +12,21 @@ from __future__ import annotations
 
 import time
 from functools import partial
-from typing import Any
 
 from ava.experiments.arms import Arm, arms_of
-from ava.experiments.steps import Context, Step, TrainTarget, _is_cached, _mark_done, build_step, evaluate, train_into
+from ava.experiments.steps import (
+    Context,
+    Step,
+    TrainTarget,
+    _is_cached,
+    _mark_done,
+    build_step,
+    digest,
+    evaluate,
+    train_into,
+    write_comparison,
+)
+from ava.io import read_json
 
 TOKENS = {"include_num_input_tokens_seen": "non_padding"}
 """Every trained arm counts the tokens it read (transformers' own count), so the budget is stated as trained."""
@@ -95,31 +106,12 @@ def _evaluate_trained(ctx: Context, arm: Arm, seed: int) -> bool:
 
 
 def _compare(ctx: Context) -> bool:
+    # lazily: the comparison's and the report's libraries load only when an experiment gets this far
     from ava.experiments.arms_compare import compare_arms, print_arms
-    from ava.experiments.steps import digest
-    from ava.io import read_json, write_json
-    from ava.runs import Binding, Output, start_run
+    from ava.reports.arms import render_arms
 
-    losses = {name: _read(ctx.out.arm(name).loss) for name in ctx.results if ctx.out.arm(name).loss.is_file()}
+    losses = {name: read_json(ctx.out.arm(name).loss) for name in ctx.results if ctx.out.arm(name).loss.is_file()}
     key = {"results": {k: digest(v) for k, v in sorted(ctx.results.items())}, "compare": ctx.recipe["compare"],
            "arms": ctx.recipe["arms"], "seeds": ctx.recipe["seeds"], "loss": digest(losses)}
-    if _is_cached(ctx, "compare", key, "experiment-compare") and ctx.out.comparison.is_file():
-        ctx.comparison = read_json(ctx.out.comparison)
-        return True
-    t0 = time.perf_counter()
-    with start_run(Output(ctx.out.compare, folder=True), "experiment-compare", Binding(inputs=digest(key)),
-                   restart=True, owned=(ctx.out.comparison.name, ctx.out.comparison_plot.name)):
-        ctx.comparison = compare_arms(ctx.out, ctx.recipe, ctx.results, losses)
-        write_json(ctx.out.comparison, ctx.comparison)
-        from ava.reports.arms import render_arms
-
-        render_arms(ctx.comparison, ctx.out.comparison_plot)
-    print_arms(ctx.comparison)
-    _mark_done(ctx, "compare", key, time.perf_counter() - t0)
-    return False
-
-
-def _read(path: Any) -> dict[str, Any]:
-    from ava.io import read_json
-
-    return read_json(path)
+    return write_comparison(ctx, key, lambda: compare_arms(ctx.out, ctx.recipe, ctx.results, losses), render_arms,
+                            print_arms)

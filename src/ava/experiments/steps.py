@@ -348,23 +348,29 @@ def _checkpoint_history(target: Any) -> list[dict[str, Any]]:
 
 def compare_step(ctx: Context) -> bool:
     from ava.experiments.compare import compare, print_comparison
+    from ava.reports.experiment import render_comparison
 
-    folder = ctx.out.compare
     key = {"base": digest(ctx.results["base"]), "tuned": digest(ctx.results["tuned"]),
            "compare": ctx.recipe["compare"], "loss": digest(_read_loss(ctx))}
+    return write_comparison(ctx, key, lambda: compare(ctx.out, ctx.recipe, ctx.results["base"], ctx.results["tuned"],
+                                                      _read_loss(ctx)), render_comparison, print_comparison)
+
+
+def write_comparison(ctx: Context, key: dict[str, Any], compute: Callable[[], dict[str, Any]],
+                     render: Callable[[dict[str, Any], Path], Any], show: Callable[[dict[str, Any]], Any]) -> bool:
+    """The compare step of either experiment shape (before/after, or arms): derived data only, so it
+    is recomputed from scratch (restart=True) whenever ``key`` (the evaluations it reads, the compare
+    settings) changed, and read back otherwise. True when it was reused."""
     if _is_cached(ctx, "compare", key, "experiment-compare") and ctx.out.comparison.is_file():
         ctx.comparison = read_json(ctx.out.comparison)
         return True
     t0 = time.perf_counter()
-    # Derived data only: recomputed from scratch whenever an evaluation changed (restart=True).
-    with start_run(Output(folder, folder=True), "experiment-compare", Binding(inputs=digest(key)), restart=True,
-                   owned=(ctx.out.comparison.name, ctx.out.comparison_plot.name)):
-        ctx.comparison = compare(ctx.out, ctx.recipe, ctx.results["base"], ctx.results["tuned"], _read_loss(ctx))
+    with start_run(Output(ctx.out.compare, folder=True), "experiment-compare", Binding(inputs=digest(key)),
+                   restart=True, owned=(ctx.out.comparison.name, ctx.out.comparison_plot.name)):
+        ctx.comparison = compute()
         write_json(ctx.out.comparison, ctx.comparison)
-        from ava.reports.experiment import render_comparison
-
-        render_comparison(ctx.comparison, ctx.out.comparison_plot)
-    print_comparison(ctx.comparison)
+        render(ctx.comparison, ctx.out.comparison_plot)
+    show(ctx.comparison)
     _mark_done(ctx, "compare", key, time.perf_counter() - t0)
     return False
 
