@@ -22,8 +22,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+class _TrainingPaths:
+    """A training step's files, the same under an experiment (``train/``) and under a trained arm
+    (``arms/<arm>-s<seed>/train/``): ``run.json``, ``model/`` (an ``ava train --out`` folder) and
+    ``loss.json``."""
+
+    root: Path
+
+    @property
+    def train(self) -> Path:
+        return self.root / "train"
+
+    @property
+    def trained_model(self) -> Path:
+        """The ``ava train --out`` folder inside the training step."""
+        return self.train / "model"
+
+    @property
+    def loss(self) -> Path:
+        return self.train / "loss.json"
+
+
 @dataclass(frozen=True)
-class ExperimentFolder:
+class ExperimentFolder(_TrainingPaths):
     """The paths of an experiment folder."""
 
     root: Path
@@ -55,19 +76,6 @@ class ExperimentFolder:
         return ArmFolder(self.root / "arms" / folder)
 
     @property
-    def train(self) -> Path:
-        return self.root / "train"
-
-    @property
-    def trained_model(self) -> Path:
-        """The ``ava train --out`` folder inside the training step."""
-        return self.train / "model"
-
-    @property
-    def loss(self) -> Path:
-        return self.train / "loss.json"
-
-    @property
     def compare(self) -> Path:
         return self.root / "compare"
 
@@ -81,7 +89,7 @@ class ExperimentFolder:
 
 
 @dataclass(frozen=True)
-class ArmFolder:
+class ArmFolder(_TrainingPaths):
     """One arm (and seed) of an experiment with arms: its evaluation, and what it was trained on."""
 
     root: Path
@@ -89,18 +97,6 @@ class ArmFolder:
     @property
     def evaluation(self) -> Path:
         return self.root / "eval"
-
-    @property
-    def train(self) -> Path:
-        return self.root / "train"
-
-    @property
-    def trained_model(self) -> Path:
-        return self.train / "model"
-
-    @property
-    def loss(self) -> Path:
-        return self.train / "loss.json"
 
     @property
     def data(self) -> Path:
