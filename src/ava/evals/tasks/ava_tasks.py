@@ -31,6 +31,7 @@ from ava.instructions.prompt_format import encode_prefix, generation_prefix
 from ava.instructions.selection import stratified_sample
 from ava.metrics import text as tm
 from ava.metrics.classification import accuracy, balanced_accuracy
+from ava.models.backends.transformers_generate import generate_ids
 from ava.runs import incomplete_reason
 
 NAME = "ava-tasks"
@@ -48,30 +49,11 @@ HEADLINE = {
 
 
 def generate(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int, batch_size: int = 8) -> list[str]:
-    """Greedy continuations of formatted prompts, batched longest-first with left padding."""
-    import torch
-
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    """Greedy continuations of formatted prompts in the training prompt format (not the scorer's
+    framing), through the one in-process generation loop."""
     encoded = encode_prefix(tokenizer, [generation_prefix(tokenizer, p) for p in prompts])
-    device = next(model.parameters()).device
-    outputs: list[str] = [""] * len(prompts)
-    order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
-    for b in range(0, len(order), batch_size):
-        idx = order[b : b + batch_size]
-        width = max(len(encoded[i]) for i in idx)
-        ids = torch.full((len(idx), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(idx), width), dtype=torch.long)
-        for row, i in enumerate(idx):
-            ids[row, width - len(encoded[i]) :] = torch.tensor(encoded[i])
-            mask[row, width - len(encoded[i]) :] = 1
-        with torch.no_grad():
-            generated = model.generate(
-                input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
-                do_sample=False, pad_token_id=pad,
-            )
-        for row, i in enumerate(idx):
-            outputs[i] = tokenizer.decode(generated[row, width:], skip_special_tokens=True).strip()
-    return outputs
+    texts = generate_ids(model, tokenizer, encoded, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    return [t[0].strip() for t in texts]
 
 
 def data_vocabularies(data: Path) -> dict[str, list[str]]:
