@@ -37,6 +37,7 @@ def _row(folder: Path) -> dict[str, Any]:
         "position_bias": (details.get("letter_prior") or {}).get("position_bias"), "prior4": prior,
         "temperature": calibration.get("temperature"), "agreement": agreement.get("agreement"),
         "humans": head.get("humans_average"), "wall_s": data["run"].get("wall_s"),
+        "scoring_s": data["run"].get("scoring_s"),
     }
 
 
@@ -48,11 +49,13 @@ def main(folders: list[str]) -> None:
     rows = [_row(Path(f)) for f in folders if (Path(f) / "results.json").is_file()]
     print("| run | questions scored / asked | repr. (1−WD) | repr. (1−TV) | uniform 1−WD / 1−TV | Meister TV "
           "(uniform) | letter mass | refusal | entropy (humans) | position bias | 4-option prior A..D | "
-          "first token = text | T | wall |")
+          "first token = text | T | wall (scoring) |")
     print("|" + "---|" * 14)
     for r in rows:
         prior = "–" if not r["prior4"] else " ".join(f"{p:.2f}" for p in r["prior4"])
         wall = "–" if r["wall_s"] is None else f"{r['wall_s'] / 60:.1f} min"
+        if r["scoring_s"] is not None:
+            wall += f" ({r['scoring_s'] / 60:.1f})"
         print(f"| {r['run']} | {r['units']} / {r['asked']} | {_f(r['wd'])} | {_f(r['tv'])} | "
               f"{_f(r['uniform_wd'])} / {_f(r['uniform_tv'])} | {_f(r['meister'])} ({_f(r['meister_uniform'])}) | "
               f"{_f(r['letter_mass'])} | {_f(r['refusal'])} | {_f(r['entropy'])} ({_f(r['entropy_humans'])}) | "

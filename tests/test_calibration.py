@@ -6,6 +6,7 @@ before scoring, and the real bundled OpinionQA with the ``tiny`` model (default 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -167,6 +168,9 @@ def test_the_tiny_model_on_real_opinionqa_is_refused_at_the_bound(shared_data, t
     with pytest.raises(ValueError, match=r"^calibration: the best temperature is at the bound T=100: 40 fitting "
                                          r"questions are fit best by flattening the letters to uniform"):
         run_tasks([calib], tiny_scorer, tmp_path, progress=False)
+    # refused before the rest was scored: the cache holds the 40 fitting questions' prompts only
+    scored = (tmp_path / "cache" / "scores.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(scored) == 40 and {json.loads(line)["id"] for line in scored} == set(calib.calibration.fit_ids)
 
 
 def test_real_opinionqa_questions_recover_a_known_temperature(shared_data, tmp_path):

@@ -156,10 +156,15 @@ def _score_task(task: Task, scorer: Scorer, log: JsonlLog, progress: bool, text_
     items = list(task.items())
     _check_ids(task.name, items)
     keys = {item.id: rundir.cache_key(scorer.identity, task.name, task.version, item) for item in items}
-    if scorer.backend in EXACT_COMPANY:
-        todo = unfinished_chunks(items, lambda item: keys[item.id], log, CHUNKS.first)
-    else:
-        todo = [item for item in items if keys[item.id] not in log.rows]
+    # a task may need some items' scores before the rest is worth scoring (calibration's fitting set):
+    # those are scored, as their own chunks, and checked first
+    first = set(task.score_first(items)) if hasattr(task, "score_first") else set()
+    phases = [[i for i in items if i.id in first], [i for i in items if i.id not in first]] if first else [items]
+
+    def unfinished(part: Sequence[EvalItem]) -> list[EvalItem]:
+        if scorer.backend in EXACT_COMPANY:
+            return unfinished_chunks(part, lambda item: keys[item.id], log, CHUNKS.first)
+        return [item for item in part if keys[item.id] not in log.rows]
 
     def rows_of(part: Sequence[EvalItem], scored: Sequence[ScoredItem]) -> list[dict[str, Any]]:
         rows = []
@@ -181,12 +186,20 @@ def _score_task(task: Task, scorer: Scorer, log: JsonlLog, progress: bool, text_
             keep_finished(log, rows_of([by_request[s.id] for s in exc.scored], exc.scored))
             raise
 
-    started = time.perf_counter()
-    run_in_chunks(todo, work, log, policy=CHUNKS, desc=_desc(task.name, len(items), len(todo)), unit="prompt",
-                  progress=progress)
+    def read(part: Sequence[EvalItem]) -> dict[str, ScoredItem]:
+        return {item.id: ScoredItem(item.id, tuple(float(v) for v in log.rows[keys[item.id]]["logprobs"]))
+                for item in part}
+
+    started, n_todo = time.perf_counter(), 0
+    for k, part in enumerate(phases):
+        todo = unfinished(part)
+        n_todo += len(todo)
+        run_in_chunks(todo, work, log, policy=CHUNKS, desc=_desc(task.name, len(part), len(todo)), unit="prompt",
+                      progress=progress)
+        if first and k == 0:
+            task.check_first(part, read(part))  # type: ignore[attr-defined]
     seconds = time.perf_counter() - started
-    scores = {item.id: ScoredItem(item.id, tuple(float(v) for v in log.rows[keys[item.id]]["logprobs"]))
-              for item in items}
+    scores = read(items)
     diag = diagnostics(scores)
     if diag.low_letter_mass:
         _warn(f"{task.name}: the model puts only {diag.letter_mass_mean:.1%} of its probability on the option "
@@ -197,7 +210,7 @@ def _score_task(task: Task, scorer: Scorer, log: JsonlLog, progress: bool, text_
     t_metrics = time.perf_counter()
     item_scores = task.score(items, scores)
     result = task.metrics(item_scores)
-    return _Done(items, item_scores, result, len(todo), seconds, time.perf_counter() - t_metrics, scores=scores,
+    return _Done(items, item_scores, result, n_todo, seconds, time.perf_counter() - t_metrics, scores=scores,
                  diagnostics=diag)
 
 

@@ -92,6 +92,18 @@ class Calibration:
     def calibrate(self, items: Sequence[EvalItem], outputs: Mapping[str, ScoredItem],
                   by_key: Mapping[str, SurveyQuestion]) -> tuple[list[EvalItem], dict[str, ScoredItem]]:
         """Fit T on the fitting questions' prompts; the other items, their outputs tempered."""
+        self.fit_on(items, outputs, by_key)
+        assert self.temperature is not None
+        excluded = set(self.fit_ids)
+        kept = [item for item in items if str(item.meta["question"]) not in excluded]
+        tempered = {item.id: temper(outputs[item.id], len(by_key[str(item.meta["question"])].options),
+                                    self.temperature) for item in kept}
+        return kept, tempered
+
+    def fit_on(self, items: Sequence[EvalItem], outputs: Mapping[str, ScoredItem],
+               by_key: Mapping[str, SurveyQuestion]) -> None:
+        """T from the fitting questions among ``items`` (the runner calls this on them alone, before
+        it scores the rest, so a fit that fails costs only the fitting set); ValueError in one line."""
         reads = grouped_reads(items, outputs, by_key)
         fitting = [uid for uid in self.fit_ids if uid in reads]  # a partial set (lm-eval --limit): what was scored
         if len(fitting) < MIN_FIT:
@@ -99,11 +111,6 @@ class Calibration:
                              f"at least {MIN_FIT} are needed to fit a temperature; score the whole task")
         self.temperature, self.fit = fit_temperature([by_key[u] for u in fitting], [reads[u] for u in fitting])
         self.fit["fitting_questions_scored"] = len(fitting)
-        excluded = set(self.fit_ids)
-        kept = [item for item in items if str(item.meta["question"]) not in excluded]
-        tempered = {item.id: temper(outputs[item.id], len(by_key[str(item.meta["question"])].options),
-                                    self.temperature) for item in kept}
-        return kept, tempered
 
     def section(self) -> dict[str, Any]:
         """What a result records: T, the fitting set (size, ids and their hash), that it is unscored."""

@@ -133,6 +133,19 @@ class OpinionTask(SurveyTask):
             for uid, q in zip(self.ids, self.questions, strict=True)
         ], self.limit)
 
+    def score_first(self, items: Sequence[EvalItem]) -> list[str]:
+        """The items the runner scores before the others and hands to :meth:`check_first`: with
+        ``expression=calibrated`` the fitting questions' prompts (none otherwise)."""
+        if self.calibration is None:
+            return []
+        fitting = set(self.calibration.fit_ids)
+        return [item.id for item in items if str(item.meta["question"]) in fitting]
+
+    def check_first(self, items: Sequence[EvalItem], outputs: Mapping[str, ScoredItem]) -> None:
+        """Fit the temperature on the fitting set: a fit at a bound is refused before the rest is scored."""
+        if self.calibration is not None:
+            self.calibration.fit_on(items, outputs, self.by_key)
+
     def score(self, items: Sequence[EvalItem], outputs: Mapping[str, ScoredItem]) -> list[ItemScore]:
         """Per question (over its orders, mapped back and averaged: :mod:`.option_orders`): the
         model's and the uniform distribution's WD to Overall and every group, Overall's WD to every
