@@ -21,11 +21,24 @@ from ava.io import atomic_write  # noqa: E402
 _PNG_META = {"Software": None}
 
 
-def render_bar_plot(spec: PlotSpec, path: Path) -> None:
-    """Write :func:`bar_plot_png` to ``path`` atomically."""
-    data = bar_plot_png(spec)
+def png_bytes(fig: plt.Figure, dpi: int = 100, **savefig: object) -> bytes:
+    """``fig`` as PNG bytes with the fixed metadata, and closed: every figure of ava's (runs,
+    reports, experiments) ends here, so the same data gives the same bytes."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, metadata=_PNG_META, **savefig)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def write_png(data: bytes, path: Path) -> None:
+    """PNG bytes to ``path`` atomically (a reader never sees half a picture)."""
     with atomic_write(path, "wb") as fh:
         fh.write(data)
+
+
+def render_bar_plot(spec: PlotSpec, path: Path) -> None:
+    """Write :func:`bar_plot_png` to ``path`` atomically."""
+    write_png(bar_plot_png(spec), path)
 
 
 def bar_plot_png(spec: PlotSpec) -> bytes:
@@ -58,10 +71,7 @@ def bar_plot_png(spec: PlotSpec) -> bytes:
         # matplotlib warns is slow for many bars and would differ with the machine's speed).
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, metadata=_PNG_META)
-    plt.close(fig)
-    return buffer.getvalue()
+    return png_bytes(fig)
 
 
 @dataclass(frozen=True)
@@ -125,10 +135,7 @@ def headline_figure_png(title: str, variants: Sequence[Variant], ylabel: str, pr
     fig.tight_layout()
     # outside the axes on the right, as in bar_plot_png: never over a mark, no "best" search
     fig.legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 0.95))
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, metadata=_PNG_META, bbox_inches="tight")
-    plt.close(fig)
-    return buffer.getvalue()
+    return png_bytes(fig, bbox_inches="tight")
 
 
 def _prior_bars(ax: plt.Axes, variants: Sequence[Variant], title: str) -> None:

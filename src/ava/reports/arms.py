@@ -11,7 +11,6 @@ a cell whose unadjusted interval alone excluded 0 is shown pale, so nothing hide
 from __future__ import annotations
 
 import html
-import io
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 
-from ava.io import atomic_write  # noqa: E402
+from ava.evals.plots import png_bytes, write_png  # noqa: E402
 from ava.reports.experiment import _points  # noqa: E402
 
 CELLS = {"away from people": 0, "away (unadjusted only)": 1, "no clear change": 2, "seeds disagree": 2,
@@ -62,10 +61,7 @@ def arms_png(comparison: Mapping[str, Any]) -> bytes:
                  f"over seeds with its paired bootstrap {conf}% CI (dots: each seed); dashed: uniform, dotted: humans",
                  fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.98))
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, metadata={"Software": None})
-    plt.close(fig)
-    return buffer.getvalue()
+    return png_bytes(fig, dpi=90)
 
 
 def _metric_panel(ax: Any, comparison: Mapping[str, Any], rows: list[Mapping[str, Any]], arms: list[str]) -> None:
@@ -129,9 +125,7 @@ def _cell(g: Mapping[str, Any]) -> str:
 
 
 def render_arms(comparison: Mapping[str, Any], path: Path) -> None:
-    data = arms_png(comparison)
-    with atomic_write(path, "wb") as fh:
-        fh.write(data)
+    write_png(arms_png(comparison), path)
 
 
 def arms_section(comparison: Mapping[str, Any], img: Any) -> str:

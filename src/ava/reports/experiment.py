@@ -9,7 +9,6 @@ by whether the group moved toward people, away, or not clearly.
 from __future__ import annotations
 
 import html
-import io
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ava.contracts.experiments import ExperimentFolder  # noqa: E402
-from ava.io import atomic_write, read_json  # noqa: E402
+from ava.evals.plots import png_bytes, write_png  # noqa: E402
+from ava.io import read_json  # noqa: E402
 
 FRACTION_METRICS = ("representativeness", "steered representativeness")  # 0..1, shown x100 like the others
 COLOURS = {"toward people": "tab:green", "away from people": "tab:red", "better": "tab:green", "worse": "tab:red"}
@@ -56,16 +56,11 @@ def comparison_png(comparison: Mapping[str, Any]) -> bytes:
                  f"bootstrap {conf}% CIs (green: better / toward people, red: worse / away, grey: no clear change)",
                  fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
-    plt.close(fig)
-    return buffer.getvalue()
+    return png_bytes(fig)
 
 
 def render_comparison(comparison: Mapping[str, Any], path: Path) -> None:
-    data = comparison_png(comparison)
-    with atomic_write(path, "wb") as fh:
-        fh.write(data)
+    write_png(comparison_png(comparison), path)
 
 
 def experiment_section(folder: Path, img: Any) -> str:
@@ -105,7 +100,4 @@ def loss_png(losses: list[Mapping[str, Any]], title: str) -> bytes:
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
-    plt.close(fig)
-    return buffer.getvalue()
+    return png_bytes(fig)
