@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import tempfile
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -112,26 +113,32 @@ def chromium() -> str:
     pytest.skip("Chromium is not installed (Debian: apt-get install -y chromium)")
 
 
-def test_report_as_rendered_by_headless_chromium(two_runs, tmp_path):
-    out = tmp_path / "report.html"
-    result = CliRunner().invoke(app, ["report", str(two_runs / "uniform"), str(two_runs / "oracle"), "--out", str(out)])
-    assert result.exit_code == 0, result.output
+def rendered_dom(page: Path) -> str:
+    """The page's DOM as headless Chromium renders it (JavaScript run, images decoded), with the
+    flags a closed network needs and a fresh profile."""
     with tempfile.TemporaryDirectory() as profile:
         proc = subprocess.run(
             [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={profile}", "--virtual-time-budget=5000", "--dump-dom", out.resolve().as_uri()],
+             f"--user-data-dir={profile}", "--virtual-time-budget=5000", "--dump-dom", page.resolve().as_uri()],
             capture_output=True, text=True, timeout=120,
         )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    doc = parse(proc.stdout)
+    return proc.stdout
+
+
+def test_report_as_rendered_by_headless_chromium(two_runs, tmp_path):
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(app, ["report", str(two_runs / "uniform"), str(two_runs / "oracle"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    dom = rendered_dom(out)
+    doc = parse(dom)
     assert doc.tables["headline"][0] == ["task", "metric", "uniform", "oracle"]
     assert any(r[1] == "humans_average" for r in doc.tables["headline"])
     assert len(doc.tables["heatmap-opinionqa"]) == 5
     # the page's own check: every embedded PNG decoded in the browser
     assert re.fullmatch(r"4 of 4 images rendered", doc.texts.get("render-check", "").strip())
     # the page opens with the figure: before the first table, and its image is the first one
-    dom = proc.stdout
     assert dom.index('<figure id="figure-opinionqa">') < dom.index("<table") < dom.index("<h2>Headline numbers</h2>")
     assert doc.images[0] == parse(build_report([two_runs / "uniform", two_runs / "oracle"])).images[0]
 
@@ -175,7 +182,6 @@ def test_the_opening_figure_sets_variants_side_by_side(two_runs, tmp_path):
 def test_variant_settings_are_read_from_the_run_record_first():
     """The recorded ``--set`` values (or an option of their own, like --expression) name the
     variant; a run without them (a library call) falls back on what its result says."""
-    from pathlib import Path
 
     from ava.reports.figure import run_settings, variant_labels
     from ava.reports.html import Run
