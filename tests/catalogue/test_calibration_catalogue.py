@@ -47,3 +47,5 @@ def test_a_model_whose_letters_do_not_change_with_t_is_refused_and_the_run_is_no
                  "calibration: on 10 fitting questions the letters' distribution does not change with the temperature")
     assert not (out / "results.json").exists()
     assert json.loads((out / "run.json").read_text())["status"] != "complete"
+    # refused before the other 20 questions were scored: only the fitting set's prompts are cached
+    assert len((out / "cache" / "scores.jsonl").read_text(encoding="utf-8").splitlines()) == 10
