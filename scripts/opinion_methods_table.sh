@@ -5,12 +5,15 @@
 #   bash scripts/opinion_methods_table.sh [OUT] [GEMMA_DIR]
 # Each run is its own resumable run directory OUT/<name>; a finished one is skipped (OUT/<name>.done),
 # so the script can be stopped (touch OUT/STOP: it stops before the next run) and started again.
-# The text methods (sampled, verbalized) run on the first TEXT_LIMIT questions (default 100).
+# The text methods (sampled, verbalized) run on every question; TEXT_LIMIT=N runs them on the first N
+# only (run names then end in -firstN, so a shorter pass never stands in for the full one).
 # Then: python scripts/opinion_methods_table.py OUT/*/
 set -uo pipefail
 R=${1:-runs/opinion-methods}
 G=${2:-runs/models/gemma-3-270m}
-T=${TEXT_LIMIT:-100}
+T=${TEXT_LIMIT:-}
+F=${T:+-first$T}    # name suffix of a shortened text run
+L=(${T:+--limit "$T"})
 AVA=${AVA:-.venv/bin/ava}
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 mkdir -p "$R"
@@ -29,14 +32,14 @@ run gemma-o1                 -m "$G" --framing plain
 run smollm2-plain-o1         -m smollm2 --framing plain
 run smollm2-chat-o4          -m smollm2 --framing chat --set orders=4
 run gemma-o4                 -m "$G" --framing plain --set orders=4
-run smollm2-chat-sampled     -m smollm2 --framing chat --expression sampled --limit "$T"
-run smollm2-chat-verbalized  -m smollm2 --framing chat --expression verbalized --limit "$T"
+run smollm2-chat-sampled$F -m smollm2 --framing chat --expression sampled "${L[@]}"
+run smollm2-chat-verbalized$F -m smollm2 --framing chat --expression verbalized "${L[@]}"
 run smollm2-chat-cal         -m smollm2 --framing chat --expression calibrated
 run gemma-cal                -m "$G" --framing plain --expression calibrated
-run gemma-sampled            -m "$G" --framing plain --expression sampled --limit "$T"
-run gemma-verbalized         -m "$G" --framing plain --expression verbalized --limit "$T"
+run gemma-sampled$F -m "$G" --framing plain --expression sampled "${L[@]}"
+run gemma-verbalized$F -m "$G" --framing plain --expression verbalized "${L[@]}"
 run smollm2-plain-o4         -m smollm2 --framing plain --set orders=4
 run smollm2-plain-cal        -m smollm2 --framing plain --expression calibrated
-run smollm2-plain-sampled    -m smollm2 --framing plain --expression sampled --limit "$T"
-run smollm2-plain-verbalized -m smollm2 --framing plain --expression verbalized --limit "$T"
+run smollm2-plain-sampled$F -m smollm2 --framing plain --expression sampled "${L[@]}"
+run smollm2-plain-verbalized$F -m smollm2 --framing plain --expression verbalized "${L[@]}"
 echo "all done $(date -u +%T)" >> "$R/times.log"

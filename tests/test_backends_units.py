@@ -117,8 +117,27 @@ def test_generate_in_process_is_greedy_and_seeded(tiny_scorer):
     sampled = tiny_scorer.generate(prompts, max_new_tokens=5, temperature=1.0, n=3, seed=7)
     assert sampled == tiny_scorer.generate(prompts, max_new_tokens=5, temperature=1.0, n=3, seed=7)
     assert all(len(s) == 3 for s in sampled)
+    # a prompt's samples depend on its text and its seed only: alone, or batched with others under
+    # their own seeds, the same texts (transformers' do_sample would draw every row of a batch from
+    # torch's one generator)
+    alone = tiny_scorer.generate(prompts[:1], max_new_tokens=5, temperature=1.0, n=3, seed=7)
+    assert sampled[0] == alone[0]
+    assert tiny_scorer.generate(prompts, max_new_tokens=5, temperature=1.0, n=3, seed=[7, 99])[0] == alone[0]
+    assert tiny_scorer.generate(prompts, max_new_tokens=5, temperature=1.0, n=3, seed=[99, 7])[1] == \
+        tiny_scorer.generate(prompts[1:], max_new_tokens=5, temperature=1.0, n=3, seed=7)[0]
+    assert sampled[0] != tiny_scorer.generate(prompts[:1], max_new_tokens=5, temperature=1.0, n=3, seed=8)[0]
+    with pytest.raises(ValueError, match="one seed, or one per prompt"):
+        tiny_scorer.generate(prompts, max_new_tokens=5, temperature=1.0, n=3, seed=[7])
     # greedy text equals transformers' own greedy continuation of the canonical tokens
     engine = tiny_scorer.engine
     ids = engine.tokenizer(prompts[0], return_tensors="pt").input_ids
     ref = engine.model.generate(ids, max_new_tokens=5, do_sample=False, pad_token_id=engine.pad_id)
     assert greedy[0][0] == engine.tokenizer.decode(ref[0, ids.shape[1]:], skip_special_tokens=True)
+    # and one prompt's samples are transformers' own sampling after torch.manual_seed(seed): one
+    # shared prefill and the prompt's own generator change the cost, not the draws
+    import torch
+
+    torch.manual_seed(7)
+    ref = engine.model.generate(ids, max_new_tokens=5, do_sample=True, num_return_sequences=3, temperature=1.0,
+                                top_k=0, top_p=1.0, pad_token_id=engine.pad_id)
+    assert sampled[0] == [engine.tokenizer.decode(r[ids.shape[1]:], skip_special_tokens=True) for r in ref]

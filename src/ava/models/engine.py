@@ -101,7 +101,7 @@ class LetterEngine:
         recurrent caches are scored flat. Found once, from a two-token forward."""
         ids = torch.tensor([[self.pad_id, self.pad_id]], device=self.device)
         with torch.inference_mode():
-            cache = _cache_of(self.model(input_ids=ids, use_cache=True, logits_to_keep=1))
+            cache = cache_of(self.model(input_ids=ids, use_cache=True, logits_to_keep=1))
         layers = getattr(cache, "layers", None) or []
         plain = bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
         per_token = sum(2 * layer.keys[0, :, 0].numel() * layer.keys.element_size() for layer in layers)
@@ -149,14 +149,14 @@ class LetterEngine:
             input_ids=ids.to(self.device),
             attention_mask=mask.to(self.device),
             position_ids=positions.to(self.device),
-            **{_CACHE_ARG: cache},
+            **{CACHE_ARG: cache},
             use_cache=keep,
             logits_to_keep=1,
         )
         logprobs = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1).cpu()
         children: list[Prefix | None] = [None] * rows
         if keep:
-            layers = _cache_of(out).layers
+            layers = cache_of(out).layers
             for r, (node, _) in enumerate(batch):
                 if node.children:
                     cut = [slice(plen - past_lens[r], plen), slice(plen + width - len(node.span), plen + width)]
@@ -216,11 +216,11 @@ class LetterEngine:
 
 
 # transformers 5.x renamed ``past_key_values`` to ``cache`` (the old name warns); use the one it has
-_CACHE_ARG = "cache" if "cache" in getattr(CausalLMOutputWithPast, "__dataclass_fields__", {}) else "past_key_values"
+CACHE_ARG = "cache" if "cache" in getattr(CausalLMOutputWithPast, "__dataclass_fields__", {}) else "past_key_values"
 
 
-def _cache_of(output: Any) -> Any:
-    return getattr(output, _CACHE_ARG)
+def cache_of(output: Any) -> Any:
+    return getattr(output, CACHE_ARG)
 
 
 @dataclass

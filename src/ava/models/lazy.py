@@ -14,6 +14,7 @@ from typing import Any
 from ava.contracts.scoring import ScoredItem, ScoreRequest
 from ava.models.backends.factory import backend_identity, load_backend_scorer
 from ava.models.backends.settings import BackendSettings
+from ava.models.backends.source import Seeds
 from ava.models.engine import EngineConfig
 from ava.models.loading import ModelError, resolve_model
 from ava.models.options import ModelOptions
@@ -55,7 +56,7 @@ class LazyScorer:
         return self._loaded().score(requests, progress=progress)
 
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int, temperature: float = 0.0, n: int = 1,
-                 seed: int = 0, progress: bool = False) -> list[list[str]]:
+                 seed: Seeds = 0, progress: bool = False) -> list[list[str]]:
         """See :meth:`ava.models.scorer.Scorer.generate`."""
         return self._loaded().generate(prompts, max_new_tokens=max_new_tokens, temperature=temperature, n=n,
                                        seed=seed, progress=progress)

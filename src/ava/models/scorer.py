@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from ava.contracts.scoring import ScoredItem, ScoreRequest
+from ava.models.backends.source import Seeds
 from ava.models.engine import EngineConfig, LetterEngine
 from ava.models.loading import ModelError, ModelSpec, hub_commit, load_model, model_identity, resolve_model
 
@@ -24,15 +25,16 @@ class Scorer(Protocol):
         ...
 
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int, temperature: float = 0.0, n: int = 1,
-                 seed: int = 0, progress: bool = False) -> list[list[str]]:
+                 seed: Seeds = 0, progress: bool = False) -> list[list[str]]:
         """``n`` generated continuations of each prompt, in order (``out[i][j]``: prompt i, sample j).
 
         A prompt is framed as the scorer frames a one-segment request: the text as it is, or in
         chat framing the user turn followed by the template's generation prompt. At most
         ``max_new_tokens`` tokens each, stopping at the end-of-sequence token; ``temperature``
         0 is greedy decoding (the ``n`` texts are then identical), above 0 sampling from the
-        full distribution at that temperature, reproducible for a given ``seed`` on a given
-        backend. Special tokens are not written out.
+        full distribution at that temperature. ``seed``: one for every prompt or one per prompt;
+        a prompt's samples depend on its text and its seed only (not on the other prompts of the
+        call), reproducible on a given backend. Special tokens are not written out.
         """
         ...
 
@@ -63,7 +65,7 @@ class LMScorer:
         return self.engine.score(requests, progress=progress)
 
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int, temperature: float = 0.0, n: int = 1,
-                 seed: int = 0, progress: bool = False) -> list[list[str]]:
+                 seed: Seeds = 0, progress: bool = False) -> list[list[str]]:
         """See :meth:`Scorer.generate` (:mod:`ava.models.backends.transformers_generate`)."""
         from ava.models.backends.transformers_generate import generate
 

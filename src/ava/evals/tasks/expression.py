@@ -25,6 +25,12 @@ METHODS = ("logprobs", "calibrated", "verbalized", "sampled")
 GENERATION_METHODS = ("verbalized", "sampled")
 """Methods that have the model write text (a backend that cannot generate cannot do them)."""
 
+DRAWS = "own-generator-v2"
+"""How ``sampled``'s answers are drawn, part of its version: each question from its own
+generator, its K answers after one shared prefill, questions batched
+(:mod:`ava.models.backends.transformers_generate`). Replies drawn the earlier way (torch's
+global generator, one question per call: v1) are never reused."""
+
 SETTINGS = {
     "expression": "how the model's distribution is read: logprobs (default, the published protocol), calibrated, "
                   "verbalized (the model states percentages per option) or sampled (K answers at temperature 1)",
@@ -56,7 +62,7 @@ class ExpressionSpec:
         if self.method == "logprobs":
             return ""
         if self.method == "sampled":
-            return f"+sampled{self.samples}-seed{self.seed}-{templates()['version']}"
+            return f"+sampled{self.samples}-seed{self.seed}-{templates()['version']}-{DRAWS}"
         if self.method == "verbalized":
             return f"+verbalized-{templates()['version']}"
         return f"+{self.method}"
@@ -66,7 +72,8 @@ class ExpressionSpec:
         if self.generates:
             out["template_version"] = templates()["version"]
         if self.method == "sampled":
-            out.update(samples=self.samples, seed=self.seed, temperature=templates()["sampled"]["temperature"])
+            out.update(samples=self.samples, seed=self.seed, temperature=templates()["sampled"]["temperature"],
+                       draws=DRAWS)
         return out
 
 

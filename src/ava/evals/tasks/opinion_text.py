@@ -75,20 +75,19 @@ class OpinionTextTask(OpinionTask):
                             for uid, q in zip(self.ids, self.questions, strict=True)], self.limit)
 
     def generate_with(self, scorer: Any, chunk: Sequence[GenerationItem]) -> list[dict[str, Any]]:
-        """Verbalized: one greedy reply per question, the chunk in one batched call. Sampled: K
-        replies per question (one call per question, its K samples batched, its own seed)."""
+        """Verbalized: one greedy reply per question; sampled: K replies per question, each
+        question drawn with its own seed (its replies do not depend on its batch). The chunk in
+        one batched call either way."""
+        prompts = [i.prompt for i in chunk]
         if self.expression.method == "verbalized":
             tpl = templates()["verbalized"]
-            texts = scorer.generate([i.prompt for i in chunk], max_new_tokens=int(tpl["max_new_tokens"]))
+            texts = scorer.generate(prompts, max_new_tokens=int(tpl["max_new_tokens"]))
             return [{"reply": t[0]} for t in texts]
         tpl = templates()["sampled"]
-        out = []
-        for item in chunk:
-            seed = question_seed(self.expression.seed, item.id)
-            replies = scorer.generate([item.prompt], max_new_tokens=int(tpl["max_new_tokens"]),
-                                      temperature=float(tpl["temperature"]), n=self.expression.samples, seed=seed)[0]
-            out.append({"replies": list(replies), "seed": seed})
-        return out
+        seeds = [question_seed(self.expression.seed, item.id) for item in chunk]
+        replies = scorer.generate(prompts, max_new_tokens=int(tpl["max_new_tokens"]),
+                                  temperature=float(tpl["temperature"]), n=self.expression.samples, seed=seeds)
+        return [{"replies": list(r), "seed": seed} for r, seed in zip(replies, seeds, strict=True)]
 
     def score(self, items: Sequence[GenerationItem], outputs: Mapping[str, Mapping[str, Any]]) -> list[ItemScore]:  # type: ignore[override]
         """A question's item score from its parsed distribution; an unparsable one: none (counted)."""

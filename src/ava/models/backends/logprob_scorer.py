@@ -24,7 +24,7 @@ from typing import Any
 
 from ava.contracts.scoring import ScoredItem, ScoreRequest
 from ava.models.backends.http import ServerError
-from ava.models.backends.source import LogprobSource, TokenPrompt
+from ava.models.backends.source import LogprobSource, Seeds, TokenPrompt, prompt_seeds
 from ava.models.backends.topk import logsumexp, read_topk
 from ava.models.encoding import Encoded, PromptEncoder
 from ava.models.loading import ModelError
@@ -141,12 +141,12 @@ class LogprobScorer:
 
     # -- generation ----------------------------------------------------------------------
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int, temperature: float = 0.0, n: int = 1,
-                 seed: int = 0, progress: bool = False) -> list[list[str]]:
+                 seed: Seeds = 0, progress: bool = False) -> list[list[str]]:
         """See :meth:`ava.models.scorer.Scorer.generate`."""
         texts = [self.encoder.generation_text(p) for p in prompts]
         ids = self.encoder.tokenize(texts)
         batch = [TokenPrompt(f"generate/{i}", tuple(x)) for i, x in enumerate(ids)]
-        return self.source.generate(batch, max_new_tokens, temperature, n, seed)
+        return self.source.generate(batch, max_new_tokens, temperature, n, prompt_seeds(seed, len(batch)))
 
 
 def _complete(prompts: list[TokenPrompt], encoded: list[Encoded], known: list[dict[int, float]]) -> list[ScoredItem]:

@@ -152,9 +152,10 @@ class OpenAISource:
         return self.transport.run(calls, self._read(last))
 
     def generate(self, prompts: Sequence[TokenPrompt], max_new_tokens: int, temperature: float, n: int,
-                 seed: int) -> list[list[str]]:
+                 seeds: Sequence[int]) -> list[list[str]]:
         calls = [Call(COMPLETIONS, {"model": self.served_model, "prompt": list(p.ids), "max_tokens": max_new_tokens,
-                                    "temperature": temperature, "n": n, "seed": seed}, p.rid) for p in prompts]
+                                    "temperature": temperature, "n": n, "seed": seed}, p.rid)
+                 for p, seed in zip(prompts, seeds, strict=True)]
         return self.transport.run(calls, self._read(lambda call, reply: replies.texts(reply, n)))
 
     def _read(self, parse: Callable[[Call, Any], Any]) -> Callable[[Call, Any], Any]:

@@ -12,6 +12,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+Seeds = int | Sequence[int]
+"""A generation's seed: one for every prompt of the call, or one per prompt."""
+
+
+def prompt_seeds(seed: Seeds, count: int) -> list[int]:
+    """One seed per prompt: a prompt's samples then depend on its tokens and its seed only, not
+    on the other prompts it was sent (or batched) with, as with a server's per-request seed."""
+    if isinstance(seed, int):
+        return [seed] * count
+    seeds = [int(s) for s in seed]
+    if len(seeds) != count:
+        raise ValueError(f"{len(seeds)} seeds for {count} prompts: give one seed, or one per prompt")
+    return seeds
+
 
 @dataclass(frozen=True)
 class TokenPrompt:
@@ -52,6 +66,7 @@ class LogprobSource(Protocol):
         ...
 
     def generate(self, prompts: Sequence[TokenPrompt], max_new_tokens: int, temperature: float, n: int,
-                 seed: int) -> list[list[str]]:
-        """``n`` sampled continuations per prompt (greedy at temperature 0)."""
+                 seeds: Sequence[int]) -> list[list[str]]:
+        """``n`` sampled continuations per prompt (greedy at temperature 0), prompt i's drawn
+        with ``seeds[i]``."""
         ...

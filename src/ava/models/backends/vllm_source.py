@@ -101,8 +101,8 @@ class VLLMSource:
         return values
 
     def generate(self, prompts: Sequence[TokenPrompt], max_new_tokens: int, temperature: float, n: int,
-                 seed: int) -> list[list[str]]:
+                 seeds: Sequence[int]) -> list[list[str]]:
         from vllm import SamplingParams
 
-        params = SamplingParams(max_tokens=max_new_tokens, temperature=temperature, n=n, seed=seed)
+        params = [SamplingParams(max_tokens=max_new_tokens, temperature=temperature, n=n, seed=seed) for seed in seeds]
         return [[c.text for c in o.outputs] for o in self._run(prompts, params)]
