@@ -57,7 +57,7 @@ def generate_ids(model: Any, tokenizer: Any, encoded: Sequence[Sequence[int]], *
             if per > 1:
                 extra = _shared_prefill(model, ids, mask, per)
             if temperature > 0:
-                extra["logits_processor"] = [_OwnDraws([seeds[i] for i in idx], per, temperature, device)]
+                extra["logits_processor"] = [_OwnDraws([seeds[i] for i in idx], per, temperature)]
             generated = model.generate(
                 input_ids=ids.repeat_interleave(per, 0), attention_mask=mask.repeat_interleave(per, 0),
                 max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad, **extra)
@@ -99,15 +99,15 @@ class _OwnDraws:
     affordable: decoding is memory-bound, so 8 questions' rows cost about what one's do) would
     change them. The draw itself is torch's ``multinomial`` over the softmax, as there."""
 
-    def __init__(self, seeds: Sequence[int], n: int, temperature: float, device: Any) -> None:
-        import torch
-
-        self.n, self.temperature = n, temperature
-        self.generators = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
+    def __init__(self, seeds: Sequence[int], n: int, temperature: float) -> None:
+        self.n, self.temperature, self.seeds = n, temperature, [int(s) for s in seeds]
+        self.generators: list[Any] = []
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import torch
 
+        if not self.generators:  # where the logits are: the last GPU when the layers are spread out
+            self.generators = [torch.Generator(device=scores.device).manual_seed(s) for s in self.seeds]
         probs = torch.softmax(scores.float() / self.temperature, dim=-1)
         drawn = torch.cat([torch.multinomial(probs[k * self.n : (k + 1) * self.n], 1, generator=g)
                            for k, g in enumerate(self.generators)])
