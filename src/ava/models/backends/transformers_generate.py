@@ -95,12 +95,12 @@ class _OwnDraws:
 
     Written here, not left to ``generate(do_sample=True)``, because transformers draws every row
     of a batch from torch's one global generator: a question's K answers would then depend on
-    which questions share its batch, and batching questions (which is what makes ``sampled``
-    affordable: decoding is memory-bound, so 8 questions' rows cost about what one's do) would
-    change them. The draw itself is torch's ``multinomial`` over the softmax, as there."""
+    which questions share its batch, and batching questions (on smollm2, 1 thread: 1.39 s a
+    question with the shared prefill alone, 0.85 s with 8 questions a batch) would change them.
+    The draw itself is torch's ``multinomial`` over the softmax, as there."""
 
     def __init__(self, seeds: Sequence[int], n: int, temperature: float) -> None:
-        self.n, self.temperature, self.seeds = n, temperature, [int(s) for s in seeds]
+        self.n, self.temperature, self.seeds = n, temperature, list(seeds)
         self.generators: list[Any] = []
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
